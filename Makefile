@@ -1,0 +1,70 @@
+# Aventide Gift backend. Two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+PYTEST_WORKERS ?= auto
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-dev run migrate seed test lint typecheck imports schema pytest stack worker beat clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed-run: requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $(VENV)/.installed-run $@
+
+install: $(VENV)/.installed-run  ## create .venv and install the runtime requirements
+install-dev: $(VENV)/.installed-dev  ## create .venv and install runtime + dev requirements
+
+var:
+	@mkdir -p var
+
+migrate: install var  ## apply migrations (SQLite under var/ unless DATABASE_URL is set)
+	$(PY) manage.py migrate --noinput
+
+seed: migrate  ## idempotent demo data (countries AR, MX, BR; users; staff)
+	$(PY) manage.py seed_demo
+
+run: seed  ## embedded mode: SQLite, in-memory channel layer, eager tasks, http://127.0.0.1:8000
+	@echo "Serving on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/api/docs/, admin: /admin/)"
+	$(PY) -m aventide.server --host $(HOST) --port $(PORT)
+
+lint: install-dev  ## ruff lint + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install-dev  ## mypy (django-stubs, drf-stubs)
+	$(VENV)/bin/mypy .
+
+imports: install-dev  ## import-linter: the app DAG of ARCHITECTURE.md
+	$(VENV)/bin/lint-imports --no-cache
+
+schema: install-dev  ## OpenAPI schema validates with no warnings
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+pytest: install-dev var  ## the test suite only
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+test: lint typecheck imports schema pytest  ## everything CI checks
+
+stack: install var  ## full mode: web + Celery worker + beat on PostgreSQL and Redis (Procfile)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aventide} \
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
+	bash -c '$(PY) manage.py migrate --noinput && $(VENV)/bin/honcho start -f Procfile'
+
+clean:  ## remove the virtualenv and local state
+	rm -rf $(VENV) var .mypy_cache .ruff_cache

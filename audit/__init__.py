@@ -1,0 +1,1 @@
+"""Audit app. See ARCHITECTURE.md for its responsibilities."""

@@ -1,0 +1,1 @@
+"""Accounts app. See ARCHITECTURE.md for its responsibilities."""

@@ -1,0 +1,61 @@
+"""The Celery app. The request id travels in task headers and is restored in the worker.
+
+Embedded mode (no broker configured) runs tasks eagerly in-process; full mode uses the
+broker from CELERY_BROKER_URL (Redis). The environment is validated before the worker or
+beat starts.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery, signals
+
+from aventide.core import context
+from aventide.core.env import validate_env
+
+REQUEST_ID_TASK_HEADER = "aventide_request_id"
+
+validate_env()
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aventide.settings")
+
+app = Celery("aventide")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+_tokens: dict[str, Any] = {}
+
+
+@signals.before_task_publish.connect
+def _add_request_id_header(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """Sender side: put the current request id in the task message headers."""
+    rid = context.get_request_id()
+    if headers is not None and rid:
+        headers[REQUEST_ID_TASK_HEADER] = rid
+
+
+@signals.task_prerun.connect
+def _restore_request_id(task_id: str | None = None, task: Any = None, **_: Any) -> None:
+    """Worker side: bind the sender's request id (or a new one) for the task's duration."""
+    request = getattr(task, "request", None)
+    rid = None
+    if request is not None:
+        rid = getattr(request, REQUEST_ID_TASK_HEADER, None) or (
+            (getattr(request, "headers", None) or {}).get(REQUEST_ID_TASK_HEADER)
+        )
+    if getattr(request, "is_eager", False) and context.get_request_id():
+        return  # eager: already running inside the caller's context
+    token = context.set_request_id(context.sanitize_request_id(rid) or context.new_request_id())
+    if task_id:
+        _tokens[task_id] = token
+
+
+@signals.task_postrun.connect
+def _reset_request_id(task_id: str | None = None, **_: Any) -> None:
+    token = _tokens.pop(task_id or "", None)
+    if token is not None:
+        try:
+            context.reset_request_id(token)
+        except ValueError:  # reset from another context (thread pool): just clear
+            context.set_request_id(None)

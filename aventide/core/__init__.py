@@ -1,0 +1,1 @@
+"""Shared kernel: request context, errors, logging, metrics, base model. Imports no domain app."""

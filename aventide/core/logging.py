@@ -1,0 +1,211 @@
+"""JSON logs (structlog), one object per line on stdout, with redaction.
+
+Every line has ``ts, level, event, logger, requestId`` (and ``actor`` when known). The
+redaction processor runs last before rendering, for structlog and stdlib records alike
+(Django, uvicorn, Celery go through the same ``ProcessorFormatter``):
+- keys that name secrets (tokens, cookies, Authorization, signatures, passwords, tickets) and
+  keys that carry raw bodies or query strings are replaced by ``[REDACTED]``;
+- in every string value, bearer tokens and JWTs are replaced, query strings are cut from
+  URLs/paths, and emails and phone numbers are masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+from aventide.core import context
+
+REDACTED = "[REDACTED]"
+_SECRET_KEY_PARTS = (
+    "token",
+    "password",
+    "passwd",
+    "secret",
+    "signature",
+    "cookie",
+    "authorization",
+    "ticket",
+    "api_key",
+    "apikey",
+    "private_key",
+    "credential",
+    "session",
+)
+_RAW_KEYS = {
+    "body",
+    "raw_body",
+    "request_body",
+    "response_body",
+    "query",
+    "query_string",
+    "querystring",
+    "query_params",
+    "headers",
+    "http_authorization",
+}
+_SAFE_KEYS = {"ts", "level", "logger", "requestId", "event_id", "durationMs"}
+
+_BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*)?")
+_URL_QUERY_RE = re.compile(r"((?:https?://[^\s?#\"']*)|(?:(?<![\w])/[^\s?#\"']*))\?[^\s#\"']*")
+_EMAIL_RE = re.compile(r"(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}")
+_PHONE_RE = re.compile(r"(?<![\w+])\+?\d[\d ().-]{6,}\d(?![\w])")
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_KV_SECRET_RE = re.compile(
+    r"(?i)\b(token|access_token|refresh_token|password|secret|signature|sig|ticket|api_key|code)"
+    r"=([^&\s\"']+)"
+)
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = sum(ch.isdigit() for ch in text)
+    if digits < 8 or _DATE_RE.match(text):
+        return text
+    return "[phone]"
+
+
+def redact_text(value: str) -> str:
+    """Mask secrets and PII inside free text (messages, URLs, exception text)."""
+    value = _BEARER_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+    value = _JWT_RE.sub("[jwt]", value)
+    value = _URL_QUERY_RE.sub(lambda m: f"{m.group(1)}?{REDACTED}", value)
+    value = _KV_SECRET_RE.sub(lambda m: f"{m.group(1)}={REDACTED}", value)
+    value = _EMAIL_RE.sub("[email]", value)
+    return _PHONE_RE.sub(_mask_phone, value)
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower().replace("-", "_")
+    if lowered in _RAW_KEYS:
+        return True
+    return any(part in lowered for part in _SECRET_KEY_PARTS)
+
+
+def redact_value(value: Any, *, depth: int = 0) -> Any:
+    if depth > 6:
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return redact_mapping(value, depth=depth + 1)
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v, depth=depth + 1) for v in value]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    return redact_text(str(value))
+
+
+def redact_mapping(data: Mapping[str, Any], *, depth: int = 0) -> dict[str, Any]:
+    """Redact a mapping: secret/raw keys dropped to [REDACTED], values masked. Pure."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        skey = str(key)
+        if skey in _SAFE_KEYS:
+            out[skey] = value
+        elif _is_secret_key(skey):
+            out[skey] = REDACTED
+        else:
+            out[skey] = redact_value(value, depth=depth)
+    return out
+
+
+def redact_processor(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    return redact_mapping(event_dict)
+
+
+def add_context(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    event_dict.setdefault("requestId", context.get_request_id())
+    actor = context.get_actor()
+    if actor is not None:
+        event_dict.setdefault("actor", actor.as_log())
+    return event_dict
+
+
+def _drop_stdlib_noise(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # uvicorn/Django attach request objects or sockets via `extra`; never render them.
+    for key in ("request", "scope", "server_time", "color_message", "_from_structlog"):
+        event_dict.pop(key, None)
+    record = event_dict.pop("_record", None)
+    if record is not None and "logger" not in event_dict:
+        event_dict["logger"] = record.name
+    return event_dict
+
+
+SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+    add_context,
+]
+
+
+def build_logging_config(level: str = "INFO") -> dict[str, Any]:
+    """Configure structlog and return the stdlib dictConfig that renders JSON on stdout."""
+    structlog.configure(
+        processors=[
+            *SHARED_PROCESSORS,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "foreign_pre_chain": SHARED_PROCESSORS,
+                "processors": [
+                    _drop_stdlib_noise,
+                    structlog.processors.format_exc_info,
+                    redact_processor,
+                    structlog.processors.JSONRenderer(sort_keys=False, default=str),
+                ],
+            }
+        },
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "json",
+            }
+        },
+        "root": {"handlers": ["stdout"], "level": level},
+        "loggers": {
+            "django": {"handlers": ["stdout"], "level": level, "propagate": False},
+            # 4xx are already one METRIC_HTTP_REQUEST line; 5xx keep Django's ERROR line
+            # (path only, never the query string) with the traceback.
+            "django.request": {"handlers": ["stdout"], "level": "ERROR", "propagate": False},
+            "django.server": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
+            "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
+            "uvicorn.error": {"handlers": ["stdout"], "level": level, "propagate": False},
+            # The access log prints raw paths with query strings: off (METRIC_HTTP_REQUEST
+            # replaces it). Kept routed through redaction in case it is switched on.
+            "uvicorn.access": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
+            "celery": {"handlers": ["stdout"], "level": level, "propagate": False},
+            "daphne": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)
+
+
+__all__ = ["build_logging_config", "get_logger", "logging", "redact_mapping", "redact_text"]

@@ -1,0 +1,78 @@
+"""The metrics API: one call logs the event and counts it for Prometheus.
+
+``emit("METRIC_REALTIME_AUTHZ_DENIED", labels={"reason": "NOT_ROOM_MEMBER"}, stream=...)``
+writes one JSON log line (event = the metric name, fields redacted like every log line) and
+increments ``aventide_events_total{name=..., <labels>}``. Labels must be low-cardinality
+(codes, routes, methods) -- never ids, emails or free text. ``durationMs`` is also observed
+in ``aventide_event_duration_seconds{name=...}``.
+
+Counters live in this process's registry (prometheus-client); each ASGI process exposes its
+own ``/metrics`` and the scraper sums them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from aventide.core.logging import get_logger
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{2,80}$")
+_LABEL_RE = re.compile(r"^[a-z][a-zA-Z0-9_]{0,40}$")
+_lock = threading.Lock()
+_counters: dict[tuple[str, ...], Counter] = {}
+_logger = get_logger("aventide.metrics")
+
+EVENT_DURATION = Histogram(
+    "aventide_event_duration_seconds",
+    "Duration reported by metric events carrying durationMs.",
+    ["name"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def _counter_for(label_names: tuple[str, ...]) -> Counter:
+    with _lock:
+        counter = _counters.get(label_names)
+        if counter is None:
+            suffix = "_".join(label_names)
+            metric = "aventide_events_total" if not suffix else f"aventide_events_by_{suffix}"
+            counter = Counter(
+                metric,
+                "Metric events emitted by the application, by name"
+                + (f" and {', '.join(label_names)}" if label_names else ""),
+                ["name", *label_names],
+                registry=REGISTRY,
+            )
+            _counters[label_names] = counter
+        return counter
+
+
+def emit(name: str, *, labels: Mapping[str, str] | None = None, **fields: Any) -> None:
+    """Log ``name`` with ``fields`` (+labels) and count it. Never raises for bad labels."""
+    if not _NAME_RE.match(name):
+        raise ValueError(f"metric name must be UPPER_SNAKE: {name!r}")
+    clean_labels = {k: str(v)[:64] for k, v in sorted((labels or {}).items()) if _LABEL_RE.match(k)}
+    _logger.info(name, **clean_labels, **fields)
+    counter = _counter_for(tuple(clean_labels))
+    counter.labels(name=name, **clean_labels).inc()
+    duration = fields.get("durationMs")
+    if isinstance(duration, int | float):
+        EVENT_DURATION.labels(name=name).observe(max(duration, 0) / 1000.0)
+
+
+def count_of(name: str, **labels: str) -> float:
+    """Current count of a metric (tests and the ops shift check read it)."""
+    key = tuple(sorted(labels))
+    counter = _counters.get(key)
+    if counter is None:
+        return 0.0
+    # prometheus-client strips "_total" from the family name and adds it to the sample.
+    value = REGISTRY.get_sample_value(f"{counter._name}_total", {"name": name, **labels})
+    return value or 0.0

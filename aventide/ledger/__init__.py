@@ -1,0 +1,1 @@
+"""Ledger app. See ARCHITECTURE.md for its responsibilities."""

@@ -1,0 +1,1 @@
+"""Ops app. See ARCHITECTURE.md for its responsibilities."""

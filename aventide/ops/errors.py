@@ -1,0 +1,5 @@
+"""Domain errors of the ops app (subclasses of DomainError, each with a stable code)."""
+
+from aventide.core.errors import DomainError
+
+__all__ = ["DomainError"]

@@ -1,0 +1,1 @@
+"""Orders app. See ARCHITECTURE.md for its responsibilities."""

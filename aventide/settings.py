@@ -1,0 +1,285 @@
+"""The one settings module, driven by the environment.
+
+Every variable is documented in `.env.example` and docs/operations/configuration.md.
+Entry points call `aventide.core.env.validate_env()` before importing this module, so in
+production a missing variable never gets here; development and test fill safe local
+defaults so `make run` needs no environment at all.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import environ
+
+from aventide.core.env import current_environment, parse_key_ring, vapid_subject
+from aventide.core.logging import build_logging_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("AVENTIDE_VAR_DIR", BASE_DIR / "var"))
+
+if "AVENTIDE_ENV" not in os.environ and "pytest" in sys.modules:
+    os.environ["AVENTIDE_ENV"] = "test"
+
+env = environ.Env()
+AVENTIDE_ENV = current_environment()
+IS_PRODUCTION = AVENTIDE_ENV == "production"
+IS_TEST = AVENTIDE_ENV == "test"
+IS_DEVELOPMENT = AVENTIDE_ENV == "development"
+
+DEBUG = env.bool("DEBUG", default=IS_DEVELOPMENT)
+SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-secret-key-never-use-in-production-0001")
+ALLOWED_HOSTS: list[str] = env.list(
+    "ALLOWED_HOSTS", default=[] if IS_PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "guardian",
+    # core domain (aventide.*) and the top-level apps, in dependency order
+    "aventide.accounts",
+    "aventide.ops",
+    "audit",
+    "realtime",
+    "integrations",
+    "aventide.ledger",
+    "aventide.orders",
+    "messaging",
+    "support",
+    "aventide",  # composition root: project-wide commands such as seed_demo
+]
+
+MIDDLEWARE = [
+    "aventide.core.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "aventide.urls"
+ASGI_APPLICATION = "aventide.asgi.application"
+WSGI_APPLICATION = "aventide.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# --- Database --------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'aventide.sqlite3'}"),
+}
+_db = DATABASES["default"]
+IS_POSTGRES = _db["ENGINE"].endswith("postgresql")
+if IS_POSTGRES:
+    _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    _db["CONN_HEALTH_CHECKS"] = True
+    _db.setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=5)
+else:
+    _db.setdefault("OPTIONS", {})["timeout"] = 20
+if os.environ.get("DATABASE_TEST_NAME"):
+    _db["TEST"] = {"NAME": os.environ["DATABASE_TEST_NAME"]}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache, channel layer, Celery -------------------------------------------------
+REDIS_URL: str = env.str("REDIS_URL", default="")
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if IS_TEST and REDIS_URL and _XDIST_WORKER.startswith("gw"):
+    # Each pytest-xdist worker gets its own Redis database (1, 2, ...) so a test may flush
+    # its cache without touching another worker's keys.
+    REDIS_URL = urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{int(_XDIST_WORKER[2:]) % 15 + 1}"))
+if REDIS_URL:
+    CACHES: dict[str, Any] = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=f"aventide:{AVENTIDE_ENV}"),
+            "TIMEOUT": 300,
+        }
+    }
+    CHANNEL_LAYERS: dict[str, Any] = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default=f"aventide:{AVENTIDE_ENV}:ch"),
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER: bool = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=IS_TEST or not CELERY_BROKER_URL
+)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND: str | None = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE: dict[str, Any] = {}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Auth ------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+ANONYMOUS_USER_NAME = None  # django-guardian: no anonymous user row
+
+_DEV_JWT_KEY = "dev-only-jwt-signing-key-000000000000000000000000"
+_DEV_ANON_KEY = "dev-only-anonymous-identity-key-00000000000000000"
+JWT_SIGNING_KEYS: list[tuple[str, str]] = parse_key_ring(env.str("JWT_SIGNING_KEYS", "")) or (
+    [("default", env.str("JWT_SECRET"))] if env.str("JWT_SECRET", "") else [("dev", _DEV_JWT_KEY)]
+)
+JWT_ISSUER: str = env.str("JWT_ISSUER", default="aventide")
+JWT_AUDIENCE: str = env.str("JWT_AUDIENCE", default="aventide-api")
+JWT_ACCESS_TTL = timedelta(seconds=env.int("JWT_ACCESS_TTL_SECONDS", default=900))
+JWT_REFRESH_TTL = timedelta(seconds=env.int("JWT_REFRESH_TTL_SECONDS", default=30 * 86400))
+JWT_LEEWAY_SECONDS: int = env.int("JWT_LEEWAY_SECONDS", default=30)
+ANON_SIGNING_KEYS: list[tuple[str, str]] = parse_key_ring(env.str("ANON_SIGNING_KEYS", "")) or (
+    [("default", env.str("ANON_SECRET"))]
+    if env.str("ANON_SECRET", "")
+    else [("dev", _DEV_ANON_KEY)]
+)
+GOOGLE_CLIENT_IDS: list[str] = env.list("GOOGLE_CLIENT_IDS", default=[])
+GOOGLE_JWKS_URL: str = env.str(
+    "GOOGLE_JWKS_URL", default="https://www.googleapis.com/oauth2/v3/certs"
+)
+
+# --- Push ------------------------------------------------------------------------------
+ENABLE_PUSH_NOTIFICATIONS: bool = env.bool("ENABLE_PUSH_NOTIFICATIONS", default=True)
+VAPID_PUBLIC_KEY: str = env.str("VAPID_PUBLIC_KEY", default="")
+VAPID_PRIVATE_KEY: str = env.str("VAPID_PRIVATE_KEY", default="")
+VAPID_SUBJECT: str = vapid_subject()
+if ENABLE_PUSH_NOTIFICATIONS and not (VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY and VAPID_SUBJECT):
+    # Only reachable outside production (validate_env requires them there): push is off,
+    # explicitly, rather than failing at send time.
+    PUSH_EFFECTIVELY_ENABLED = False
+else:
+    PUSH_EFFECTIVELY_ENABLED = ENABLE_PUSH_NOTIFICATIONS
+
+# --- Realtime --------------------------------------------------------------------------
+WS_ALLOWED_ORIGINS: list[str] = env.list(
+    "WS_ALLOWED_ORIGINS",
+    default=[] if IS_PRODUCTION else ["http://127.0.0.1:8000", "http://localhost:8000"],
+)
+
+# --- Ops -------------------------------------------------------------------------------
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+HEALTH_CHECK_TIMEOUT_SECONDS: float = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
+
+# --- DRF, schema -------------------------------------------------------------------------
+REST_FRAMEWORK: dict[str, Any] = {
+    "EXCEPTION_HANDLER": "aventide.core.handlers.drf_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["djangorestframework_camel_case.render.CamelCaseJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["djangorestframework_camel_case.parser.CamelCaseJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("THROTTLE_ANON", default="120/min"),
+        "user": env.str("THROTTLE_USER", default="600/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "Aventide Gift API",
+    "DESCRIPTION": "Buyers, sellers and recipients of Aventide Gift. Every error uses the "
+    "`Error` schema and carries the request's `requestId`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "aventide.core.schema.add_error_responses",
+    ],
+}
+
+# --- i18n, static ----------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+# whitenoise serves the admin and Swagger UI assets from this process (no CDN); outside
+# production it reads them straight from the apps, so no collectstatic is needed.
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+if not IS_PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it to exist
+WHITENOISE_AUTOREFRESH = IS_DEVELOPMENT
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if IS_PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Security (production) -------------------------------------------------------------
+if IS_PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_HTTPONLY = True
+
+# --- Logging ---------------------------------------------------------------------------
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
+LOGGING = build_logging_config(LOG_LEVEL)

@@ -1,0 +1,31 @@
+"""Root URLconf: the composition root, allowed to import every app's api module."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from aventide.core import handlers
+from aventide.ops import views as ops_views
+
+admin.site.site_header = "Aventide Gift - staff console"
+admin.site.site_title = "Aventide staff"
+
+api_patterns: list = [  # type: ignore[type-arg]  # mixed URLPattern/URLResolver
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]
+
+urlpatterns = [
+    path("healthz", ops_views.healthz, name="healthz"),
+    path("readyz", ops_views.readyz, name="readyz"),
+    path("metrics", ops_views.metrics_view, name="metrics"),
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    # Unknown /api/ paths answer the JSON contract whatever DEBUG says.
+    re_path(r"^api/.*$", handlers.api_not_found),
+]
+
+handler404 = "aventide.core.handlers.handler404"
+handler500 = "aventide.core.handlers.handler500"

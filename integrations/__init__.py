@@ -1,0 +1,1 @@
+"""Integrations app. See ARCHITECTURE.md for its responsibilities."""

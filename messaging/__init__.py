@@ -1,0 +1,1 @@
+"""Messaging app. See ARCHITECTURE.md for its responsibilities."""

@@ -1,0 +1,1 @@
+"""Realtime app. See ARCHITECTURE.md for its responsibilities."""

@@ -1,0 +1,1 @@
+"""Support app. See ARCHITECTURE.md for its responsibilities."""

@@ -1,0 +1,176 @@
+"""JSON logs carry requestId and never tokens, cookies, query strings, emails or phones."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from rest_framework.test import APIClient
+
+from aventide.core.logging import REDACTED, redact_mapping, redact_text
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRETS = ("abc.def.ghi", "secret123", "sess-cookie-value-xyz", "maria.lopez@example.com")
+
+
+def test_redact_mapping_drops_secret_keys_and_masks_values() -> None:
+    out = redact_mapping(
+        {
+            "Authorization": "Bearer abc.def.ghi",
+            "password": "hunter2",
+            "X-Anonymous-Signature": "sig",
+            "refresh_token": "r",
+            "body": '{"email": "a@b.co"}',
+            "query_string": "token=secret123",
+            "path": "/api/orders/1?token=secret123&x=1",
+            "note": "call me at +54 9 11 5555-1234 or maria.lopez@example.com",
+            "nested": {"cookie": "c", "list": ["joao@exemplo.com.br"]},
+            "count": 3,
+        }
+    )
+    assert out["Authorization"] == REDACTED
+    assert out["password"] == REDACTED
+    assert out["X-Anonymous-Signature"] == REDACTED
+    assert out["refresh_token"] == REDACTED
+    assert out["body"] == REDACTED
+    assert out["query_string"] == REDACTED
+    assert out["path"] == f"/api/orders/1?{REDACTED}"
+    assert out["note"] == "call me at [phone] or [email]"
+    assert out["nested"] == {"cookie": REDACTED, "list": ["[email]"]}
+    assert out["count"] == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "leak"),
+    [
+        ("Authorization: Bearer eyJhbGciOi.eyJzdWIiOiIxIn0.sig", "eyJzdWIiOiIxIn0"),
+        ("GET https://x.test/cb?code=abc&state=1", "code=abc"),
+        ("token=secret123 in text", "secret123"),
+        ("llámame al 11 4567-8901", "4567-8901"),
+        ("me liga: (11) 98765-4321", "98765-4321"),
+        ("mail to Joao.Silva+x@Exemplo.COM.br now", "Joao.Silva"),
+    ],
+)
+def test_redact_text_masks_secrets_and_pii(text: str, leak: str) -> None:
+    assert leak not in redact_text(text)
+
+
+def test_redact_text_keeps_dates_and_request_ids() -> None:
+    text = "at 2026-11-22 08:38:03 req 9f1c2d3e4b5a69788776655443322110"
+    assert redact_text(text) == text
+
+
+@pytest.mark.django_db
+def test_request_logs_have_request_id_metric_and_no_secrets(json_logs) -> None:
+    client = APIClient(raise_request_exception=False)
+    client.cookies["sessionid"] = "sess-cookie-value-xyz"
+    response = client.post(
+        "/api/unknown-thing?token=secret123",
+        data=json.dumps({"email": "maria.lopez@example.com"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer abc.def.ghi",
+        HTTP_X_REQUEST_ID="log-test-1",
+    )
+    assert response.status_code == 404
+    for secret in SECRETS:
+        assert secret not in json_logs.text
+    metric = json_logs.events("METRIC_HTTP_REQUEST")
+    assert len(metric) == 1
+    assert metric[0]["requestId"] == "log-test-1"
+    assert metric[0]["method"] == "POST"
+    assert metric[0]["status"] == "404"
+    assert "?" not in metric[0]["route"]
+    assert isinstance(metric[0]["durationMs"], float)
+    assert all(line.get("requestId") == "log-test-1" for line in json_logs.lines)
+
+
+@pytest.mark.django_db
+def test_metric_route_is_the_pattern_not_the_raw_path(json_logs, api_client) -> None:
+    api_client.get("/api/schema/?format=json&token=secret123")
+    (metric,) = json_logs.events("METRIC_HTTP_REQUEST")
+    assert metric["route"] == "/api/schema/"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_real_asgi_server_logs_contain_no_secrets(tmp_path: Path) -> None:
+    """Run the real uvicorn launcher; its own lines and ours are JSON and redacted."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))}
+    env.update(
+        AVENTIDE_ENV="development",
+        DEBUG="false",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        AVENTIDE_VAR_DIR=str(tmp_path),
+        CELERY_BROKER_URL="",
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aventide.server", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            else:
+                pytest.fail("server did not start: " + log_path.read_text()[-2000:])
+            response = httpx.post(
+                f"{base}/api/schema/?token=secret123",
+                json={"email": "maria.lopez@example.com"},
+                headers={
+                    "Authorization": "Bearer abc.def.ghi",
+                    "Cookie": "sessionid=sess-cookie-value-xyz",
+                    "X-Request-ID": "real-server-1",
+                },
+                timeout=10,
+            )
+            assert response.status_code == 405
+            assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+            time.sleep(0.3)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
+    output = log_path.read_text()
+    for secret in SECRETS:
+        assert secret not in output, f"{secret!r} leaked into the server log"
+    lines = [json.loads(line) for line in output.splitlines() if line.strip()]
+    assert any(line.get("logger", "").startswith("uvicorn") for line in lines)
+    metric = [
+        line
+        for line in lines
+        if line["event"] == "METRIC_HTTP_REQUEST" and line["requestId"] == "real-server-1"
+    ]
+    assert len(metric) == 1
+    assert metric[0]["route"] == "/api/schema/"
