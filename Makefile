@@ -61,10 +61,15 @@ pytest: install-dev var  ## the test suite only
 
 test: lint typecheck imports schema pytest  ## everything CI checks
 
+STACK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/aventide
+STACK_REDIS_URL ?= redis://127.0.0.1:6379/0
+
 stack: install var  ## full mode: web + Celery worker + beat on PostgreSQL and Redis (Procfile)
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/aventide} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
-	bash -c '$(PY) manage.py migrate --noinput && $(VENV)/bin/honcho start -f Procfile'
+	@export DATABASE_URL=$${DATABASE_URL:-$(STACK_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)}; \
+	$(PY) -m aventide.ops.createdb && \
+	$(PY) manage.py migrate --noinput && \
+	$(PY) manage.py seed_demo && \
+	exec $(VENV)/bin/honcho start -f Procfile
 
 clean:  ## remove the virtualenv and local state
 	rm -rf $(VENV) var .mypy_cache .ruff_cache
