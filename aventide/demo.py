@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aventide.accounts import demo as accounts_demo
+from aventide.orders import demo as orders_demo
 
 
 def seed(write: Callable[[str], None]) -> None:
@@ -14,3 +15,5 @@ def seed(write: Callable[[str], None]) -> None:
     write("demo accounts (development passwords):")
     for account in accounts:
         write(f"  {account.role:<12} {account.country_code}  {account.email}  {account.password}")
+    write("demo orders (one per state and country):")
+    orders_demo.seed_orders(write)

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import django_stubs_ext
 import environ
 
 from aventide.core.env import current_environment, parse_key_ring, vapid_subject
 from aventide.core.logging import build_logging_config
+
+django_stubs_ext.monkeypatch()  # runtime generics for ModelAdmin[...], QuerySet[...] etc.
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("AVENTIDE_VAR_DIR", BASE_DIR / "var"))
@@ -72,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "aventide.accounts.middleware.ActorContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -152,7 +156,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict[str, Any] = {}
+CELERY_BEAT_SCHEDULE: dict[str, Any] = {
+    # Seal new audit events into the Merkle seal chain (docs/operations/audit.md).
+    "audit-seal-events": {"task": "audit.seal_audit_events", "schedule": 60.0},
+    # Complete delivered orders whose country's dispute window has passed.
+    "orders-complete-due": {"task": "orders.complete_due_orders", "schedule": 300.0},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Auth ------------------------------------------------------------------------------
@@ -192,6 +201,16 @@ GOOGLE_CLIENT_IDS: list[str] = env.list("GOOGLE_CLIENT_IDS", default=[])
 GOOGLE_JWKS_URL: str = env.str(
     "GOOGLE_JWKS_URL", default="https://www.googleapis.com/oauth2/v3/certs"
 )
+GOOGLE_JWKS_TIMEOUT_SECONDS: float = env.float("GOOGLE_JWKS_TIMEOUT_SECONDS", default=3.0)
+ANON_IDENTITY_TTL = timedelta(seconds=env.int("ANON_IDENTITY_TTL_SECONDS", default=60 * 86400))
+# Login lockout per (account, IP) and throttling per IP (docs/operations/auth.md).
+AUTH_LOCKOUT_FAILURES: int = env.int("AUTH_LOCKOUT_FAILURES", default=5)
+AUTH_LOCKOUT_WINDOW_SECONDS: int = env.int("AUTH_LOCKOUT_WINDOW_SECONDS", default=900)
+AUTH_LOCKOUT_BASE_SECONDS: int = env.int("AUTH_LOCKOUT_BASE_SECONDS", default=60)
+AUTH_LOCKOUT_MAX_SECONDS: int = env.int("AUTH_LOCKOUT_MAX_SECONDS", default=3600)
+AUTH_IP_FAILURE_LIMIT: int = env.int("AUTH_IP_FAILURE_LIMIT", default=20)
+AUTH_IP_FAILURE_WINDOW_SECONDS: int = env.int("AUTH_IP_FAILURE_WINDOW_SECONDS", default=600)
+AUTH_IP_BLOCK_SECONDS: int = env.int("AUTH_IP_BLOCK_SECONDS", default=600)
 
 # --- Push ------------------------------------------------------------------------------
 ENABLE_PUSH_NOTIFICATIONS: bool = env.bool("ENABLE_PUSH_NOTIFICATIONS", default=True)
@@ -221,13 +240,21 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["djangorestframework_camel_case.render.CamelCaseJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["djangorestframework_camel_case.parser.CamelCaseJSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "aventide.accounts.authentication.JWTAuthentication",
+        "aventide.accounts.authentication.AnonymousIdentityAuthentication",
+    ],
+    # A logged-in User; anonymous identities only where a view opts in (accounts.permissions).
+    "DEFAULT_PERMISSION_CLASSES": ["aventide.accounts.permissions.IsRegisteredUser"],
+    # Client IP for throttles: REMOTE_ADDR, or the NUM_PROXIES-th X-Forwarded-For entry from
+    # the right behind that many trusted proxies (never the client-controlled full header).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="120/min"),
         "user": env.str("THROTTLE_USER", default="600/min"),
+        "auth": env.str("THROTTLE_AUTH", default="60/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -238,6 +265,9 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "`Error` schema and carries the request's `requestId`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs are public (AllowAny): no token processing, so a stale or garbled
+    # Authorization header cannot turn them into a 401.
+    "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

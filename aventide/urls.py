@@ -15,6 +15,8 @@ admin.site.site_title = "Aventide staff"
 api_patterns: list = [  # type: ignore[type-arg]  # mixed URLPattern/URLResolver
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("auth/", include("aventide.accounts.urls")),
+    path("", include("aventide.orders.urls")),
 ]
 
 urlpatterns = [

@@ -6,11 +6,12 @@ Tests marked ``postgres`` or ``redis`` need the real servers. Without them they 
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -38,6 +39,52 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if REQUIRE_SERVICES:
             pytest.fail(f"REQUIRE_SERVICES=1 but the test {reason}", pytrace=False)
         pytest.skip(reason)
+
+
+_AUDIT_WORM_TABLES = ("audit_event", "audit_seal")
+
+
+def _flush_with_audit_worm(original: Callable[[Any, Sequence[str]], None]) -> Any:
+    """Wrap ``execute_sql_flush`` so test flushes can empty the WORM audit tables.
+
+    TEST-ONLY. Transactional tests (``transactional_db``) end with ``manage.py flush``:
+    TRUNCATE on PostgreSQL, DELETE on SQLite, which the audit WORM triggers reject. Inside the
+    flush's own transaction the triggers are switched off and back on around the flush
+    (PostgreSQL: ``ALTER TABLE ... DISABLE/ENABLE TRIGGER USER``, allowed to the table owner;
+    SQLite: DROP and re-CREATE, with the migration's own SQL). Other sessions never see the
+    tables without triggers, and production code has no such path.
+    """
+
+    def execute_sql_flush(self: Any, sql_list: Sequence[str]) -> None:
+        flushed = [t for t in _AUDIT_WORM_TABLES if any(t in sql for sql in sql_list)]
+        if not flushed:
+            return original(self, sql_list)
+        vendor = self.connection.vendor
+        worm = importlib.import_module("audit.migrations.0002_worm_triggers")
+        if vendor == "postgresql":
+            before = [f"ALTER TABLE {t} DISABLE TRIGGER USER;" for t in flushed]
+            after = [f"ALTER TABLE {t} ENABLE TRIGGER USER;" for t in flushed]
+        elif vendor == "sqlite":
+            before = [s for t in flushed for s in worm.sqlite_backward(t)]
+            after = [s for t in flushed for s in worm.sqlite_forward(t)]
+        else:
+            before, after = [], []
+        return original(self, [*before, *sql_list, *after])
+
+    execute_sql_flush.__wrapped__ = original  # type: ignore[attr-defined]
+    return execute_sql_flush
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _audit_worm_aware_flush() -> Iterator[None]:
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    original = BaseDatabaseOperations.execute_sql_flush
+    BaseDatabaseOperations.execute_sql_flush = _flush_with_audit_worm(original)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        BaseDatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +136,31 @@ def json_logs() -> Iterator[JsonLogs]:
     finally:
         for lg in loggers:
             lg.removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: Any) -> None:
+    """Tests create many users: MD5 here; `real_password_hasher` asserts Argon2."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+    ]
+
+
+@pytest.fixture
+def real_password_hasher(settings: Any) -> None:
+    """The production hasher list (Argon2 first), for the tests that assert it."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+
+
+@pytest.fixture
+def countries(db: None) -> list[str]:
+    """The served countries (AR, MX, BR) with their currency, fee and dispute window."""
+    from aventide.accounts.demo import COUNTRIES
+    from tests.accounts.factories import ensure_countries
+
+    ensure_countries()
+    return [c[0] for c in COUNTRIES]

@@ -1,5 +1,162 @@
-"""Domain errors of the accounts app (subclasses of DomainError, each with a stable code)."""
+"""Domain errors of the accounts app (subclasses of DomainError, each with a stable code).
 
-from aventide.core.errors import DomainError
+Every authentication failure is a 401 with its own code so clients know whether to refresh
+(``TOKEN_EXPIRED``), log in again (``TOKEN_INVALID``) or send credentials (``AUTH_REQUIRED``).
+Messages never say whether an email exists.
+"""
 
-__all__ = ["DomainError"]
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from aventide.core.errors import AuthRequired, DomainError, Forbidden, RateLimited
+
+__all__ = [
+    "AccountLocked",
+    "AccountRequired",
+    "AnonIdentityExpired",
+    "AnonIdentityRevoked",
+    "AnonIdentityUnknown",
+    "AnonSignatureInvalid",
+    "AuthRequired",
+    "DomainError",
+    "EmailTaken",
+    "GoogleEmailUnverified",
+    "GoogleNotConfigured",
+    "GoogleTokenInvalid",
+    "GoogleUnavailable",
+    "InvalidCredentials",
+    "LoginRateLimited",
+    "RefreshTokenReused",
+    "ScopeViolation",
+    "StaffLevelRequired",
+    "TokenExpired",
+    "TokenInvalid",
+    "UnknownCountry",
+    "WsTicketInvalid",
+]
+
+
+class TokenExpired(DomainError):
+    code = "TOKEN_EXPIRED"
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "The token has expired; refresh it or log in again."
+
+
+class TokenInvalid(DomainError):
+    code = "TOKEN_INVALID"
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "The token is not valid; log in again."
+
+
+class RefreshTokenReused(TokenInvalid):
+    """A used refresh token was presented again: the whole session family is revoked.
+
+    Same code as any invalid token, so a thief learns nothing from the answer."""
+
+
+class InvalidCredentials(DomainError):
+    code = "INVALID_CREDENTIALS"
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "The email or password is not correct."
+
+
+class AccountLocked(RateLimited):
+    code = "ACCOUNT_LOCKED"
+    default_message = "Too many failed logins for this account from here. Retry later."
+
+
+class LoginRateLimited(RateLimited):
+    code = "RATE_LIMITED"
+    default_message = "Too many login attempts from here. Retry later."
+
+
+class EmailTaken(DomainError):
+    code = "EMAIL_TAKEN"
+    status = HTTPStatus.CONFLICT
+    default_message = "An account with this email already exists; log in instead."
+
+
+class UnknownCountry(DomainError):
+    code = "VALIDATION_ERROR"
+    status = HTTPStatus.BAD_REQUEST
+    default_message = "The request is not valid."
+
+
+class AnonSignatureInvalid(DomainError):
+    code = "ANON_SIGNATURE_INVALID"
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "The anonymous identity or its signature is not valid."
+
+
+class AnonIdentityUnknown(AnonSignatureInvalid):
+    """Well signed but no such identity (deleted, or a different environment's key)."""
+
+
+class AnonIdentityExpired(DomainError):
+    code = "ANON_IDENTITY_EXPIRED"
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "This gift link has expired."
+
+
+class AnonIdentityRevoked(DomainError):
+    code = "ANON_IDENTITY_REVOKED"
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "This gift link was revoked."
+
+
+class GoogleTokenInvalid(DomainError):
+    code = "GOOGLE_TOKEN_INVALID"
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "The Google sign-in token is not valid."
+
+
+class GoogleEmailUnverified(DomainError):
+    code = "GOOGLE_EMAIL_UNVERIFIED"
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "The Google account's email is not verified."
+
+
+class GoogleNotConfigured(DomainError):
+    code = "GOOGLE_LOGIN_DISABLED"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    default_message = "Google sign-in is not available."
+
+
+class GoogleUnavailable(DomainError):
+    code = "GOOGLE_UNAVAILABLE"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    default_message = "Google sign-in is temporarily unavailable. Retry later."
+
+
+class WsTicketInvalid(DomainError):
+    code = "WS_TICKET_INVALID"
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "The WebSocket ticket is not valid, expired or was already used."
+
+
+class AccountRequired(Forbidden):
+    code = "ACCOUNT_REQUIRED"
+    default_message = "This needs a registered account."
+
+
+class StaffLevelRequired(DomainError):
+    code = "STAFF_LEVEL_REQUIRED"
+    status = HTTPStatus.FORBIDDEN
+    default_message = "Your staff level does not allow this."
+
+
+class ScopeViolation(DomainError):
+    code = "SCOPE_VIOLATION"
+    status = HTTPStatus.FORBIDDEN
+    default_message = "This is outside the countries you operate in."
+
+
+class AnonymousIdentityNotFound(DomainError):
+    code = "NOT_FOUND"
+    status = HTTPStatus.NOT_FOUND
+    default_message = "Not found."
+
+
+# AUTH_REQUIRED (401) is the kernel's `AuthRequired`, re-exported for callers of accounts.
+_ = AuthRequired

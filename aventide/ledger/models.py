@@ -1,1 +1,104 @@
-"""Models of this app (filled by later issues)."""
+"""Double-entry ledger: transactions of entries that sum to zero, per-account balances.
+
+Money is integer minor units. Accounts are strings:
+- ``buyer_payments:<user>``   money the buyer paid in through the PSP (goes negative)
+- ``escrow:order:<order>``    held for one order (never negative: DB constraint)
+- ``seller_payable:<user>``   owed to the seller
+- ``buyer_refund:<user>``     refunded to the buyer's payment method
+- ``buyer_credit:<user>``     platform credit granted to the buyer
+- ``platform_fee``            Aventide's revenue
+
+The ledger knows orders by id only (it sits below orders in the app graph).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+ESCROW_PREFIX = "escrow:"
+
+
+class Transaction(models.Model):
+    """One posting: a set of entries in one currency summing to zero, unique on its key."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of reason + entries")
+    reason = models.CharField(max_length=64, db_index=True)
+    order_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    country_code = models.CharField(max_length=2, blank=True, db_index=True)
+    currency = models.CharField(max_length=3)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"txn:{self.pk} {self.reason}"
+
+
+class Entry(models.Model):
+    txn = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.CharField(max_length=120, db_index=True)
+    amount_minor = models.BigIntegerField(help_text="Positive credits the account.")
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount_minor=0), name="entry_amount_not_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.amount_minor:+d} {self.currency}"
+
+
+class AccountBalance(models.Model):
+    """Running balance per (account, currency), locked FOR UPDATE by each posting."""
+
+    account = models.CharField(max_length=120)
+    currency = models.CharField(max_length=3)
+    balance_minor = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "currency"], name="balance_account_unique"),
+            models.CheckConstraint(
+                condition=Q(balance_minor__gte=0) | ~Q(account__startswith=ESCROW_PREFIX),
+                name="escrow_balance_never_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account}={self.balance_minor} {self.currency}"
+
+
+class OrderSnapshot(models.Model):
+    """The order's money frozen at capture: what support outcomes are computed from."""
+
+    order_id = models.BigIntegerField(unique=True)
+    country_code = models.CharField(max_length=2)
+    currency = models.CharField(max_length=3)
+    buyer_id = models.BigIntegerField()
+    seller_id = models.BigIntegerField()
+    captured_minor = models.BigIntegerField()
+    fee_bps = models.PositiveIntegerField()
+    fee_minor = models.BigIntegerField()
+    seller_minor = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(captured_minor__gt=0)
+                & Q(fee_minor__gte=0)
+                & Q(seller_minor__gte=0)
+                & Q(seller_minor=models.F("captured_minor") - models.F("fee_minor")),
+                name="snapshot_amounts_sane",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"snapshot order:{self.order_id}"

@@ -1,5 +1,61 @@
-"""Domain errors of the orders app (subclasses of DomainError, each with a stable code)."""
+"""Domain errors of orders (stable codes; see docs/api/errors.md)."""
 
-from aventide.core.errors import DomainError
+from __future__ import annotations
 
-__all__ = ["DomainError"]
+from typing import Any
+
+from aventide.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+
+
+class OrderNotFound(NotFound):
+    """Unknown order, or one the caller may not see (same answer: ids leak nothing)."""
+
+    code = "NOT_FOUND"
+    default_message = "Order not found."
+
+
+class ListingNotFound(NotFound):
+    code = "NOT_FOUND"
+    default_message = "Listing not found."
+
+
+class ListingUnavailable(Conflict):
+    code = "LISTING_UNAVAILABLE"
+    default_message = "This listing is not available any more."
+
+
+class SellerRequired(Forbidden):
+    code = "SELLER_REQUIRED"
+    default_message = "Only sellers can publish listings."
+
+
+class CannotBuyOwnListing(Conflict):
+    code = "CANNOT_BUY_OWN_LISTING"
+    default_message = "You cannot buy your own listing."
+
+
+class OrderActionForbidden(Forbidden):
+    code = "ORDER_ACTION_FORBIDDEN"
+    default_message = "Your role on this order cannot do this."
+
+
+class InvalidTransition(DomainError):
+    code = "INVALID_TRANSITION"
+    status = 409
+
+    def __init__(self, *, transition: str, current_state: str) -> None:
+        details: dict[str, Any] = {"transition": transition, "currentState": current_state}
+        super().__init__(
+            f"Cannot {transition.replace('_', ' ')} an order that is {current_state}.",
+            details=details,
+        )
+
+
+class OrderStateConflict(Conflict):
+    code = "ORDER_STATE_CONFLICT"
+    default_message = "The order changed meanwhile; reload it and try again."
+
+
+class ForceCompleteInvalid(ValidationFailed):
+    code = "FORCE_COMPLETE_INVALID"
+    default_message = "Force complete needs a known reason code and at least one evidence ref."

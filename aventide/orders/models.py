@@ -1,1 +1,247 @@
-"""Models of this app (filled by later issues)."""
+"""Listings and orders.
+
+The order status is a protected django-fsm-2 ``FSMField`` with ``ConcurrentTransitionMixin``
+(a save whose status changed meanwhile raises ``ConcurrentTransition``). ``TRANSITIONS`` is
+the one map of who may do what from which state: the FSM decorators, the service's
+permission check, the admin buttons and the table-driven tests are all generated from it.
+Transition methods only guard and assign: no I/O, no queries, no saves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Pending payment"
+    PAID = "paid", "Paid"
+    ACCEPTED = "accepted", "Accepted"
+    IN_TRANSIT = "in_transit", "In transit"
+    DELIVERED = "delivered", "Delivered"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    FORCE_COMPLETED = "force_completed", "Force completed"
+
+
+class Role(models.TextChoices):
+    """Who acts on an order, relative to it."""
+
+    BUYER = "buyer"
+    SELLER = "seller"
+    RECIPIENT = "recipient"
+    SYSTEM = "system"
+    STAFF_L1 = "L1"
+    STAFF_L2 = "L2"
+    STAFF_L3 = "L3"
+
+
+S = OrderStatus
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    name: str
+    target: str
+    sources_by_role: dict[str, tuple[str, ...]]
+    audit_action: str
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for states in self.sources_by_role.values():
+            seen.update(dict.fromkeys(states))
+        return tuple(seen)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(self.sources_by_role)
+
+
+_PRE_TRANSIT = (S.PENDING_PAYMENT, S.PAID, S.ACCEPTED)
+
+TRANSITIONS: dict[str, TransitionSpec] = {
+    spec.name: spec
+    for spec in (
+        TransitionSpec("mark_paid", S.PAID, {Role.SYSTEM: (S.PENDING_PAYMENT,)}, "order.paid"),
+        TransitionSpec("accept", S.ACCEPTED, {Role.SELLER: (S.PAID,)}, "order.accepted"),
+        TransitionSpec("dispatch", S.IN_TRANSIT, {Role.SELLER: (S.ACCEPTED,)}, "order.dispatched"),
+        TransitionSpec(
+            "confirm_delivery",
+            S.DELIVERED,
+            {Role.RECIPIENT: (S.IN_TRANSIT,)},
+            "order.delivered",
+        ),
+        TransitionSpec("complete", S.COMPLETED, {Role.SYSTEM: (S.DELIVERED,)}, "order.completed"),
+        TransitionSpec(
+            "cancel",
+            S.CANCELLED,
+            {
+                Role.BUYER: (S.PENDING_PAYMENT, S.PAID),
+                Role.SELLER: (S.PAID, S.ACCEPTED),
+                Role.SYSTEM: (S.PENDING_PAYMENT,),
+                Role.STAFF_L2: _PRE_TRANSIT,
+                Role.STAFF_L3: _PRE_TRANSIT,
+            },
+            "order.cancelled",
+        ),
+        TransitionSpec(
+            "force_complete",
+            S.FORCE_COMPLETED,
+            {Role.STAFF_L3: (S.IN_TRANSIT, S.DELIVERED)},
+            "order.force_completed",
+        ),
+    )
+}
+
+FORCE_COMPLETE_REASONS = (
+    ("courier_confirmed_offline", "Courier confirmed delivery outside the app"),
+    ("recipient_unreachable", "Recipient unreachable after delivery attempts"),
+    ("platform_fault", "Platform fault blocked the confirmation"),
+    ("other_documented", "Other, documented in the evidence"),
+)
+
+
+def _t(name: str) -> dict[str, Any]:
+    spec = TRANSITIONS[name]
+    return {"field": "status", "source": list(spec.sources), "target": spec.target}
+
+
+class Listing(models.Model):
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="listings"
+    )
+    country_code = models.CharField(max_length=2, db_index=True)
+    title = models.CharField(max_length=140)
+    price_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["country_code", "active", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_minor__gt=0), name="listing_price_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"listing:{self.pk} {self.title}"
+
+
+class Order(ConcurrentTransitionMixin, models.Model):
+    country_code = models.CharField(max_length=2, db_index=True)
+    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="orders")
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders_bought"
+    )
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders_sold"
+    )
+    recipient_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders_received",
+    )
+    recipient_anon_id = models.UUIDField(null=True, blank=True, unique=True)
+    recipient_name = models.CharField(max_length=120)
+    recipient_email = models.EmailField(blank=True, help_text="PII: parties and scoped staff only")
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField()
+    status = FSMField(
+        default=OrderStatus.PENDING_PAYMENT,
+        choices=OrderStatus.choices,
+        protected=True,
+        db_index=True,
+    )
+    payment_reference = models.CharField(max_length=120, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True)
+    force_reason_code = models.CharField(max_length=40, blank=True)
+    force_evidence_refs = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "delivered_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(recipient_user__isnull=True) | Q(recipient_anon_id__isnull=True),
+                name="order_one_recipient_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(buyer=models.F("seller")), name="order_buyer_not_seller"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"order:{self.pk}"
+
+    # --- transitions: guard and assign only -------------------------------------------------
+
+    @transition(**_t("mark_paid"))
+    def mark_paid(self, *, at: datetime, payment_reference: str) -> None:
+        self.paid_at = at
+        self.payment_reference = payment_reference
+
+    @transition(**_t("accept"))
+    def accept(self, *, at: datetime) -> None:
+        self.accepted_at = at
+
+    @transition(**_t("dispatch"))
+    def dispatch(self, *, at: datetime) -> None:
+        self.dispatched_at = at
+
+    @transition(**_t("confirm_delivery"))
+    def confirm_delivery(self, *, at: datetime) -> None:
+        self.delivered_at = at
+
+    @transition(**_t("complete"))
+    def complete(self, *, at: datetime) -> None:
+        self.closed_at = at
+
+    @transition(**_t("cancel"))
+    def cancel(self, *, at: datetime, reason: str) -> None:
+        self.closed_at = at
+        self.cancel_reason = reason
+
+    @transition(**_t("force_complete"))
+    def force_complete(self, *, at: datetime, reason_code: str, evidence_refs: list[str]) -> None:
+        self.closed_at = at
+        self.force_reason_code = reason_code
+        self.force_evidence_refs = list(evidence_refs)
+
+    # --- predicates ------------------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in {S.COMPLETED, S.CANCELLED, S.FORCE_COMPLETED}
+
+    #: the fields a transition may change (save(update_fields=...)).
+    TRANSITION_FIELDS: ClassVar[tuple[str, ...]] = (
+        "status",
+        "updated_at",
+        "paid_at",
+        "payment_reference",
+        "accepted_at",
+        "dispatched_at",
+        "delivered_at",
+        "closed_at",
+        "cancel_reason",
+        "force_reason_code",
+        "force_evidence_refs",
+    )

@@ -8,7 +8,10 @@ from celery.contrib.testing.worker import start_worker
 import aventide.celery  # noqa: F401  (connects the header signals)
 from aventide.core import context
 
-test_app = Celery("context-test", broker="memory://", backend="cache+memory://")
+# set_as_current=False: the project's app stays the current one for shared tasks.
+test_app = Celery(
+    "context-test", broker="memory://", backend="cache+memory://", set_as_current=False
+)
 test_app.conf.update(task_always_eager=False, worker_hijack_root_logger=False)
 
 

@@ -1,0 +1,228 @@
+"""Audit write use cases: ``record`` (every service calls it) and ``seal_pending``.
+
+``record`` is a plain INSERT inside the caller's transaction: no lock, no read of another
+row, so concurrent writers never serialize on the audit trail. Tamper evidence comes from
+each event's own digest plus the periodic Merkle seals (see ``seal_pending`` and
+docs/decisions/0004-audit-worm-merkle.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from audit import merkle
+from audit.errors import AuditTargetInvalid
+from audit.models import GENESIS_DIGEST, Event, Seal
+from aventide.core import context
+from aventide.core.context import Actor
+from aventide.core.logging import redact_mapping
+from aventide.core.metrics import emit
+
+SYSTEM_ACTOR = Actor(type="system", id="system")
+
+Target = models.Model | tuple[str, str | int] | str
+
+
+def parse_target(value: str) -> tuple[str, str]:
+    """``"order:42"`` -> ``("order", "42")``; raises AuditTargetInvalid otherwise."""
+    target_type, sep, target_id = value.partition(":")
+    if not sep or not target_type or not target_id:
+        raise AuditTargetInvalid("An audit target string looks like 'order:42'.")
+    return target_type, target_id
+
+
+def _target_key(target: Target) -> tuple[str, str]:
+    if isinstance(target, models.Model):
+        if target.pk is None:
+            raise AuditTargetInvalid("The audit target must be saved before it is audited.")
+        return target._meta.model_name or type(target).__name__.lower(), str(target.pk)
+    if isinstance(target, tuple):
+        if len(target) != 2:
+            raise AuditTargetInvalid("An audit target tuple is (target_type, target_id).")
+        target_type, target_id = target
+        return str(target_type), str(target_id)
+    if isinstance(target, str):
+        return parse_target(target)
+    raise AuditTargetInvalid("Unsupported audit target.")
+
+
+def record(
+    action: str,
+    target: Target,
+    *,
+    data: Mapping[str, Any] | None = None,
+    actor: Actor | None = None,
+    country_code: str | None = None,
+    actor_level: str | None = None,
+) -> Event:
+    """Append one audit event and return it.
+
+    Call it INSIDE the transaction of the change it describes (``transaction.atomic`` of the
+    service): it does not commit on its own, so the event exists if and only if the change
+    commits. It takes no lock and reads no other audit row (writers never serialize).
+
+    - ``action``: dotted verb, e.g. ``"order.accepted"``.
+    - ``target``: a saved model instance (``model_name``, pk), a ``(type, id)`` tuple or
+      ``"type:id"``.
+    - ``actor``: defaults to the context actor (request/task), else the system actor
+      ``Actor("system", "system")``. Pass it explicitly for L0 automation or webhooks.
+    - ``actor_level``: overrides ``actor.level`` (the party role "buyer"/"seller"/"recipient";
+      staff "L1".."L3"; "L0" for automation).
+    - ``country_code``: defaults to ``target.country_code``, else the actor's, else "".
+    - ``data``: redacted exactly like log lines (secrets dropped, emails/phones masked), then
+      normalized to stable JSON (floats/decimals stored as strings, see ``audit.canonical``).
+    - ``request_id`` comes from the context ("" for system jobs without one).
+    """
+    who = actor or context.get_actor() or SYSTEM_ACTOR
+    target_type, target_id = _target_key(target)
+    if country_code is None:
+        country_code = str(getattr(target, "country_code", "") or who.country_code or "")
+    event = Event(
+        occurred_at=timezone.now(),
+        actor_type=who.type,
+        actor_id=str(who.id),
+        actor_level=actor_level if actor_level is not None else who.level,
+        country_code=country_code.upper(),
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        request_id=context.get_request_id() or "",
+        data=redact_mapping(data or {}),
+    )
+    event.save()
+    return event
+
+
+# --- Sealing -----------------------------------------------------------------------------
+
+# pg_advisory_xact_lock key of the sealer ("audits" in ASCII); one sealer at a time.
+SEALER_LOCK_KEY = 0x617564697473
+
+DEFAULT_BATCH_SIZE = 10_000
+DEFAULT_MAX_SEALS_PER_RUN = 100
+DEFAULT_SETTLE_SECONDS = 5.0
+DEFAULT_MAX_GAP_WAIT_SECONDS = 600.0
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def _gap_horizon(vendor: str) -> datetime | None:
+    """Events recorded before the horizon can no longer be preceded by an uncommitted id.
+
+    A hole in the id sequence (id g missing, id b > g committed) is either a rolled-back
+    insert (permanent) or a transaction that is still open and may commit g later. That
+    transaction started before it drew g, so before b was recorded. PostgreSQL: the horizon is
+    the start of the oldest open client transaction in this database (or now, when none),
+    minus a safety margin for clock skew between app and database; ids drawn before it belong
+    to finished transactions, whose rows the next (fresh) snapshot sees. SQLite has a single
+    writer: a transaction holding id g blocks every other insert until it ends, so holes are
+    always settled (None = no limit).
+    """
+    if vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT clock_timestamp(), ("
+            " SELECT min(xact_start) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend' AND xact_start IS NOT NULL)"
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    now, oldest = row
+    horizon: datetime = min(now, oldest) if oldest is not None else now
+    margin = _setting("AUDIT_SEAL_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS)
+    return horizon - timedelta(seconds=margin)
+
+
+def _seal_next_batch(batch_size: int) -> Seal | None:
+    vendor = connection.vendor
+    with transaction.atomic():
+        if vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])
+        prev = Seal.objects.order_by("-last_id").first()
+        prev_last = prev.last_id if prev else 0
+        # The horizon is read BEFORE the events (see _gap_horizon), each in its own snapshot.
+        horizon = _gap_horizon(vendor)
+        force_before = timezone.now() - timedelta(
+            seconds=_setting("AUDIT_SEAL_MAX_GAP_WAIT_SECONDS", DEFAULT_MAX_GAP_WAIT_SECONDS)
+        )
+        rows = list(
+            Event.objects.filter(id__gt=prev_last)
+            .order_by("id")
+            .values_list("id", "digest", "occurred_at")[:batch_size]
+        )
+        expected = prev_last + 1
+        digests: list[str] = []
+        gaps: list[list[int]] = []
+        forced: list[list[int]] = []
+        last_id = prev_last
+        for event_id, digest, occurred_at in rows:
+            if event_id != expected:
+                settled = horizon is None or occurred_at < horizon
+                if not settled and occurred_at >= force_before:
+                    emit(
+                        "METRIC_AUDIT_SEAL_WAITING_GAP",
+                        gapFirstId=expected,
+                        gapLastId=event_id - 1,
+                    )
+                    break
+                gaps.append([expected, event_id - 1])
+                if not settled:
+                    forced.append([expected, event_id - 1])
+            digests.append(digest)
+            last_id = event_id
+            expected = event_id + 1
+        if not digests:
+            return None
+        seal = Seal(
+            first_id=prev_last + 1,
+            last_id=last_id,
+            count=len(digests),
+            merkle_root=merkle.merkle_root(digests),
+            prev_seal_digest=prev.digest if prev else GENESIS_DIGEST,
+            gaps=gaps,
+            created_at=timezone.now(),
+        )
+        seal.save()
+    for first, last in forced:
+        emit("METRIC_AUDIT_SEAL_GAP_FORCED", sealId=seal.pk, gapFirstId=first, gapLastId=last)
+    emit("METRIC_AUDIT_SEALED", sealId=seal.pk, eventCount=seal.count, lastEventId=seal.last_id)
+    return seal
+
+
+def seal_pending(*, batch_size: int | None = None, max_seals: int | None = None) -> list[Seal]:
+    """Seal every unsealed event into Merkle seals chained by digest; return the new seals.
+
+    Each seal covers the next id range after the previous seal, up to ``batch_size`` events
+    (``AUDIT_SEAL_BATCH_SIZE``, default 10 000), and is created in its own short transaction
+    holding the sealer lock (PostgreSQL ``pg_advisory_xact_lock``; SQLite has one writer), so
+    two sealers never produce overlapping seals (also guarded by UNIQUE first_id, last_id and
+    prev_seal_digest). Idempotent: with nothing new to seal it creates nothing.
+
+    In-flight transactions: a hole in the ids is only sealed over once it is settled (see
+    ``_gap_horizon``); an unsettled hole stops the seal just before it, and the rest waits for
+    the next run. A hole older than ``AUDIT_SEAL_MAX_GAP_WAIT_SECONDS`` (default 600) is sealed
+    over anyway (METRIC_AUDIT_SEAL_GAP_FORCED) so one stuck transaction cannot stop sealing; if
+    its event commits later, ``audit verify`` names it as recorded into a sealed gap. Holes are
+    stored in ``Seal.gaps``.
+    """
+    size = int(batch_size or _setting("AUDIT_SEAL_BATCH_SIZE", DEFAULT_BATCH_SIZE))
+    limit = int(max_seals or _setting("AUDIT_SEAL_MAX_SEALS_PER_RUN", DEFAULT_MAX_SEALS_PER_RUN))
+    seals: list[Seal] = []
+    while len(seals) < limit:
+        seal = _seal_next_batch(size)
+        if seal is None:
+            break
+        seals.append(seal)
+    return seals

@@ -1,0 +1,35 @@
+"""Lift a login lockout: ``manage.py auth_unlock --email maria@example.com --ip 203.0.113.7``.
+
+``--whole-ip`` also lifts the IP's block (many accounts tried from it). Audited as
+``auth.lockout_cleared`` with the operator given by ``--operator`` (required).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from aventide.accounts import services
+from aventide.core.context import Actor, bound_context
+
+
+class Command(BaseCommand):
+    help = "Lift the login lockout of one (email, IP) pair, optionally the whole IP."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--email", required=True)
+        parser.add_argument("--ip", required=True, help="The client IP that is locked out.")
+        parser.add_argument("--whole-ip", action="store_true", help="Also lift the IP block.")
+        parser.add_argument("--operator", required=True, help="Who does this (for the audit).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        actor = Actor(type="system", id=f"ops:{options['operator'][:40]}", level="ops")
+        with bound_context(actor=actor):
+            services.login_lockout_clear(
+                actor=actor,
+                email=options["email"],
+                ip=options["ip"],
+                whole_ip=options["whole_ip"],
+            )
+        self.stdout.write("lockout cleared")

@@ -1,0 +1,160 @@
+"""Staff console for listings and orders.
+
+The status field is read-only. The allowed transitions for the staff member's level appear
+as buttons on the order page; each opens a small form (reason, evidence) and calls the
+orders service, which checks ScopeGuard, the level and the state and writes the audit row.
+Errors are shown to the staff member with their code. django-fsm-2's admin mixin is not
+used: it calls transitions directly, skipping the service (audit, permissions, money).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+
+from aventide.accounts.scope import ScopedAdminMixin
+from aventide.core.errors import DomainError
+from aventide.orders import selectors, services
+from aventide.orders.models import FORCE_COMPLETE_REASONS, Listing, Order
+
+STAFF_TRANSITIONS = {"cancel", "force_complete"}
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=200, help_text="Shown in the audit trail.")
+
+
+class ForceCompleteForm(forms.Form):
+    reason_code = forms.ChoiceField(choices=FORCE_COMPLETE_REASONS)
+    evidence_refs = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One evidence reference per line (ticket ids, courier proofs, file ids).",
+    )
+
+    def clean_evidence_refs(self) -> list[str]:
+        refs = [line.strip() for line in self.cleaned_data["evidence_refs"].splitlines()]
+        refs = [r for r in refs if r]
+        if not refs:
+            raise forms.ValidationError("At least one evidence reference is required.")
+        return refs
+
+
+FORMS: dict[str, type[forms.Form]] = {"cancel": CancelForm, "force_complete": ForceCompleteForm}
+
+
+@admin.register(Listing)
+class ListingAdmin(ScopedAdminMixin, admin.ModelAdmin[Listing]):
+    list_display = (
+        "id",
+        "title",
+        "country_code",
+        "price_minor",
+        "currency",
+        "active",
+        "created_at",
+    )
+    list_filter = ("country_code", "active")
+    search_fields = ("title",)
+    readonly_fields = ("seller", "country_code", "title", "price_minor", "currency", "created_at")
+    fields = (*readonly_fields, "active")
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(ScopedAdminMixin, admin.ModelAdmin[Order]):
+    list_display = ("id", "country_code", "status", "amount_minor", "currency", "created_at")
+    list_filter = ("status", "country_code")
+    search_fields = ("=id", "payment_reference")
+    date_hierarchy = "created_at"
+    change_form_template = "admin/orders/order/change_form.html"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in Order._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "<int:order_id>/transition/<str:name>/",
+                self.admin_site.admin_view(self.transition_view),
+                name="orders_order_transition",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def staff_transitions(self, request: HttpRequest, order: Order) -> list[str]:
+        allowed = selectors.allowed_transitions(request.user, order)
+        return [name for name in allowed if name in STAFF_TRANSITIONS]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra = dict(extra_context or {})
+        order = self.get_object(request, object_id)
+        if order is not None:
+            extra["order_transitions"] = [
+                (
+                    name,
+                    name.replace("_", " "),
+                    reverse("admin:orders_order_transition", args=[order.pk, name]),
+                )
+                for name in self.staff_transitions(request, order)
+            ]
+        return super().change_view(request, object_id, form_url, extra)
+
+    def transition_view(self, request: HttpRequest, order_id: int, name: str) -> HttpResponse:
+        order = get_object_or_404(self.get_queryset(request), pk=order_id)
+        change_url = reverse("admin:orders_order_change", args=[order.pk])
+        if name not in FORMS or name not in self.staff_transitions(request, order):
+            self.message_user(
+                request, f"'{name}' is not available for you on this order.", messages.ERROR
+            )
+            return HttpResponseRedirect(change_url)
+        form = FORMS[name](request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                if name == "cancel":
+                    services.order_cancel(
+                        actor=request.user, order_id=order.pk, reason=form.cleaned_data["reason"]
+                    )
+                else:
+                    services.order_force_complete(
+                        actor=request.user,
+                        order_id=order.pk,
+                        reason_code=form.cleaned_data["reason_code"],
+                        evidence_refs=form.cleaned_data["evidence_refs"],
+                    )
+            except DomainError as exc:
+                self.message_user(request, f"{exc.code}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"Order {order.pk}: {name.replace('_', ' ')} done.")
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": order,
+            "title": f"{name.replace('_', ' ').capitalize()} order {order.pk}",
+            "form": form,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/orders/order/transition.html", context)

@@ -1,0 +1,199 @@
+"""Login lockout per (account, IP), growing; per-IP throttling across accounts."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.models import Event
+from aventide.core import metrics
+from tests.accounts.factories import PASSWORD, make_user
+
+pytestmark = pytest.mark.django_db
+
+ATTACKER = "203.0.113.7"
+VICTIM_IP = "198.51.100.20"
+WRONG = "Wrong-Password-000"
+
+
+def _login(api_client, email: str, password: str, ip: str):
+    return api_client.post(
+        "/api/auth/login", {"email": email, "password": password}, format="json", REMOTE_ADDR=ip
+    )
+
+
+def test_sixth_wrong_password_in_a_minute_is_locked_with_retry_after(api_client) -> None:
+    make_user(email="target@example.test")
+    for _ in range(5):
+        assert _login(api_client, "target@example.test", WRONG, ATTACKER).status_code == 401
+    sixth = _login(api_client, "target@example.test", WRONG, ATTACKER)
+    assert sixth.status_code == 429
+    assert sixth.json()["code"] == "ACCOUNT_LOCKED"
+    assert 1 <= int(sixth["Retry-After"]) <= 60
+    # the right password from that IP during the lockout is still refused
+    right = _login(api_client, "target@example.test", PASSWORD, ATTACKER)
+    assert right.status_code == 429 and right.json()["code"] == "ACCOUNT_LOCKED"
+    assert right["Retry-After"]
+
+
+def test_the_same_account_from_another_ip_still_logs_in(api_client) -> None:
+    make_user(email="victim@example.test")
+    for _ in range(6):
+        _login(api_client, "victim@example.test", WRONG, ATTACKER)
+    assert _login(api_client, "victim@example.test", WRONG, ATTACKER).status_code == 429
+    assert _login(api_client, "victim@example.test", PASSWORD, VICTIM_IP).status_code == 200
+
+
+def test_unknown_emails_lock_exactly_like_real_ones(api_client) -> None:
+    make_user(email="real@example.test")
+    answers = {}
+    for email in ("real@example.test", "ghost@example.test"):
+        codes = [_login(api_client, email, WRONG, ATTACKER) for _ in range(6)]
+        answers[email] = [(r.status_code, r.json()["code"]) for r in codes]
+    assert answers["real@example.test"] == answers["ghost@example.test"]
+    assert answers["ghost@example.test"][-1] == (429, "ACCOUNT_LOCKED")
+
+
+def test_lockout_grows_on_each_new_lockout(api_client, settings) -> None:
+    make_user(email="grow@example.test")
+    for _ in range(5):
+        _login(api_client, "grow@example.test", WRONG, ATTACKER)
+    first = int(_login(api_client, "grow@example.test", WRONG, ATTACKER)["Retry-After"])
+    from django.core.cache import cache
+
+    cache.delete_many(_lock_keys("grow@example.test", ATTACKER))
+    for _ in range(5):
+        _login(api_client, "grow@example.test", WRONG, ATTACKER)
+    second = int(_login(api_client, "grow@example.test", WRONG, ATTACKER)["Retry-After"])
+    assert first <= 60 < second <= 120
+
+
+def _lock_keys(email: str, ip: str) -> list[str]:
+    from aventide.accounts.throttling import LoginGuard
+
+    return [LoginGuard(email, ip).lock_key]
+
+
+def test_success_resets_the_failure_count(api_client) -> None:
+    make_user(email="reset@example.test")
+    for _ in range(4):
+        _login(api_client, "reset@example.test", WRONG, ATTACKER)
+    assert _login(api_client, "reset@example.test", PASSWORD, ATTACKER).status_code == 200
+    for _ in range(4):
+        assert _login(api_client, "reset@example.test", WRONG, ATTACKER).status_code == 401
+
+
+def test_lockout_writes_an_audit_event_without_email_or_ip(api_client) -> None:
+    user = make_user(email="audited@example.test")
+    for _ in range(5):
+        _login(api_client, "audited@example.test", WRONG, ATTACKER)
+    event = Event.objects.get(action="auth.lockout")
+    assert (event.target_type, event.target_id) == ("user", str(user.pk))
+    assert event.data["lockSeconds"] == 60
+    text = str(event.data)
+    assert "audited@example.test" not in text and ATTACKER not in text
+
+
+def test_many_accounts_from_one_ip_get_the_ip_throttled(api_client) -> None:
+    make_user(email="legit@example.test")
+    statuses = [
+        _login(api_client, f"u{i}@example.test", WRONG, ATTACKER).status_code for i in range(20)
+    ]
+    assert statuses == [401] * 20
+    blocked = _login(api_client, "legit@example.test", PASSWORD, ATTACKER)
+    assert blocked.status_code == 429
+    assert blocked.json()["code"] == "RATE_LIMITED"
+    assert int(blocked["Retry-After"]) > 0
+    assert Event.objects.filter(action="auth.ip_blocked").count() == 1
+    # the same account from another IP is fine
+    assert _login(api_client, "legit@example.test", PASSWORD, VICTIM_IP).status_code == 200
+
+
+def test_auth_endpoints_have_a_request_rate_per_ip(api_client, settings) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "auth": "3/min",
+        },
+    }
+    codes = [
+        api_client.post("/api/auth/refresh", {"refresh": "x"}, format="json", REMOTE_ADDR=ATTACKER)
+        for _ in range(4)
+    ]
+    assert [r.status_code for r in codes] == [401, 401, 401, 429]
+    assert codes[-1].json()["code"] == "RATE_LIMITED" and codes[-1]["Retry-After"]
+    other = api_client.post(
+        "/api/auth/refresh", {"refresh": "x"}, format="json", REMOTE_ADDR=VICTIM_IP
+    )
+    assert other.status_code == 401
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(api_client) -> None:
+    make_user(email="xff@example.test")
+    for i in range(6):
+        _login_xff = api_client.post(
+            "/api/auth/login",
+            {"email": "xff@example.test", "password": WRONG},
+            format="json",
+            REMOTE_ADDR=ATTACKER,
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{i}",
+        )
+    assert _login_xff.status_code == 429
+
+
+def test_login_metrics_count_success_and_failure_without_emails(api_client, json_logs) -> None:
+    make_user(email="metric.person@example.test")
+    before_ok = metrics.count_of("METRIC_AUTH_LOGIN_SUCCESS", method="password")
+    before_ko = metrics.count_of(
+        "METRIC_AUTH_LOGIN_FAILURE", method="password", reason="INVALID_CREDENTIALS"
+    )
+    _login(api_client, "metric.person@example.test", PASSWORD, VICTIM_IP)
+    _login(api_client, "metric.person@example.test", WRONG, VICTIM_IP)
+    assert metrics.count_of("METRIC_AUTH_LOGIN_SUCCESS", method="password") == before_ok + 1
+    assert (
+        metrics.count_of(
+            "METRIC_AUTH_LOGIN_FAILURE", method="password", reason="INVALID_CREDENTIALS"
+        )
+        == before_ko + 1
+    )
+    lines = json_logs.events("METRIC_AUTH_LOGIN_FAILURE") + json_logs.events(
+        "METRIC_AUTH_LOGIN_SUCCESS"
+    )
+    assert len(lines) == 2
+    assert "metric.person" not in json_logs.text
+
+
+def test_an_unexpected_failure_under_auth_counts_auth_5xx(api_client, monkeypatch) -> None:
+    from aventide.accounts import services
+
+    def boom(**kwargs):
+        raise RuntimeError("db down password=hunter2")
+
+    monkeypatch.setattr(services, "login_with_password", boom)
+    before = metrics.count_of("METRIC_AUTH_5XX", route="/api/auth/login", status="500")
+    response = _login(api_client, "any@example.test", WRONG, VICTIM_IP)
+    assert response.status_code == 500 and response.json()["code"] == "INTERNAL_ERROR"
+    assert metrics.count_of("METRIC_AUTH_5XX", route="/api/auth/login", status="500") == before + 1
+
+
+def test_ops_can_lift_a_lockout_with_the_command(api_client) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    user = make_user(email="helpme@example.test")
+    for _ in range(6):
+        _login(api_client, "helpme@example.test", WRONG, ATTACKER)
+    assert _login(api_client, "helpme@example.test", PASSWORD, ATTACKER).status_code == 429
+    out = StringIO()
+    call_command(
+        "auth_unlock",
+        "--email=helpme@example.test",
+        f"--ip={ATTACKER}",
+        "--operator=ana",
+        stdout=out,
+    )
+    assert "cleared" in out.getvalue()
+    assert _login(api_client, "helpme@example.test", PASSWORD, ATTACKER).status_code == 200
+    event = Event.objects.get(action="auth.lockout_cleared")
+    assert event.target_id == str(user.pk) and event.actor_id == "ops:ana"

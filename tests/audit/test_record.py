@@ -1,0 +1,141 @@
+"""audit.services.record: attribution from the context, redaction, stable digests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+
+from audit.errors import AuditTargetInvalid
+from audit.models import Event
+from audit.selectors import events_for, events_for_target
+from audit.services import record
+from aventide.core import context
+from aventide.core.context import Actor
+
+pytestmark = pytest.mark.django_db
+
+
+def test_record_takes_request_id_and_actor_from_the_context() -> None:
+    actor = Actor(type="user", id="7", level="buyer", country_code="AR")
+    with context.bound_context(request_id="req-abc.123", actor=actor), transaction.atomic():
+        event = record("order.created", "order:42", data={"amountMinor": 1500})
+    stored = Event.objects.get(pk=event.pk)
+    assert (stored.actor_type, stored.actor_id, stored.actor_level) == ("user", "7", "buyer")
+    assert stored.request_id == "req-abc.123"
+    assert stored.country_code == "AR"
+    assert (stored.target_type, stored.target_id) == ("order", "42")
+    assert stored.action == "order.created"
+    assert stored.data == {"amountMinor": 1500}
+    assert stored.occurred_at.tzinfo is not None
+
+
+def test_record_redacts_data_like_the_logs() -> None:
+    with transaction.atomic():
+        event = record(
+            "recipient.invited",
+            "order:1",
+            data={
+                "recipient": {"name": "Ana", "email": "ana.perez@example.com"},
+                "note": "call me at +54 11 5555-1234 or mail ana@example.com",
+                "accessToken": "secret-value",
+                "password": "hunter2",
+            },
+        )
+    stored = Event.objects.get(pk=event.pk).data
+    assert stored["recipient"] == {"name": "Ana", "email": "[email]"}
+    assert "ana@example.com" not in stored["note"] and "[email]" in stored["note"]
+    assert "5555" not in stored["note"]
+    assert stored["accessToken"] == "[REDACTED]"
+    assert stored["password"] == "[REDACTED]"
+
+
+def test_record_without_context_uses_the_system_actor_and_empty_request_id() -> None:
+    event = record("job.ran", ("job", 3))
+    assert (event.actor_type, event.actor_id, event.actor_level) == ("system", "system", "")
+    assert event.request_id == ""
+    assert event.country_code == ""
+
+
+def test_record_explicit_actor_and_level_override_the_context() -> None:
+    staff = Actor(type="staff", id="5", level="L2", country_code="MX")
+    l0 = Actor(type="system", id="L0", level="L0")
+    with context.bound_context(actor=staff):
+        as_role = record("order.accepted", "order:9", actor_level="seller", country_code="ar")
+        as_l0 = record("order.completed", "order:9", actor=l0, country_code="AR")
+    assert (as_role.actor_id, as_role.actor_level, as_role.country_code) == ("5", "seller", "AR")
+    assert (as_l0.actor_type, as_l0.actor_id, as_l0.actor_level) == ("system", "L0", "L0")
+
+
+def test_record_country_defaults_to_the_actor_when_the_target_has_none() -> None:
+    with context.bound_context(actor=Actor(type="user", id="1", country_code="UY")):
+        event = record("x.y", ("thing", "1"))
+    assert event.country_code == "UY"
+
+
+def test_record_model_target_uses_model_name_pk_and_its_country() -> None:
+    ct = ContentType.objects.get_for_model(Event)
+    ct.country_code = "PE"  # type: ignore[attr-defined]  # a model instance with a country
+    event = record("contenttype.looked_at", ct)
+    assert (event.target_type, event.target_id) == ("contenttype", str(ct.pk))
+    assert event.country_code == "PE"
+
+
+@pytest.mark.parametrize("bad", ["order", "order:", ":42", ("order",), ("a", "b", "c")])
+def test_record_refuses_malformed_targets(bad: object) -> None:
+    with pytest.raises(AuditTargetInvalid) as exc:
+        record("x.y", bad)  # type: ignore[arg-type]
+    assert exc.value.code == "AUDIT_TARGET_INVALID"
+
+
+def test_record_digest_survives_the_database_round_trip() -> None:
+    data = {
+        "z": 1,
+        "a": [1, 2.5, True, None, {"y": "ñandú \u2603", "x": 10**20}],
+        "price": Decimal("10.50"),
+        "when": datetime(2026, 2, 21, 10, 0, tzinfo=UTC),
+        "big": 1e20,
+        "nan": float("nan"),
+        "nul": "a\x00b",
+    }
+    event = record("round.trip", "order:1", data=data)
+    stored = Event.objects.get(pk=event.pk)
+    assert stored.digest == event.digest
+    assert stored.compute_digest() == stored.digest
+    assert stored.data["price"] == "10.50"
+    assert stored.data["big"] == "1e+20"
+    assert stored.data["a"][1] == "2.5"
+
+
+def test_record_digest_covers_every_field() -> None:
+    event = record("order.created", "order:1", data={"k": "v"})
+    base = event.compute_digest()
+    for field, value in [
+        ("action", "order.cancelled"),
+        ("target_id", "2"),
+        ("actor_id", "other"),
+        ("country_code", "MX"),
+        ("request_id", "r"),
+        ("data", {"k": "w"}),
+        ("occurred_at", datetime(2020, 1, 1, tzinfo=UTC)),
+    ]:
+        original = getattr(event, field)
+        setattr(event, field, value)
+        assert event.compute_digest() != base, field
+        setattr(event, field, original)
+    assert event.compute_digest() == base
+
+
+def test_selectors_filter_by_target_and_country_scope() -> None:
+    a = record("order.created", "order:1", country_code="AR")
+    b = record("order.paid", "order:1", country_code="AR")
+    m = record("order.created", "order:2", country_code="MX")
+    assert list(events_for_target("order", 1)) == [a, b]
+    assert list(events_for(user_scope_countries={"ar"})) == [b, a]
+    assert list(events_for(user_scope_countries=set())) == []
+    assert set(events_for(user_scope_countries=None)) >= {a, b, m}
+    assert list(events_for(user_scope_countries=["MX", "AR"], action="order.created")) == [m, a]
+    assert list(events_for(user_scope_countries=None, request_id="nope")) == []

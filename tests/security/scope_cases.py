@@ -1,0 +1,140 @@
+"""Registries for the ScopeGuard table-driven test (test_scope_guard.py).
+
+- ``ROW_FACTORIES``: for every model whose admin uses ``ScopedAdminMixin``, how to create one
+  row of a given country (through the services where they exist). A new scoped admin without
+  an entry here makes ``test_every_scoped_admin_has_a_row_factory`` fail: add one.
+- ``ENDPOINT_CASES``: for every staff-facing API view (``staff_facing = True``), keyed by URL
+  name, how to call it for a given country. ``test_every_staff_endpoint_has_a_case`` fails
+  until a new staff endpoint has its case.
+
+A case returns ``(response, visible_ids)``: ``visible_ids`` is the set of object ids the
+response shows (for list endpoints), or None for action endpoints.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from django.db import models
+
+from aventide.accounts import services as accounts_services
+from aventide.accounts.models import AnonymousIdentity, Country
+from tests.accounts.factories import SYSTEM, issue_anon, make_staff, make_user
+
+_seq = itertools.count(1)
+
+
+def _anonymous_identity(country: str) -> AnonymousIdentity:
+    issued = issue_anon(order_id=next(_seq), country_code=country)
+    return AnonymousIdentity.objects.get(anon_id=issued.anon_id)
+
+
+def _staff_profile(country: str) -> models.Model:
+    return make_staff(level="L1", countries=(country,), country_code=country).staff_profile
+
+
+def _staff_scope(country: str) -> models.Model:
+    return make_staff(
+        level="L1", countries=(country,), country_code=country
+    ).staff_profile.scopes.get()
+
+
+def _audit_event(country: str) -> models.Model:
+    from audit import services as audit_services
+
+    return audit_services.record(
+        "test.scope_case", ("order", next(_seq)), actor=SYSTEM, country_code=country
+    )
+
+
+def _listing(country: str) -> models.Model:
+    from aventide.orders import services as orders_services
+
+    seller = make_user(country_code=country, is_seller=True)
+    return orders_services.listing_create(actor=seller, title="Flores", price_minor=15_000)
+
+
+def _order(country: str) -> models.Model:
+    from aventide.orders import services as orders_services
+
+    listing: Any = _listing(country)
+    buyer = make_user(country_code=country)
+    return orders_services.order_create(
+        actor=buyer, listing_id=listing.pk, recipient_name="Ana"
+    ).order
+
+
+def _captured(country: str) -> Any:
+    from aventide.ledger import services as ledger_services
+
+    currency = Country.objects.get(code=country).currency
+    return ledger_services.capture(
+        order_id=900_000 + next(_seq),
+        country_code=country,
+        buyer_id=1,
+        seller_id=2,
+        amount_minor=10_000,
+        currency=currency,
+        idempotency_key=f"scope-case-{next(_seq)}",
+    )
+
+
+def _ledger_transaction(country: str) -> models.Model:
+    txn: models.Model = _captured(country)
+    return txn
+
+
+def _order_snapshot(country: str) -> models.Model:
+    from aventide.ledger.models import OrderSnapshot
+
+    txn = _captured(country)
+    return OrderSnapshot.objects.get(order_id=txn.order_id)
+
+
+ROW_FACTORIES: dict[str, Callable[[str], models.Model]] = {
+    "accounts.user": lambda country: make_user(country_code=country),
+    "accounts.staffprofile": _staff_profile,
+    "accounts.staffcountryscope": _staff_scope,
+    "accounts.anonymousidentity": _anonymous_identity,
+    "accounts.country": lambda country: Country.objects.get(code=country),
+    "audit.event": _audit_event,
+    "orders.listing": _listing,
+    "orders.order": _order,
+    "ledger.transaction": _ledger_transaction,
+    "ledger.ordersnapshot": _order_snapshot,
+}
+
+
+# --- staff-facing endpoints ----------------------------------------------------------------
+
+
+def _list_anonymous_identities(client: Any, headers: dict[str, str], country: str) -> Any:
+    row = _anonymous_identity(country)
+    response = client.get(
+        "/api/auth/staff/anonymous-identities", {"countryCode": country}, **headers
+    )
+    visible = {item["anonId"] for item in response.json()} if response.status_code == 200 else None
+    return response, visible, {str(row.anon_id)}
+
+
+def _revoke_anonymous_identity(client: Any, headers: dict[str, str], country: str) -> Any:
+    row = _anonymous_identity(country)
+    response = client.post(
+        "/api/auth/staff/anonymous-identities/revoke",
+        {"countryCode": country, "anonId": str(row.anon_id)},
+        format="json",
+        **headers,
+    )
+    return response, None, None
+
+
+EndpointCase = Callable[[Any, dict[str, str], str], tuple[Any, set[str] | None, set[str] | None]]
+
+ENDPOINT_CASES: dict[str, EndpointCase] = {
+    "auth:staff-anonymous-identities": _list_anonymous_identities,
+    "auth:staff-anonymous-identity-revoke": _revoke_anonymous_identity,
+}
+
+_ = accounts_services  # services are what the factories above go through
