@@ -12,6 +12,4 @@ class LedgerConfig(AppConfig):
 
         # Read-only money pages for L2+; nobody changes money in the admin.
         view = ("view_transaction", "view_entry", "view_ordersnapshot")
-        g.register_grants(
-            "ledger", {g.L2_GROUP: view, g.L3_GROUP: view, g.OPS_LEAD_GROUP: view}
-        )
+        g.register_grants("ledger", {g.L2_GROUP: view, g.L3_GROUP: view, g.OPS_LEAD_GROUP: view})
