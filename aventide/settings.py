@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import django_stubs_ext
 import environ
@@ -117,17 +117,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache, channel layer, Celery -------------------------------------------------
 REDIS_URL: str = env.str("REDIS_URL", default="")
-_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
-if IS_TEST and REDIS_URL and _XDIST_WORKER.startswith("gw"):
-    # Each pytest-xdist worker gets its own Redis database (1, 2, ...) so a test may flush
-    # its cache without touching another worker's keys.
-    REDIS_URL = urlunsplit(urlsplit(REDIS_URL)._replace(path=f"/{int(_XDIST_WORKER[2:]) % 15 + 1}"))
+# A test process namespaces its Redis keys (cache and channel layer) with a token of its
+# own, so parallel test runs (xdist workers, other checkouts) sharing one Redis never see
+# or clear each other's keys.
+_KEY_NAMESPACE = f"aventide:test:{uuid.uuid4().hex[:12]}" if IS_TEST else f"aventide:{AVENTIDE_ENV}"
 if REDIS_URL:
     CACHES: dict[str, Any] = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=f"aventide:{AVENTIDE_ENV}"),
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default=_KEY_NAMESPACE),
             "TIMEOUT": 300,
         }
     }
@@ -136,7 +135,7 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
-                "prefix": env.str("CHANNEL_LAYER_PREFIX", default=f"aventide:{AVENTIDE_ENV}:ch"),
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default=f"{_KEY_NAMESPACE}:ch"),
             },
         }
     }

@@ -89,10 +89,22 @@ def _audit_worm_aware_flush() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
-    """Each test starts with an empty cache (its own Redis db per xdist worker)."""
-    from django.core.cache import cache
+    """Each test starts with an empty cache.
 
-    cache.clear()
+    On Redis only this process's keys go (its KEY_PREFIX is unique per test process), never
+    FLUSHDB: other xdist workers and other test runs may share the database.
+    """
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    cache = caches["default"]  # the backend itself (django.core.cache.cache is a proxy)
+    if isinstance(cache, RedisCache):
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=cache.make_key("*"), count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
 
 
 @pytest.fixture
