@@ -110,7 +110,9 @@ if IS_POSTGRES:
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=5)
 else:
-    _db.setdefault("OPTIONS", {})["timeout"] = 20
+    # IMMEDIATE: a write transaction takes SQLite's write lock at BEGIN, so concurrent
+    # writers wait (busy timeout) instead of failing with "database is locked" mid-way.
+    _db.setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 if os.environ.get("DATABASE_TEST_NAME"):
     _db["TEST"] = {"NAME": os.environ["DATABASE_TEST_NAME"]}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -210,6 +212,12 @@ AUTH_LOCKOUT_MAX_SECONDS: int = env.int("AUTH_LOCKOUT_MAX_SECONDS", default=3600
 AUTH_IP_FAILURE_LIMIT: int = env.int("AUTH_IP_FAILURE_LIMIT", default=20)
 AUTH_IP_FAILURE_WINDOW_SECONDS: int = env.int("AUTH_IP_FAILURE_WINDOW_SECONDS", default=600)
 AUTH_IP_BLOCK_SECONDS: int = env.int("AUTH_IP_BLOCK_SECONDS", default=600)
+AUTH_ACCOUNT_FAILURE_LIMIT: int = env.int("AUTH_ACCOUNT_FAILURE_LIMIT", default=20)
+AUTH_ACCOUNT_FAILURE_WINDOW_SECONDS: int = env.int(
+    "AUTH_ACCOUNT_FAILURE_WINDOW_SECONDS", default=3600
+)
+AUTH_ATTACK_LOCKOUT_FAILURES: int = env.int("AUTH_ATTACK_LOCKOUT_FAILURES", default=1)
+AUTH_IPV6_PREFIX_LENGTH: int = env.int("AUTH_IPV6_PREFIX_LENGTH", default=64)
 
 # --- Push ------------------------------------------------------------------------------
 ENABLE_PUSH_NOTIFICATIONS: bool = env.bool("ENABLE_PUSH_NOTIFICATIONS", default=True)
@@ -248,7 +256,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     # Client IP for throttles: REMOTE_ADDR, or the NUM_PROXIES-th X-Forwarded-For entry from
     # the right behind that many trusted proxies (never the client-controlled full header).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "aventide.core.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="120/min"),

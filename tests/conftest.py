@@ -99,7 +99,7 @@ def _clear_cache() -> None:
 
     cache = caches["default"]  # the backend itself (django.core.cache.cache is a proxy)
     if isinstance(cache, RedisCache):
-        client = cache._cache.get_client(write=True)
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]  # stubs lack it
         keys = list(client.scan_iter(match=cache.make_key("*"), count=1000))
         if keys:
             client.delete(*keys)

@@ -22,6 +22,14 @@ def test_seed_demo_is_idempotent_and_prints_dev_passwords() -> None:
         assert User.objects.filter(country_code=code, is_staff=True).exists()
     text = out.getvalue()
     assert "buyer@demo.aventide.test" in text and "aventide-demo-2026" in text
+    from aventide.orders.models import Order
+
+    for code in ("AR", "MX", "BR"):
+        states = set(Order.objects.filter(country_code=code).values_list("status", flat=True))
+        assert {"pending_payment", "paid", "in_transit", "completed", "cancelled"} <= states
+    orders = Order.objects.count()
+    call_command("seed_demo", stdout=StringIO())
+    assert Order.objects.count() == orders
     buyer = User.objects.get(email="buyer@demo.aventide.test")
     assert buyer.check_password("aventide-demo-2026")
     assert not buyer.is_staff

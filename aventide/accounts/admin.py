@@ -15,10 +15,12 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from aventide.accounts import services
 from aventide.accounts.models import (
@@ -83,8 +85,18 @@ class UserAddForm(forms.ModelForm[User]):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if cleaned.get("password1") != cleaned.get("password2"):
+        password = cleaned.get("password1")
+        if password != cleaned.get("password2"):
             raise ValidationError("The two passwords differ.")
+        if password:
+            candidate = User(
+                email=str(cleaned.get("email") or ""),
+                full_name=str(cleaned.get("full_name") or ""),
+            )
+            try:
+                validate_password(password, user=candidate)
+            except ValidationError as exc:
+                self.add_error("password1", exc)
         return cleaned
 
     def save(self, commit: bool = True) -> User:
@@ -132,8 +144,42 @@ class UserAdmin(ScopedAdminMixin, admin.ModelAdmin[User]):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         readonly = list(self.readonly_fields)
         if obj is not None and not is_ops_lead(request.user):
-            readonly += ["is_staff", "groups"]
+            readonly += ["is_staff"]
+        if obj is not None and not request.user.is_superuser:
+            # Group membership follows the staff profile (staff_profile_set); only a superuser
+            # edits groups by hand (an ops lead must not hand out "Ops lead").
+            readonly += ["groups"]
         return readonly
+
+    def _protected(self, request: HttpRequest, obj: Any) -> bool:
+        """Superusers, ops leads and staff of the viewer's level or above: view only for
+        anyone but a superuser (``services.user_change_authorize`` decides and audits)."""
+        if obj is None or request.user.is_superuser or obj.pk is None:
+            return False
+        return services.user_protection_reason(actor=_actor(request), stored=obj) is not None
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if self._protected(request, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # Refuse a POST on a protected user BEFORE the admin opens its transaction, so the
+        # refusal's audit row (user.change_refused) commits.
+        if request.method == "POST" and object_id is not None and request.user.is_authenticated:
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                try:
+                    services.user_change_authorize(actor=_actor(request), user=obj)
+                except DomainError as exc:
+                    raise _refuse(exc) from None
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "groups" and not request.user.is_superuser:

@@ -22,11 +22,13 @@ __all__ = [
     "DomainError",
     "EmailTaken",
     "GoogleEmailUnverified",
+    "GoogleLinkRefused",
     "GoogleNotConfigured",
     "GoogleTokenInvalid",
     "GoogleUnavailable",
     "InvalidCredentials",
     "LoginRateLimited",
+    "ProtectedAccount",
     "RefreshTokenReused",
     "ScopeViolation",
     "StaffLevelRequired",
@@ -117,6 +119,17 @@ class GoogleEmailUnverified(DomainError):
     default_message = "The Google account's email is not verified."
 
 
+class GoogleLinkRefused(DomainError):
+    """A Google identity whose email belongs to a staff account with no Google link yet.
+
+    Staff accounts are never linked automatically (a Google account with the same email is not
+    proof enough to open the staff console); they log in with their password."""
+
+    code = "GOOGLE_LINK_REFUSED"
+    status = HTTPStatus.FORBIDDEN
+    default_message = "This account cannot sign in with Google; sign in with its password."
+
+
 class GoogleNotConfigured(DomainError):
     code = "GOOGLE_LOGIN_DISABLED"
     status = HTTPStatus.SERVICE_UNAVAILABLE
@@ -144,6 +157,15 @@ class StaffLevelRequired(DomainError):
     code = "STAFF_LEVEL_REQUIRED"
     status = HTTPStatus.FORBIDDEN
     default_message = "Your staff level does not allow this."
+
+
+class ProtectedAccount(DomainError):
+    """A non-superuser tried to change a superuser, an ops lead or a staff member of the same
+    or a higher level (audited ``user.change_refused``)."""
+
+    code = "PROTECTED_ACCOUNT"
+    status = HTTPStatus.FORBIDDEN
+    default_message = "Only a superuser can change this account."
 
 
 class ScopeViolation(DomainError):

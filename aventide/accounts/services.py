@@ -22,6 +22,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -31,7 +32,9 @@ from aventide.accounts.contracts import AnonymousActor, actor_for
 from aventide.accounts.errors import (
     AnonymousIdentityNotFound,
     EmailTaken,
+    GoogleLinkRefused,
     InvalidCredentials,
+    ProtectedAccount,
     RefreshTokenReused,
     StaffLevelRequired,
     TokenInvalid,
@@ -48,11 +51,14 @@ from aventide.accounts.models import (
     StaffProfile,
     User,
 )
-from aventide.accounts.scope import ScopeGuard, is_ops_lead
-from aventide.accounts.throttling import LoginGuard, fingerprint
+from aventide.accounts.scope import ScopeGuard, is_ops_lead, staff_level
+from aventide.accounts.throttling import LoginGuard, fingerprint, fold_login, limits
 from aventide.core import metrics
 from aventide.core.context import Actor
 from aventide.core.errors import DomainError, RateLimited, ValidationFailed
+from aventide.core.logging import get_logger
+
+logger = get_logger("aventide.accounts")
 
 WS_TICKET_TTL_SECONDS = 60
 WS_TICKET_KEY = "auth:ws-ticket:{}"
@@ -233,10 +239,34 @@ def _login_failed(method: str, reason: str) -> None:
     metrics.emit("METRIC_AUTH_LOGIN_FAILURE", labels={"method": method, "reason": reason})
 
 
+def login_guard(*, email: str, ip: str) -> LoginGuard:
+    """The lockout state of a login for ``email`` from ``ip``.
+
+    The *login subject* (what the per-account counters are keyed on) is the account the email
+    resolves to -- the same case-insensitive match authentication uses, or the folded email
+    (NFKC + case folding, `throttling.fold_login`) -- so every spelling that reaches one account
+    shares its counters (``SUPER@x``, or ``super@x`` spelled with U+017F long s, count for
+    ``super@x``). An email with no account is keyed by its folded string: it locks exactly like
+    a real one, so nothing reveals whether the account exists.
+    """
+    raw = (email or "").strip()
+    folded = fold_login(raw)
+    user_id = None
+    if raw:
+        user_id = (
+            User.objects.filter(Q(email__iexact=raw) | Q(email__iexact=folded))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+    subject = f"user:{user_id}" if user_id is not None else f"email:{folded}"
+    return LoginGuard(subject, ip, user_id=user_id)
+
+
 def login_attempt_check(*, email: str, ip: str, method: str = "password") -> LoginGuard:
-    """Refuse (429) a login while the IP is blocked or the (email, IP) pair is locked.
+    """Refuse (429) a login while the IP is blocked or the (account, IP) pair is locked.
     Used by the API login and the admin login form."""
-    guard = LoginGuard(email, ip)
+    guard = login_guard(email=email, ip=ip)
     try:
         guard.check()
     except RateLimited as exc:
@@ -245,37 +275,48 @@ def login_attempt_check(*, email: str, ip: str, method: str = "password") -> Log
     return guard
 
 
-def login_attempt_failed(*, guard: LoginGuard, email: str, method: str = "password") -> None:
-    """Count a failed login; a resulting lockout/IP block writes its audit event."""
+def login_attempt_failed(*, guard: LoginGuard, email: str = "", method: str = "password") -> None:
+    """Count a failed login; a resulting lockout, IP block or the account entering the
+    under-attack mode writes its audit event."""
     outcome = guard.record_failure()
     _login_failed(method, "INVALID_CREDENTIALS")
-    if outcome.locked or outcome.ip_blocked:
-        _audit_lockout(email, guard, outcome.lock_seconds, outcome.ip_blocked)
+    if outcome.locked or outcome.ip_blocked or outcome.account_under_attack:
+        _audit_lockout(
+            guard,
+            seconds=outcome.lock_seconds,
+            ip_blocked=outcome.ip_blocked,
+            under_attack=outcome.account_under_attack,
+        )
 
 
-def login_lockout_clear(*, actor: Actor, email: str, ip: str, whole_ip: bool = False) -> None:
-    """Ops unlock: lift the lockout of (email, IP) -- and with ``whole_ip`` the IP block.
+def login_lockout_clear(
+    *, actor: Actor, email: str, ip: str, whole_ip: bool = False, whole_account: bool = False
+) -> None:
+    """Ops unlock: lift the lockout of (account, IP) -- with ``whole_ip`` also the IP block,
+    with ``whole_account`` also the account's under-attack mode (its failures from every IP).
     Audit: ``auth.lockout_cleared`` (hashes only, never the email or IP)."""
-    normalized = (email or "").strip().lower()
-    guard = LoginGuard(normalized, ip)
+    guard = login_guard(email=email, ip=ip)
     guard.clear()
     if whole_ip:
         guard.clear_ip()
-    user = User.objects.filter(email__iexact=normalized).first() if normalized else None
+    if whole_account:
+        guard.clear_account()
+    user = User.objects.filter(pk=guard.user_id).first() if guard.user_id else None
     with transaction.atomic():
         audit_services.record(
             "auth.lockout_cleared",
-            user if user is not None else ("login", fingerprint(normalized)),
+            user if user is not None else ("login", fingerprint(guard.subject)),
             actor=actor,
             country_code=user.country_code if user else "",
-            data={"ipHash": guard.ip_hash, "wholeIp": whole_ip},
+            data={"ipHash": guard.ip_hash, "wholeIp": whole_ip, "wholeAccount": whole_account},
         )
 
 
 def login_with_password(
     *, email: str, password: str, ip: str, request: HttpRequest | None = None
 ) -> TokenPair:
-    """Email/password login with lockout per (account, IP) and throttling per IP.
+    """Email/password login with lockout per (account, IP), a tighter allowance per IP while
+    the account is under attack from many IPs, and throttling per IP (see `throttling`).
 
     Wrong email and wrong password answer the same ``INVALID_CREDENTIALS`` (and take the same
     time: Django's ModelBackend hashes the password even when no user matches). While the pair
@@ -286,7 +327,7 @@ def login_with_password(
     guard = login_attempt_check(email=normalized, ip=ip)
     user = authenticate(request, email=normalized, password=password) if normalized else None
     if not isinstance(user, User):
-        login_attempt_failed(guard=guard, email=normalized)
+        login_attempt_failed(guard=guard)
         raise InvalidCredentials()
     guard.record_success()
     pair = session_start(user=user, method="password")
@@ -294,15 +335,33 @@ def login_with_password(
     return pair
 
 
-def _audit_lockout(email: str, guard: LoginGuard, seconds: int, ip_blocked: bool) -> None:
-    user = User.objects.filter(email__iexact=email).first() if email else None
-    target: Any = user if user is not None else ("login", fingerprint(email))
+def _audit_lockout(
+    guard: LoginGuard, *, seconds: int, ip_blocked: bool, under_attack: bool = False
+) -> None:
+    user = User.objects.filter(pk=guard.user_id).first() if guard.user_id else None
+    target: Any = user if user is not None else ("login", fingerprint(guard.subject))
+    country = user.country_code if user else ""
+    if under_attack:
+        metrics.emit("METRIC_AUTH_ACCOUNT_UNDER_ATTACK")
     with transaction.atomic():
+        if under_attack:
+            lim = limits()
+            audit_services.record(
+                "auth.account_under_attack",
+                target,
+                country_code=country,
+                data={
+                    "failures": lim.account_failures,
+                    "windowSeconds": lim.account_window,
+                    "perIpAllowance": lim.attack_lockout_failures,
+                    "ipHash": guard.ip_hash,
+                },
+            )
         if seconds:
             audit_services.record(
                 "auth.lockout",
                 target,
-                country_code=user.country_code if user else "",
+                country_code=country,
                 data={"lockSeconds": seconds, "ipHash": guard.ip_hash},
             )
         if ip_blocked:
@@ -318,7 +377,12 @@ def login_with_google(*, id_token: str, ip: str, country_code: str | None = None
     """Google login: verify the ID token, then link or create the user.
 
     Links by Google ``sub`` first, else by the (verified) email; a new account needs
-    ``country_code``. Audit: ``user.registered`` (method google) or ``user.google_linked``.
+    ``country_code``. Linking an existing account by email (a) is refused for staff and
+    superusers (``GOOGLE_LINK_REFUSED``, audited ``auth.google_link_refused``): a Google account
+    with the same email is not enough to open the staff console; (b) otherwise disables the
+    account's password and revokes every session opened before the link, so whoever
+    registered that email first (account pre-hijacking) loses access. Audit:
+    ``user.registered`` (method google) or ``user.google_linked``.
     """
     guard = LoginGuard.for_ip(ip)
     guard.check_ip()
@@ -331,7 +395,7 @@ def login_with_google(*, id_token: str, ip: str, country_code: str | None = None
             code in {"GOOGLE_TOKEN_INVALID", "GOOGLE_EMAIL_UNVERIFIED"}
             and guard.record_ip_failure()
         ):
-            _audit_lockout("", guard, 0, True)
+            _audit_lockout(guard, seconds=0, ip_blocked=True)
         raise
     try:
         user = _google_user(identity, country_code)
@@ -356,27 +420,60 @@ def _google_user(identity: google.GoogleIdentity, country_code: str | None) -> U
             if user.google_sub and user.google_sub != identity.sub:
                 _login_failed("google", "GOOGLE_ACCOUNT_MISMATCH")
                 raise InvalidCredentials()
-            if user.is_active:
-                user.google_sub = identity.sub
-                user.save(update_fields=["google_sub"])
-                audit_services.record(
-                    "user.google_linked", user, actor=actor_for(user), data={"method": "google"}
+            if not (user.is_staff or user.is_superuser):
+                if user.is_active:
+                    _google_link(user, identity)
+                return user
+            refused = user  # refused after this transaction, so its audit row commits
+        else:
+            if not country_code:
+                raise ValidationFailed(
+                    details={"countryCode": ["Required to create a new account."]}
                 )
+            user = User(
+                email=identity.email,
+                full_name=identity.name,
+                country_code=_active_country(country_code),
+                google_sub=identity.sub,
+            )
+            user.set_unusable_password()
+            user.save()
+            audit_services.record(
+                "user.registered", user, actor=actor_for(user), data={"method": "google"}
+            )
             return user
-        if not country_code:
-            raise ValidationFailed(details={"countryCode": ["Required to create a new account."]})
-        user = User(
-            email=identity.email,
-            full_name=identity.name,
-            country_code=_active_country(country_code),
-            google_sub=identity.sub,
-        )
-        user.set_unusable_password()
-        user.save()
+    _login_failed("google", GoogleLinkRefused.code)
+    with transaction.atomic():
         audit_services.record(
-            "user.registered", user, actor=actor_for(user), data={"method": "google"}
+            "auth.google_link_refused",
+            refused,
+            country_code=refused.country_code,
+            data={"reason": "superuser" if refused.is_superuser else "staff"},
         )
-        return user
+    raise GoogleLinkRefused()
+
+
+def _google_link(user: User, identity: google.GoogleIdentity) -> None:
+    """Link ``user`` (row locked by the caller's transaction) to the Google identity.
+
+    The password stops working and every earlier session is revoked: the Google account
+    proved the email, the password did not (anyone could register an email they do not own).
+    """
+    password_disabled = user.has_usable_password()
+    user.google_sub = identity.sub
+    fields = ["google_sub"]
+    if password_disabled:
+        user.set_unusable_password()
+        fields.append("password")
+    user.save(update_fields=fields)
+    actor = actor_for(user)
+    audit_services.record(
+        "user.google_linked",
+        user,
+        actor=actor,
+        data={"method": "google", "emailLoginDisabled": password_disabled},
+    )
+    _revoke_all_sessions(user, reason="google_linked", actor=actor)
 
 
 # --- anonymous identities ----------------------------------------------------------------
@@ -440,8 +537,13 @@ def anonymous_identity_revoke(
 
     ``actor``: a staff user (L2+, scoped to the identity's country: checked BEFORE the
     transaction so a refusal is audited) or a system `Actor` (e.g. orders on cancellation).
+    Any other `Actor` (a staff or anonymous actor, e.g. one redeemed from a ws ticket) is
+    refused with ``STAFF_LEVEL_REQUIRED``: it would skip the scope and level checks.
     Unknown ids answer ``NOT_FOUND``. Audit: ``anonymous_identity.revoked``.
     """
+    if isinstance(actor, Actor) and not _is_system(actor):
+        logger.warning("ANON_REVOKE_ACTOR_REFUSED", actorType=actor.type)
+        raise StaffLevelRequired("Only staff L2+ (or the system) can revoke a recipient link.")
     try:
         key = uuid.UUID(str(anon_id))
     except ValueError:
@@ -633,35 +735,111 @@ def staff_scope_revoke(*, actor: User | Actor, staff: StaffProfile, country_code
 
 
 USER_AUDITED_FIELDS = ("email", "full_name", "country_code", "is_active", "is_staff", "is_seller")
+SUPERUSER_ONLY_FIELDS = frozenset({"is_superuser", "groups", "user_permissions"})
+
+
+def user_protection_reason(*, actor: User, stored: User) -> str | None:
+    """Why ``actor`` (not a superuser) may not change ``stored`` (the user as in the database),
+    or None. Superusers, ops leads and staff of the actor's level or above are protected; a
+    staff profile counts even while ``is_staff`` is off (re-enabling it restores the level)."""
+    if stored.is_superuser:
+        return "superuser"
+    profile = StaffProfile.objects.filter(user_id=stored.pk).first()
+    if profile is None:
+        return None
+    if profile.is_ops_lead:
+        return "ops_lead"
+    actor_rank = STAFF_LEVEL_RANK.get(staff_level(actor) or "", 0)
+    if STAFF_LEVEL_RANK[profile.level] >= actor_rank:
+        return "staff_level"
+    return None
+
+
+def user_change_authorize(*, actor: User | Actor, user: User) -> None:
+    """Refuse (403 ``PROTECTED_ACCOUNT``) unless ``actor`` may change the existing ``user``.
+
+    Only a superuser (or the system) changes a superuser, an ops lead, or a staff member of
+    the actor's own level or above (so nobody edits a peer, a superior or themselves into more
+    power). The refusal is a security event: audited ``user.change_refused`` in its own
+    transaction, so call this BEFORE opening a transaction (the admin calls it before its
+    change view's transaction; `user_save_by_staff` calls it first thing).
+    """
+    if _is_system(actor) or user.pk is None:
+        return
+    if not isinstance(actor, User):
+        raise StaffLevelRequired()
+    if actor.is_superuser:
+        return
+    stored = User.objects.filter(pk=user.pk).first()
+    if stored is None:
+        return
+    reason = user_protection_reason(actor=actor, stored=stored)
+    if reason is None:
+        return
+    metrics.emit("METRIC_PROTECTED_ACCOUNT_REFUSED", labels={"reason": reason})
+    with transaction.atomic():
+        audit_services.record(
+            "user.change_refused",
+            ("user", str(stored.pk)),
+            actor=actor_for(actor),
+            country_code=stored.country_code,
+            data={"reason": reason},
+        )
+    raise ProtectedAccount()
 
 
 def user_save_by_staff(
     *, actor: User | Actor, user: User, changed_fields: Iterable[str], created: bool
 ) -> User:
     """Save a user edited in the staff console, with its audit event (field NAMES only,
-    never values: no PII in the trail). Deactivating a user also revokes their sessions.
+    never values: no PII in the trail).
 
     The caller (the admin) already limited the form to the actor's countries; this checks
-    again (ops lead for staff flags) and refuses otherwise.
+    again and refuses otherwise: the user (before and after the change) must be in the
+    actor's countries; superusers, ops leads and staff of the actor's level or above are
+    protected (`user_change_authorize`, ``PROTECTED_ACCOUNT``); staff flags need an ops lead;
+    ``is_superuser``, groups and permissions need a superuser (group membership follows the
+    staff profile, `staff_profile_set`). An email taken by another account (case-insensitive)
+    is ``EMAIL_TAKEN``.
+
+    Deactivating a user revokes their sessions. Changing the email also unlinks Google
+    (``google_sub``) and revokes every session: the new address must prove itself again.
     """
     fields = sorted(set(changed_fields))
+    stored = None if created or user.pk is None else User.objects.filter(pk=user.pk).first()
     if not _is_system(actor):
         assert isinstance(actor, User)
-        if not ScopeGuard.allows(actor, user.country_code):
+        countries = [user.country_code] + ([stored.country_code] if stored else [])
+        if not all(ScopeGuard.allows(actor, code) for code in countries):
             raise StaffLevelRequired("Outside your countries.")
+        if stored is not None:
+            user_change_authorize(actor=actor, user=stored)
         if ({"is_staff", "is_superuser"} & set(fields)) and not is_ops_lead(actor):
             raise StaffLevelRequired("Only an ops lead changes staff flags.")
-        if "is_superuser" in fields and not actor.is_superuser:
-            raise StaffLevelRequired("Only a superuser grants superuser.")
+        if (SUPERUSER_ONLY_FIELDS & set(fields)) and not actor.is_superuser:
+            raise StaffLevelRequired("Only a superuser changes superuser, groups or permissions.")
+    email = User.objects.normalize_email(user.email).lower()
+    email_changed = stored is not None and email != stored.email
+    if (created or email_changed) and (
+        User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists()
+    ):
+        raise EmailTaken()
     with transaction.atomic():
-        user.email = User.objects.normalize_email(user.email).lower()
+        user.email = email
+        if email_changed:
+            user.google_sub = None
         user.save()
         if not user.is_active:
             _revoke_all_sessions(user, reason="deactivated", actor=actor_for(actor))
+        elif email_changed:
+            _revoke_all_sessions(user, reason="email_changed", actor=actor_for(actor))
         audit_services.record(
             "user.created_by_staff" if created else "user.changed_by_staff",
             user,
             actor=actor_for(actor),
-            data={"fields": fields},
+            data={
+                "fields": fields,
+                **({"googleUnlinked": bool(stored.google_sub)} if stored and email_changed else {}),
+            },
         )
     return user

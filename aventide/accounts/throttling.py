@@ -1,29 +1,44 @@
 """Login throttling and lockout on the shared Django cache (Redis in full mode).
 
-Three layers (all counters are atomic: ``cache.add`` = SET NX, ``cache.incr`` = INCR):
+Four layers (all counters are atomic: ``cache.add`` = SET NX, ``cache.incr`` = INCR):
 
-1. **Lockout per (account, IP)** -- ``AUTH_LOCKOUT_FAILURES`` (5) wrong passwords for one email
+1. **Lockout per (account, IP)** -- ``AUTH_LOCKOUT_FAILURES`` (5) wrong passwords for one account
    from one IP within ``AUTH_LOCKOUT_WINDOW_SECONDS`` lock that pair: further attempts, even
    with the right password, answer 429 ``ACCOUNT_LOCKED`` + ``Retry-After``. Each new lockout
    of the same pair within a day doubles the duration (``AUTH_LOCKOUT_BASE_SECONDS`` 60 s, capped
-   at ``AUTH_LOCKOUT_MAX_SECONDS``). Keyed by the (email, IP) pair, so an attacker elsewhere
-   cannot lock a legitimate user out, and keyed by the email *string*, so a lockout happens the
-   same way for emails that have no account (nothing reveals whether an account exists).
-2. **Per-IP failures across accounts** -- ``AUTH_IP_FAILURE_LIMIT`` (20) failed logins from one IP
+   at ``AUTH_LOCKOUT_MAX_SECONDS``). Keyed by the (account, IP) pair, so an attacker elsewhere
+   cannot lock a legitimate user out.
+2. **Account-wide failures across IPs** -- once an account collected
+   ``AUTH_ACCOUNT_FAILURE_LIMIT`` (20) failures from any IPs within
+   ``AUTH_ACCOUNT_FAILURE_WINDOW_SECONDS`` (1 h) it is *under attack*: every IP then gets only
+   ``AUTH_ATTACK_LOCKOUT_FAILURES`` (1) failure before its (account, IP) pair locks, instead of
+   5. The account itself is never locked: an IP that has not failed still logs in with the
+   right password (no malicious lockout). Entering the mode writes ``auth.account_under_attack``.
+3. **Per-IP failures across accounts** -- ``AUTH_IP_FAILURE_LIMIT`` (20) failed logins from one IP
    within ``AUTH_IP_FAILURE_WINDOW_SECONDS`` block that IP for ``AUTH_IP_BLOCK_SECONDS``: 429
    ``RATE_LIMITED`` for every account (credential stuffing).
-3. **Request rate per IP** on the auth endpoints -- `AuthIPRateThrottle`, a DRF throttle with a
+4. **Request rate per IP** on the auth endpoints -- `AuthIPRateThrottle`, a DRF throttle with a
    fixed-window atomic counter (DRF's own ``SimpleRateThrottle`` does read-modify-write on a
    list, which concurrent requests overrun).
 
-Cache keys carry a SHA-256 of the email/IP, never the values (no PII in Redis key listings).
+"The account" is a *login subject* (`LoginSubject`, resolved by the services): the user id when
+the email resolves to an account, else the folded email string (NFKC + case folding), so an
+unknown email locks exactly like a real one and case/Unicode variants of one email ("super@"
+spelled with U+017F long s) share one counter. "The IP" is an IPv4 address, or the /64 network of an
+IPv6 address (``AUTH_IPV6_PREFIX_LENGTH``): one host owns a whole /64, so counting single
+IPv6 addresses would give it 2^64 fresh allowances.
+
+Cache keys carry a SHA-256 of the subject/IP, never the values (no PII in Redis key listings).
+Settings not defined in ``aventide/settings.py`` fall back to the defaults in `limits`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +61,10 @@ class LoginLimits:
     ip_failures: int
     ip_window: int
     ip_block: int
+    account_failures: int
+    account_window: int
+    attack_lockout_failures: int
+    ipv6_prefix: int
 
 
 def limits() -> LoginLimits:
@@ -57,12 +76,40 @@ def limits() -> LoginLimits:
         ip_failures=settings.AUTH_IP_FAILURE_LIMIT,
         ip_window=settings.AUTH_IP_FAILURE_WINDOW_SECONDS,
         ip_block=settings.AUTH_IP_BLOCK_SECONDS,
+        account_failures=settings.AUTH_ACCOUNT_FAILURE_LIMIT,
+        account_window=settings.AUTH_ACCOUNT_FAILURE_WINDOW_SECONDS,
+        attack_lockout_failures=max(1, settings.AUTH_ATTACK_LOCKOUT_FAILURES),
+        ipv6_prefix=settings.AUTH_IPV6_PREFIX_LENGTH,
     )
 
 
 def fingerprint(*parts: str) -> str:
     """A stable, non-reversible key part for an email/IP (no PII in cache keys or audit)."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def fold_login(email: str) -> str:
+    """The email as a lockout key: NFKC, then case-folded so that every string the database's
+    case-insensitive match could treat as equal lands on one key (U+017F long s,
+    U+212A Kelvin sign, U+0131 dotless i fold to ``s``, ``k``, ``i``)."""
+    text = unicodedata.normalize("NFKC", (email or "").strip())
+    return unicodedata.normalize("NFKC", text.upper().lower().casefold())
+
+
+def ip_key(ip: str, prefix: int | None = None) -> str:
+    """The unit an IP is counted by: an IPv4 address as is (IPv4-mapped IPv6 too), an IPv6
+    address by its /64 network (``AUTH_IPV6_PREFIX_LENGTH``). Unparsable values as given."""
+    raw = (ip or "").strip()
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw or "-"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        length = limits().ipv6_prefix if prefix is None else prefix
+        return str(ipaddress.IPv6Network((int(address), length), strict=False))
+    return str(address)
 
 
 def incr_counter(key: str, ttl: int) -> int:
@@ -89,25 +136,36 @@ class FailureOutcome:
     lock_seconds: int
     strike: int
     ip_blocked: bool
+    #: True only for the failure that put the account under attack (once per window).
+    account_under_attack: bool = False
 
 
 class LoginGuard:
-    """The lockout state of one login attempt: ``email`` (normalized) from ``ip``."""
+    """The lockout state of one login attempt: ``subject`` from ``ip``.
 
-    def __init__(self, email: str, ip: str) -> None:
-        self.ip = ip or "-"
-        pair = fingerprint(email.strip().lower(), self.ip)
+    ``subject`` is the login subject key, ``"user:<id>"`` or ``"email:<folded email>"``, built
+    by ``services.login_guard`` (use that, not this constructor, from other code). ``ip`` is
+    counted by `ip_key`."""
+
+    def __init__(self, subject: str, ip: str, *, user_id: int | None = None) -> None:
+        self.subject = subject
+        self.user_id = user_id  # the account the subject resolved to (None: no account)
+        self.ip = ip_key(ip or "-")
+        pair = fingerprint(self.subject, self.ip)
+        account = fingerprint(self.subject)
         self.pair_hash = pair
         self.ip_hash = fingerprint(self.ip)
         self.fail_key = f"auth:fail:{pair}"
         self.lock_key = f"auth:lock:{pair}"
         self.strike_key = f"auth:strike:{pair}"
+        self.account_fail_key = f"auth:acctfail:{account}"
+        self.account_attack_key = f"auth:acctattack:{account}"
         self.ip_fail_key = f"auth:ipfail:{self.ip_hash}"
         self.ip_block_key = f"auth:ipblock:{self.ip_hash}"
 
     @classmethod
     def for_ip(cls, ip: str) -> LoginGuard:
-        return cls("", ip)
+        return cls("email:", ip)
 
     def check_ip(self) -> None:
         wait = _remaining(cache.get(self.ip_block_key))
@@ -115,11 +173,18 @@ class LoginGuard:
             raise LoginRateLimited(retry_after=wait)
 
     def check(self) -> None:
-        """Raise 429 when the IP is blocked or this (account, IP) pair is locked."""
+        """Raise 429 when the IP is blocked or this (account, IP) pair is locked.
+
+        Never refuses because of failures from OTHER IPs: the account-wide counter only
+        tightens how many failures each IP gets (no malicious lockout)."""
         self.check_ip()
         wait = _remaining(cache.get(self.lock_key))
         if wait is not None:
             raise AccountLocked(retry_after=wait)
+
+    def under_attack(self) -> bool:
+        """True while the account is in the tightened mode (see the module docstring)."""
+        return cache.get(self.account_attack_key) is not None
 
     def record_ip_failure(self) -> bool:
         lim = limits()
@@ -132,23 +197,47 @@ class LoginGuard:
     def record_failure(self) -> FailureOutcome:
         lim = limits()
         ip_blocked = self.record_ip_failure()
+        account_failures = incr_counter(self.account_fail_key, lim.account_window)
+        newly_under_attack = False
+        under_attack = account_failures >= lim.account_failures
+        if under_attack:
+            newly_under_attack = bool(cache.add(self.account_attack_key, 1, lim.account_window))
+        else:
+            under_attack = self.under_attack()
+        allowance = lim.attack_lockout_failures if under_attack else lim.lockout_failures
         failures = incr_counter(self.fail_key, lim.lockout_window)
-        if failures < lim.lockout_failures:
-            return FailureOutcome(locked=False, lock_seconds=0, strike=0, ip_blocked=ip_blocked)
+        if failures < allowance:
+            return FailureOutcome(
+                locked=False,
+                lock_seconds=0,
+                strike=0,
+                ip_blocked=ip_blocked,
+                account_under_attack=newly_under_attack,
+            )
         strike = incr_counter(self.strike_key, STRIKE_MEMORY_SECONDS)
         seconds = min(lim.lockout_base * 2 ** (strike - 1), lim.lockout_max)
         cache.set(self.lock_key, time.time() + seconds, seconds)
         cache.delete(self.fail_key)
         return FailureOutcome(
-            locked=True, lock_seconds=seconds, strike=strike, ip_blocked=ip_blocked
+            locked=True,
+            lock_seconds=seconds,
+            strike=strike,
+            ip_blocked=ip_blocked,
+            account_under_attack=newly_under_attack,
         )
 
     def record_success(self) -> None:
+        """Forget this pair's failures. The account-wide counter is kept: the legitimate
+        user's success must not hand an ongoing attack a fresh allowance on every IP."""
         cache.delete_many([self.fail_key, self.strike_key])
 
     def clear(self) -> None:
         """Lift this pair's lockout and forget its failures (ops unlock)."""
         cache.delete_many([self.fail_key, self.strike_key, self.lock_key])
+
+    def clear_account(self) -> None:
+        """End the account's under-attack mode and forget its account-wide failures."""
+        cache.delete_many([self.account_fail_key, self.account_attack_key])
 
     def clear_ip(self) -> None:
         cache.delete_many([self.ip_fail_key, self.ip_block_key])
@@ -183,7 +272,7 @@ class AuthIPRateThrottle(BaseThrottle):
         num, period = parsed
         now = time.time()
         window = int(now // period)
-        key = f"throttle:{self.scope}:{fingerprint(client_ip(request))}:{window}"
+        key = f"throttle:{self.scope}:{fingerprint(ip_key(client_ip(request)))}:{window}"
         if incr_counter(key, period + 1) <= num:
             return True
         self._wait = period - (now % period)

@@ -55,7 +55,11 @@ class Entry(models.Model):
 
 
 class AccountBalance(models.Model):
-    """Running balance per (account, currency), locked FOR UPDATE by each posting."""
+    """Running balance of an escrow account, locked FOR UPDATE by each posting touching it.
+
+    Only accounts with an invariant (``escrow:*``, never negative) keep a row; other
+    balances are the sum of their entries (no hot row on ``platform_fee``).
+    """
 
     account = models.CharField(max_length=120)
     currency = models.CharField(max_length=3)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Sum
 
-from aventide.ledger.models import AccountBalance, Entry, OrderSnapshot
+from aventide.ledger.models import ESCROW_PREFIX, AccountBalance, Entry, OrderSnapshot
 
 _REASONS_OUT = ("release", "refund", "credit")
 
@@ -26,8 +26,14 @@ class OrderMoney:
 
 
 def balance_of(account: str, currency: str) -> int:
-    row = AccountBalance.objects.filter(account=account, currency=currency).first()
-    return row.balance_minor if row else 0
+    """An account's balance: the locked row for escrows, the sum of entries otherwise."""
+    if account.startswith(ESCROW_PREFIX):
+        row = AccountBalance.objects.filter(account=account, currency=currency).first()
+        return row.balance_minor if row else 0
+    total = Entry.objects.filter(account=account, currency=currency).aggregate(
+        total=Sum("amount_minor")
+    )["total"]
+    return int(total or 0)
 
 
 def snapshot_for(order_id: int) -> OrderSnapshot | None:

@@ -122,10 +122,20 @@ def _same_or_reused(existing: Transaction, fingerprint: str) -> Transaction:
 
 
 def _apply_balances(entries: Sequence[EntrySpec], currency: str) -> None:
+    """Update the locked balance rows of the accounts that carry an invariant (escrows).
+
+    Only escrow accounts keep a balance row: each is per order, so postings of different
+    orders never contend. Shared accounts (``platform_fee``, a seller's payable) have no row
+    to lock -- their balance is the sum of their entries -- so completions never serialize
+    on one hot row.
+    """
     deltas: dict[str, int] = {}
     for entry in entries:
-        deltas[entry.account] = deltas.get(entry.account, 0) + entry.amount_minor
+        if entry.account.startswith(ESCROW_PREFIX):
+            deltas[entry.account] = deltas.get(entry.account, 0) + entry.amount_minor
     accounts = sorted(deltas)
+    if not accounts:
+        return
     AccountBalance.objects.bulk_create(
         [AccountBalance(account=a, currency=currency, balance_minor=0) for a in accounts],
         ignore_conflicts=True,
@@ -139,7 +149,7 @@ def _apply_balances(entries: Sequence[EntrySpec], currency: str) -> None:
     for account in accounts:
         balance = locked[account]
         new_balance = balance.balance_minor + deltas[account]
-        if account.startswith(ESCROW_PREFIX) and new_balance < 0:
+        if new_balance < 0:
             raise EscrowInsufficient()
         balance.balance_minor = new_balance
         balance.save(update_fields=["balance_minor", "updated_at"])
@@ -228,18 +238,22 @@ def capture(
         if snapshot is None:
             fee_bps = country_settings(country_code).platform_fee_bps
             fee, seller = split_fee(amount_minor, fee_bps)
-            snapshot = OrderSnapshot.objects.create(
-                order_id=order_id,
-                country_code=country_code,
-                currency=currency,
-                buyer_id=buyer_id,
-                seller_id=seller_id,
-                captured_minor=amount_minor,
-                fee_bps=fee_bps,
-                fee_minor=fee,
-                seller_minor=seller,
-            )
-        elif snapshot.captured_minor != amount_minor or snapshot.currency != currency:
+            try:
+                with transaction.atomic():  # savepoint: a concurrent capture may win the row
+                    snapshot = OrderSnapshot.objects.create(
+                        order_id=order_id,
+                        country_code=country_code,
+                        currency=currency,
+                        buyer_id=buyer_id,
+                        seller_id=seller_id,
+                        captured_minor=amount_minor,
+                        fee_bps=fee_bps,
+                        fee_minor=fee,
+                        seller_minor=seller,
+                    )
+            except IntegrityError:
+                snapshot = OrderSnapshot.objects.get(order_id=order_id)
+        if snapshot.captured_minor != amount_minor or snapshot.currency != currency:
             raise IdempotencyKeyReused("This order was already captured with another amount.")
         return post(
             entries=[

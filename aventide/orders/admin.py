@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -50,6 +51,8 @@ FORMS: dict[str, type[forms.Form]] = {"cancel": CancelForm, "force_complete": Fo
 
 @admin.register(Listing)
 class ListingAdmin(ScopedAdminMixin, admin.ModelAdmin[Listing]):
+    """Read-only; L3 take listings off the catalogue (and back) with audited actions."""
+
     list_display = (
         "id",
         "title",
@@ -61,14 +64,40 @@ class ListingAdmin(ScopedAdminMixin, admin.ModelAdmin[Listing]):
     )
     list_filter = ("country_code", "active")
     search_fields = ("title",)
-    readonly_fields = ("seller", "country_code", "title", "price_minor", "currency", "created_at")
-    fields = (*readonly_fields, "active")
+    actions = ["deactivate", "reactivate"]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def _set_active(self, request: HttpRequest, queryset: Any, active: bool) -> None:
+        done = 0
+        for listing_id in queryset.values_list("pk", flat=True):
+            try:
+                services.listing_set_active(
+                    actor=request.user, listing_id=listing_id, active=active
+                )
+            except DomainError as exc:
+                self.message_user(request, f"listing {listing_id}: {exc.code}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request, f"{done} listing(s) {'reactivated' if active else 'deactivated'}."
+            )
+
+    @admin.action(description="Take the selected listings off the catalogue (L3)")
+    def deactivate(self, request: HttpRequest, queryset: Any) -> None:
+        self._set_active(request, queryset, active=False)
+
+    @admin.action(description="Put the selected listings back in the catalogue (L3)")
+    def reactivate(self, request: HttpRequest, queryset: Any) -> None:
+        self._set_active(request, queryset, active=True)
 
 
 @admin.register(Order)
@@ -124,6 +153,8 @@ class OrderAdmin(ScopedAdminMixin, admin.ModelAdmin[Order]):
 
     def transition_view(self, request: HttpRequest, order_id: int, name: str) -> HttpResponse:
         order = get_object_or_404(self.get_queryset(request), pk=order_id)
+        if not self.has_view_permission(request, order):
+            raise PermissionDenied
         change_url = reverse("admin:orders_order_change", args=[order.pk])
         if name not in FORMS or name not in self.staff_transitions(request, order):
             self.message_user(

@@ -16,7 +16,7 @@ class OrdersConfig(AppConfig):
             {
                 g.L1_GROUP: view,
                 g.L2_GROUP: view,
-                g.L3_GROUP: (*view, "change_listing"),
+                g.L3_GROUP: view,
                 g.OPS_LEAD_GROUP: view,
             },
         )

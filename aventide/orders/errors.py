@@ -34,6 +34,11 @@ class CannotBuyOwnListing(Conflict):
     default_message = "You cannot buy your own listing."
 
 
+class RecipientInvalid(ValidationFailed):
+    code = "RECIPIENT_INVALID"
+    default_message = "The recipient must be someone other than the buyer and the seller."
+
+
 class OrderActionForbidden(Forbidden):
     code = "ORDER_ACTION_FORBIDDEN"
     default_message = "Your role on this order cannot do this."

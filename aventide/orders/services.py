@@ -26,7 +26,10 @@ from aventide.accounts import scope
 from aventide.accounts import services as accounts
 from aventide.accounts.contracts import actor_for, is_anonymous_identity
 from aventide.accounts.countries import country_settings
+from aventide.core import metrics
 from aventide.core.context import Actor
+from aventide.core.errors import DomainError
+from aventide.core.logging import get_logger
 from aventide.ledger import services as ledger
 from aventide.orders.errors import (
     CannotBuyOwnListing,
@@ -37,6 +40,7 @@ from aventide.orders.errors import (
     OrderActionForbidden,
     OrderNotFound,
     OrderStateConflict,
+    RecipientInvalid,
     SellerRequired,
 )
 from aventide.orders.models import (
@@ -48,6 +52,8 @@ from aventide.orders.models import (
     Role,
 )
 from aventide.orders.selectors import role_of
+
+logger = get_logger("aventide.orders")
 
 TransitionHook = Callable[[Order, str, str], None]
 _TRANSITION_HOOKS: list[TransitionHook] = []
@@ -92,6 +98,34 @@ def listing_create(*, actor: Any, title: str, price_minor: int) -> Listing:
     return listing
 
 
+def listing_set_active(*, actor: Any, listing_id: int, active: bool) -> Listing:
+    """Staff L3 (scoped) take a listing off the catalogue or put it back. Idempotent.
+
+    ScopeGuard runs before the transaction (a refusal keeps its audit row). Audit:
+    ``listing.deactivated`` / ``listing.reactivated``.
+    """
+    country = Listing.objects.filter(pk=listing_id).values_list("country_code", flat=True).first()
+    if country is None:
+        raise ListingNotFound()
+    scope.ScopeGuard.check(
+        actor, country, action="listing.set_active", target=f"listing:{listing_id}"
+    )
+    scope.ScopeGuard.require_level(actor, "L3")
+    with transaction.atomic():
+        listing = Listing.objects.select_for_update().get(pk=listing_id)
+        if listing.active == active:
+            return listing
+        listing.active = active
+        listing.save(update_fields=["active"])
+        audit.record(
+            "listing.reactivated" if active else "listing.deactivated",
+            listing,
+            actor=_audit_actor(actor),
+            actor_level=scope.staff_level(actor) or "",
+        )
+    return listing
+
+
 # --- orders --------------------------------------------------------------------------------
 
 
@@ -112,14 +146,18 @@ def order_create(
     if is_anonymous_identity(actor) or not getattr(actor, "is_authenticated", False):
         raise OrderActionForbidden("Only registered buyers can place orders.")
     email = (recipient_email or "").strip().lower()
+    if email and email == (getattr(actor, "email", "") or "").lower():
+        raise RecipientInvalid()
     with transaction.atomic():
-        listing = Listing.objects.filter(pk=listing_id).first()
+        listing = Listing.objects.select_related("seller").filter(pk=listing_id).first()
         if listing is None:
             raise ListingNotFound()
         if not listing.active:
             raise ListingUnavailable()
         if listing.seller_id == actor.pk:
             raise CannotBuyOwnListing()
+        if email and email == listing.seller.email.lower():
+            raise RecipientInvalid()
         recipient_user = (
             get_user_model().objects.filter(email__iexact=email, is_active=True).first()
             if email
@@ -300,19 +338,33 @@ def order_force_complete(
 def orders_complete_due(*, now: datetime | None = None, limit: int = 500) -> int:
     """Complete delivered orders whose country's dispute window has passed. Safe to rerun.
 
-    Each order completes in its own transaction; one that changed meanwhile is skipped.
+    Each order completes in its own transaction. One order (or country) that cannot complete
+    is logged and counted (``METRIC_ORDER_COMPLETION_FAILED{code}``) and skipped, so it never
+    holds back the others; an order that changed meanwhile is simply skipped.
     """
     now = now or timezone.now()
     done = 0
     delivered = Order.objects.filter(status=OrderStatus.DELIVERED)
     countries = sorted(set(delivered.values_list("country_code", flat=True)))
     for country in countries:
-        window = timedelta(hours=country_settings(country).dispute_window_hours)
+        try:
+            window = timedelta(hours=country_settings(country).dispute_window_hours)
+        except DomainError as exc:
+            _completion_failed(exc, country=country)
+            continue
         due = delivered.filter(country_code=country, delivered_at__lte=now - window)
         for order_id in due.order_by("delivered_at").values_list("pk", flat=True)[:limit]:
             try:
                 order_complete(actor=SYSTEM_ACTOR, order_id=order_id)
             except (InvalidTransition, OrderStateConflict):
                 continue  # changed meanwhile (e.g. force-completed): nothing to do
+            except DomainError as exc:
+                _completion_failed(exc, country=country, order_id=order_id)
+                continue
             done += 1
     return done
+
+
+def _completion_failed(exc: DomainError, *, country: str, order_id: int | None = None) -> None:
+    logger.warning("ORDER_COMPLETION_FAILED", code=exc.code, countryCode=country, orderId=order_id)
+    metrics.emit("METRIC_ORDER_COMPLETION_FAILED", labels={"code": exc.code, "country": country})

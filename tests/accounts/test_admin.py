@@ -191,3 +191,95 @@ def test_ops_lead_creates_a_user_in_the_admin() -> None:
     )
     assert other_country.status_code == 200
     assert not User.objects.filter(email="mx@example.test").exists()
+
+
+# --- review findings 1, 3 and 7 --------------------------------------------------------------
+
+
+def _user_change_post(client: Client, user: User, **overrides: object):
+    data: dict[str, object] = {
+        "email": user.email,
+        "full_name": user.full_name,
+        "country_code": user.country_code,
+        "is_active": "on",
+        "is_staff": "on" if user.is_staff else "",
+        **overrides,
+    }
+    return client.post(
+        f"/admin/accounts/user/{user.pk}/change/", {k: v for k, v in data.items() if v}
+    )
+
+
+def test_ops_lead_cannot_take_over_a_superuser_in_the_admin(api_client) -> None:
+    """The reviewed attack: an ops lead rewrites a superuser's email to one they control and
+    then signs in with Google as that email. The change is refused (and audited)."""
+    lead = _with_group(make_staff(level="L3", countries=("AR",), ops_lead=True), "Ops lead")
+    root = make_staff(level=None, countries=(), superuser=True, country_code="AR")
+    client = Client()
+    client.force_login(lead)
+    page = client.get(f"/admin/accounts/user/{root.pk}/change/")
+    assert page.status_code == 200  # visible (same country), but view only
+    assert 'name="_save"' not in page.content.decode()
+    response = _user_change_post(client, root, email="attacker@gmail.com", is_staff="")
+    assert response.status_code == 403
+    root.refresh_from_db()
+    assert root.email != "attacker@gmail.com" and root.is_staff and root.is_superuser
+    # the refusal's audit row survives the admin's own transaction
+    event = Event.objects.get(action="user.change_refused")
+    assert (event.actor_id, event.target_id) == (str(lead.pk), str(root.pk))
+    assert event.data == {"reason": "superuser"}
+    assert not Event.objects.filter(action="user.changed_by_staff").exists()
+
+
+def test_ops_lead_still_edits_an_agent_but_cannot_hand_out_groups() -> None:
+    lead = _with_group(make_staff(level="L3", countries=("AR",), ops_lead=True), "Ops lead")
+    agent = make_staff(level="L1", countries=("AR",))
+    ops_lead_group = Group.objects.get(name="Ops lead")
+    client = Client()
+    client.force_login(lead)
+    form = client.get(f"/admin/accounts/user/{agent.pk}/change/").content.decode()
+    assert 'name="groups"' not in form  # read-only for everyone but superusers
+    response = _user_change_post(
+        client, agent, full_name="Renamed Agent", groups=[ops_lead_group.pk]
+    )
+    assert response.status_code == 302
+    agent.refresh_from_db()
+    assert agent.full_name == "Renamed Agent"
+    assert set(agent.groups.values_list("name", flat=True)) == {"L1 agent"}
+    event = Event.objects.get(action="user.changed_by_staff")
+    assert event.data == {"fields": ["full_name"]}
+
+
+def test_superuser_can_still_edit_groups_in_the_admin() -> None:
+    root = make_staff(level=None, countries=(), superuser=True, country_code="AR")
+    agent = make_staff(level="L1", countries=("AR",))
+    extra = Group.objects.create(name="Newsletter editors")
+    client = Client()
+    client.force_login(root)
+    response = _user_change_post(
+        client, agent, groups=[extra.pk, Group.objects.get(name="L1 agent").pk]
+    )
+    assert response.status_code == 302
+    assert set(agent.groups.values_list("name", flat=True)) == {"L1 agent", "Newsletter editors"}
+
+
+def test_admin_user_creation_enforces_the_password_policy() -> None:
+    lead = _with_group(make_staff(level="L3", countries=("AR",), ops_lead=True), "Ops lead")
+    client = Client()
+    client.force_login(lead)
+    for weak in ("12345678", "new.agent2", "short"):
+        response = client.post(
+            "/admin/accounts/user/add/",
+            {
+                "email": "new.agent2@example.test",
+                "full_name": "New Agent",
+                "country_code": "AR",
+                "is_staff": "on",
+                "password1": weak,
+                "password2": weak,
+            },
+        )
+        assert response.status_code == 200, weak
+        assert "password1" in response.context["adminform"].form.errors, weak
+    assert not User.objects.filter(email="new.agent2@example.test").exists()
+    assert not Event.objects.filter(action="user.created_by_staff").exists()

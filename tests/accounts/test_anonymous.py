@@ -227,3 +227,20 @@ def test_staff_revoke_requires_scope_and_level() -> None:
 def test_revoke_unknown_identity_is_not_found() -> None:
     with pytest.raises(AnonymousIdentityNotFound):
         services.anonymous_identity_revoke(actor=Actor(type="system", id="t"), anon_id=uuid.uuid4())
+
+
+def test_revoke_refuses_non_system_actors_such_as_redeemed_ws_tickets() -> None:
+    """An `Actor` skips the staff checks, so only the system's may revoke (review finding 6):
+    a staff or anonymous actor (e.g. redeemed from a ws ticket) is refused."""
+    issued = issue_anon(order_id=42, country_code="MX")
+    l1_ar = make_staff(level="L1", countries=("AR",))
+    staff_actor = services.ws_ticket_redeem(ticket=services.ws_ticket_issue(actor=l1_ar))
+    other = issue_anon(order_id=43, country_code="MX")
+    anon_actor = actor_for(
+        AnonymousActor(anon_id=other.anon_id, order_id=43, role="recipient", country_code="MX")
+    )
+    for actor in (staff_actor, anon_actor, Actor(type="staff", id="1", level="L3")):
+        with pytest.raises(StaffLevelRequired):
+            services.anonymous_identity_revoke(actor=actor, anon_id=issued.anon_id)
+    assert AnonymousIdentity.objects.get(anon_id=issued.anon_id).revoked_at is None
+    assert not Event.objects.filter(action="anonymous_identity.revoked").exists()

@@ -2,83 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
 from audit.models import Event
 from aventide.accounts.models import User
 from tests.accounts.factories import ensure_countries, make_user
+from tests.accounts.google_stub import CLIENT_ID, JwksStub
 
 pytestmark = pytest.mark.django_db
-
-CLIENT_ID = "web-client.apps.googleusercontent.com"
-
-
-class JwksStub:
-    """A loopback HTTP server serving a JWKS; counts fetches."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, Any] = {}
-        self.fetches = 0
-        self.status = 200
-        self.max_age = 3600
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                stub.fetches += 1
-                body = json.dumps({"keys": [stub.public_jwk(kid) for kid in stub.keys]}).encode()
-                self.send_response(stub.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Cache-Control", f"public, max-age={stub.max_age}")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oauth2/v3/certs"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def add_key(self, kid: str) -> None:
-        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-    def public_jwk(self, kid: str) -> dict[str, Any]:
-        jwk = json.loads(RSAAlgorithm.to_jwk(self.keys[kid].public_key()))
-        return {**jwk, "kid": kid, "alg": "RS256", "use": "sig"}
-
-    def sign(
-        self, claims: dict[str, Any] | None = None, *, kid: str = "g1", **overrides: Any
-    ) -> str:
-        now = int(time.time())
-        payload = {
-            "iss": "https://accounts.google.com",
-            "aud": CLIENT_ID,
-            "sub": "1098765432101234567890",
-            "email": "Maria.Google@gmail.com",
-            "email_verified": True,
-            "name": "Maria G",
-            "iat": now,
-            "exp": now + 3600,
-            **(claims or {}),
-            **overrides,
-        }
-        return jwt.encode(payload, self.keys[kid], algorithm="RS256", headers={"kid": kid})
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -216,3 +152,67 @@ def test_non_https_jwks_url_is_refused(api_client, google, settings) -> None:
     response = _google(api_client, google.sign(), countryCode="AR")
     assert response.status_code == 503
     assert google.fetches == 0
+
+
+# --- account pre-hijacking and staff accounts (review findings 1 and 2) ---------------------
+
+
+def test_linking_disables_a_preexisting_password_and_ends_its_sessions(api_client, google) -> None:
+    """Pre-hijack: someone registers the victim's email with a password before the victim
+    ever signs in with Google. The Google link must lock that person out."""
+    from tests.accounts.factories import PASSWORD
+
+    registered = api_client.post(
+        "/api/auth/register",
+        {"email": "maria.google@gmail.com", "password": PASSWORD, "countryCode": "AR"},
+        format="json",
+    )
+    assert registered.status_code == 201
+    squatter = registered.json()
+
+    victim = _google(api_client, google.sign())
+    assert victim.status_code == 200
+
+    user = User.objects.get(email="maria.google@gmail.com")
+    assert user.google_sub == "1098765432101234567890"
+    assert not user.has_usable_password()
+    # the squatter's password, access token and refresh token all stop working
+    login = api_client.post(
+        "/api/auth/login",
+        {"email": "maria.google@gmail.com", "password": PASSWORD},
+        format="json",
+    )
+    assert login.status_code == 401 and login.json()["code"] == "INVALID_CREDENTIALS"
+    me = api_client.get("/api/auth/me", HTTP_AUTHORIZATION=f"Bearer {squatter['access']}")
+    assert me.status_code == 401 and me.json()["code"] == "TOKEN_INVALID"
+    refresh = api_client.post("/api/auth/refresh", {"refresh": squatter["refresh"]}, format="json")
+    assert refresh.status_code == 401 and refresh.json()["code"] == "TOKEN_INVALID"
+    # the victim's own Google session works
+    mine = api_client.get("/api/auth/me", HTTP_AUTHORIZATION=f"Bearer {victim.json()['access']}")
+    assert mine.status_code == 200 and mine.json()["id"] == user.pk
+    linked = Event.objects.get(action="user.google_linked")
+    assert linked.data == {"method": "google", "emailLoginDisabled": True}
+    revoked = Event.objects.get(action="auth.refresh_family.revoked")
+    assert revoked.data["reason"] == "google_linked" and revoked.data["userId"] == user.pk
+
+
+@pytest.mark.parametrize("kind", ["staff", "superuser"])
+def test_staff_accounts_are_never_linked_by_email(api_client, google, kind) -> None:
+    from tests.accounts.factories import make_staff
+
+    staff = make_staff(
+        level="L3" if kind == "staff" else None,
+        countries=("AR",),
+        superuser=kind == "superuser",
+        email="maria.google@gmail.com",
+    )
+    response = _google(api_client, google.sign(), countryCode="AR")
+    assert response.status_code == 403
+    assert response.json()["code"] == "GOOGLE_LINK_REFUSED"
+    staff.refresh_from_db()
+    assert staff.google_sub is None and staff.has_usable_password()
+    assert not staff.refresh_families.exists()
+    event = Event.objects.get(action="auth.google_link_refused")
+    assert (event.target_type, event.target_id) == ("user", str(staff.pk))
+    assert event.data == {"reason": kind}
+    assert not Event.objects.filter(action="user.google_linked").exists()

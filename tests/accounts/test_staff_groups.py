@@ -60,5 +60,17 @@ def test_ensure_staff_groups_rebuilds_groups_after_a_flush() -> None:
     for config in apps.get_app_configs():
         staff_groups.ensure_staff_groups(sender=config)
     assert set(Group.objects.values_list("name", flat=True)) >= set(staff_groups.STAFF_GROUPS)
+    # Every grant every app registered is back (accounts, orders, ledger, ...).
+    checked = 0
+    for app_label, grants in staff_groups._GRANTS.items():
+        for group_name, codenames in grants.items():
+            held = set(
+                Group.objects.get(name=group_name)
+                .permissions.filter(content_type__app_label=app_label)
+                .values_list("codename", flat=True)
+            )
+            assert set(codenames) <= held, (app_label, group_name, set(codenames) - held)
+            checked += len(codenames)
+    assert {"accounts", "orders"} <= set(staff_groups._GRANTS) and checked > 10
     l3 = Group.objects.get(name="L3 country ops lead")
-    assert l3.permissions.filter(codename="change_listing").exists()
+    assert l3.permissions.filter(codename="view_order").exists()

@@ -144,3 +144,133 @@ def test_user_save_by_staff_refuses_other_countries_and_flags(lead) -> None:
             changed_fields=["is_superuser"],
             created=False,
         )
+
+
+# --- protected accounts (review finding 1), groups (finding 3) -------------------------------
+
+
+def _change_email(actor, user, email: str = "taken.over@example.test"):
+    user.email = email
+    return services.user_save_by_staff(
+        actor=actor, user=user, changed_fields=["email"], created=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("target_kind", "reason"),
+    [
+        ("superuser", "superuser"),
+        ("ops_lead", "ops_lead"),
+        ("l3_peer", "staff_level"),
+        ("self", "ops_lead"),
+    ],
+)
+def test_ops_lead_cannot_change_protected_accounts(lead, target_kind, reason) -> None:
+    from aventide.accounts.errors import ProtectedAccount
+    from aventide.accounts.models import User
+
+    target = {
+        "superuser": lambda: make_staff(
+            level=None, countries=(), superuser=True, country_code="AR"
+        ),
+        "ops_lead": lambda: make_staff(level="L3", countries=("AR",), ops_lead=True),
+        "l3_peer": lambda: make_staff(level="L3", countries=("AR",)),
+        "self": lambda: lead,
+    }[target_kind]()
+    before = User.objects.get(pk=target.pk).email
+    with pytest.raises(ProtectedAccount) as err:
+        _change_email(lead, User.objects.get(pk=target.pk))
+    assert err.value.code == "PROTECTED_ACCOUNT" and err.value.status == 403
+    assert User.objects.get(pk=target.pk).email == before
+    event = Event.objects.get(action="user.change_refused")
+    assert (event.target_id, event.actor_id) == (str(target.pk), str(lead.pk))
+    assert event.data == {"reason": reason}
+    assert not Event.objects.filter(action="user.changed_by_staff").exists()
+
+
+def test_protection_follows_the_stored_account_not_the_edited_copy(lead) -> None:
+    """Clearing is_staff/is_superuser on the in-memory copy does not lift the protection."""
+    from aventide.accounts.errors import ProtectedAccount
+
+    root = make_staff(level=None, countries=(), superuser=True, country_code="AR")
+    root.is_superuser = False
+    root.is_staff = False
+    with pytest.raises(ProtectedAccount):
+        services.user_save_by_staff(
+            actor=lead, user=root, changed_fields=["is_staff"], created=False
+        )
+    root.refresh_from_db()
+    assert root.is_superuser and root.is_staff
+
+
+def test_a_lower_level_staff_member_cannot_change_a_peer() -> None:
+    from aventide.accounts.errors import ProtectedAccount
+
+    l2 = make_staff(level="L2", countries=("AR",))
+    peer = make_staff(level="L2", countries=("AR",))
+    l3 = make_staff(level="L3", countries=("AR",))
+    for target in (peer, l3, l2):  # a peer, a superior, themselves
+        with pytest.raises(ProtectedAccount):
+            _change_email(l2, target)
+    reasons = Event.objects.filter(action="user.change_refused").values_list("data", flat=True)
+    assert list(reasons) == [{"reason": "staff_level"}] * 3
+
+
+def test_ops_lead_changes_lower_staff_and_superuser_changes_anyone(lead) -> None:
+    agent = make_staff(level="L2", countries=("AR",))
+    _change_email(lead, agent, "agent.renamed@example.test")
+    root = make_staff(level=None, countries=(), superuser=True, country_code="AR")
+    other_lead = make_staff(level="L3", countries=("AR",), ops_lead=True)
+    _change_email(root, other_lead, "lead.renamed@example.test")
+    assert {agent.email, other_lead.email} == {
+        "agent.renamed@example.test",
+        "lead.renamed@example.test",
+    }
+    assert not Event.objects.filter(action="user.change_refused").exists()
+
+
+def test_email_change_unlinks_google_and_revokes_every_session(lead, api_client) -> None:
+    from aventide.accounts.models import User
+
+    user = make_user(country_code="AR")
+    User.objects.filter(pk=user.pk).update(google_sub="google-sub-1")
+    pair = services.session_start(user=user, method="google")
+    user = User.objects.get(pk=user.pk)
+    _change_email(lead, user, "New.Address@Example.test")
+    user.refresh_from_db()
+    assert user.email == "new.address@example.test" and user.google_sub is None
+    revoked = Event.objects.get(action="auth.refresh_family.revoked")
+    assert revoked.target_id == str(pair.family_id) and revoked.data["reason"] == "email_changed"
+    changed = Event.objects.get(action="user.changed_by_staff")
+    assert changed.data == {"fields": ["email"], "googleUnlinked": True}
+    me = api_client.get("/api/auth/me", HTTP_AUTHORIZATION=f"Bearer {pair.access}")
+    assert me.status_code == 401 and me.json()["code"] == "TOKEN_INVALID"
+
+
+def test_email_change_to_a_taken_email_is_refused(lead) -> None:
+    from aventide.accounts.errors import EmailTaken
+
+    make_user(email="owner@example.test", country_code="AR")
+    user = make_user(country_code="AR")
+    with pytest.raises(EmailTaken):
+        _change_email(lead, user, "OWNER@example.test")
+
+
+def test_moving_a_user_in_from_another_country_is_refused(lead) -> None:
+    user = make_user(country_code="BR")
+    user.country_code = "AR"
+    with pytest.raises(StaffLevelRequired):
+        services.user_save_by_staff(
+            actor=lead, user=user, changed_fields=["country_code"], created=False
+        )
+    user.refresh_from_db()
+    assert user.country_code == "BR"
+
+
+@pytest.mark.parametrize("field", ["groups", "user_permissions"])
+def test_only_superusers_change_groups_and_permissions(lead, field) -> None:
+    agent = make_staff(level="L1", countries=("AR",))
+    with pytest.raises(StaffLevelRequired):
+        services.user_save_by_staff(actor=lead, user=agent, changed_fields=[field], created=False)
+    root = make_staff(level=None, countries=(), superuser=True, country_code="AR")
+    services.user_save_by_staff(actor=root, user=agent, changed_fields=[field], created=False)

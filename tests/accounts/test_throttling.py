@@ -68,9 +68,9 @@ def test_lockout_grows_on_each_new_lockout(api_client, settings) -> None:
 
 
 def _lock_keys(email: str, ip: str) -> list[str]:
-    from aventide.accounts.throttling import LoginGuard
+    from aventide.accounts import services
 
-    return [LoginGuard(email, ip).lock_key]
+    return [services.login_guard(email=email, ip=ip).lock_key]
 
 
 def test_success_resets_the_failure_count(api_client) -> None:
@@ -197,3 +197,163 @@ def test_ops_can_lift_a_lockout_with_the_command(api_client) -> None:
     assert _login(api_client, "helpme@example.test", PASSWORD, ATTACKER).status_code == 200
     event = Event.objects.get(action="auth.lockout_cleared")
     assert event.target_id == str(user.pk) and event.actor_id == "ops:ana"
+
+
+# --- review finding 4: attacks spread over many IPs, IPv6 networks --------------------------
+
+
+def _ips(n: int, base: str = "203.0.113") -> list[str]:
+    return [f"{base}.{i}" for i in range(1, n + 1)]
+
+
+def test_an_attack_from_many_ips_tightens_every_new_ip_to_one_failure(api_client) -> None:
+    user = make_user(email="wanted@example.test")
+    # 4 IPs x 5 failures = 20 failures on the account (AUTH_ACCOUNT_FAILURE_LIMIT)
+    for ip in _ips(4):
+        codes = [_login(api_client, "wanted@example.test", WRONG, ip).status_code for _ in range(5)]
+        assert codes == [401] * 5
+    event = Event.objects.get(action="auth.account_under_attack")
+    assert (event.target_type, event.target_id) == ("user", str(user.pk))
+    assert event.data["perIpAllowance"] == 1
+    # from now on every new IP gets ONE failure before its (account, IP) pair locks
+    for ip in _ips(30, "198.18.0"):
+        first = _login(api_client, "wanted@example.test", WRONG, ip)
+        second = _login(api_client, "wanted@example.test", WRONG, ip)
+        assert first.status_code == 401
+        assert second.status_code == 429 and second.json()["code"] == "ACCOUNT_LOCKED"
+    assert Event.objects.filter(action="auth.account_under_attack").count() == 1
+
+
+def test_under_attack_the_right_password_from_a_clean_ip_still_logs_in(api_client) -> None:
+    make_user(email="wanted2@example.test")
+    for ip in _ips(25):
+        for _ in range(5):
+            _login(api_client, "wanted2@example.test", WRONG, ip)
+    assert Event.objects.filter(action="auth.account_under_attack").exists()
+    # no malicious lockout: the owner's IP never failed, so it is never refused
+    assert _login(api_client, "wanted2@example.test", PASSWORD, VICTIM_IP).status_code == 200
+    assert _login(api_client, "wanted2@example.test", PASSWORD, "192.0.2.200").status_code == 200
+    # a typo of the owner now locks only the owner's own IP pair, after one failure
+    assert _login(api_client, "wanted2@example.test", WRONG, VICTIM_IP).status_code == 401
+    assert _login(api_client, "wanted2@example.test", PASSWORD, VICTIM_IP).status_code == 429
+
+
+def test_unknown_emails_enter_the_under_attack_mode_like_real_ones(api_client) -> None:
+    make_user(email="real2@example.test")
+    answers = {}
+    for email in ("real2@example.test", "ghost2@example.test"):
+        for ip in _ips(4):
+            for _ in range(5):
+                _login(api_client, email, WRONG, ip)
+        tail = [_login(api_client, email, WRONG, "198.18.1.1") for _ in range(2)]
+        answers[email] = [(r.status_code, r.json()["code"]) for r in tail]
+    assert answers["real2@example.test"] == answers["ghost2@example.test"]
+    assert answers["ghost2@example.test"] == [(401, "INVALID_CREDENTIALS"), (429, "ACCOUNT_LOCKED")]
+
+
+def test_ipv6_addresses_of_one_64_share_the_account_lockout(api_client) -> None:
+    make_user(email="six@example.test")
+    answers = [
+        _login(api_client, "six@example.test", WRONG, f"2001:db8:1:2::{i:x}").status_code
+        for i in range(1, 7)
+    ]
+    assert answers == [401] * 5 + [429]
+    right = _login(api_client, "six@example.test", PASSWORD, "2001:db8:1:2:ffff::1")
+    assert right.status_code == 429 and right.json()["code"] == "ACCOUNT_LOCKED"
+    # another /64 is another network: not affected
+    assert _login(api_client, "six@example.test", PASSWORD, "2001:db8:1:3::1").status_code == 200
+
+
+def test_ipv6_addresses_of_one_64_share_the_ip_block(api_client) -> None:
+    make_user(email="legit6@example.test")
+    for i in range(1, 21):
+        response = _login(api_client, f"n{i}@example.test", WRONG, f"2001:db8:9:9::{i:x}")
+        assert response.status_code == 401
+    blocked = _login(api_client, "legit6@example.test", PASSWORD, "2001:db8:9:9:abcd::1")
+    assert blocked.status_code == 429 and blocked.json()["code"] == "RATE_LIMITED"
+    assert _login(api_client, "legit6@example.test", PASSWORD, "2001:db8:9:a::1").status_code == 200
+
+
+def test_ipv6_addresses_of_one_64_share_the_auth_request_rate(api_client, settings) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "auth": "3/min",
+        },
+    }
+    codes = [
+        api_client.post(
+            "/api/auth/refresh", {"refresh": "x"}, format="json", REMOTE_ADDR=f"2001:db8:5::{i}"
+        ).status_code
+        for i in range(1, 5)
+    ]
+    assert codes == [401, 401, 401, 429]
+
+
+def test_ip_key_groups_ipv6_by_64_and_unwraps_ipv4_mapped() -> None:
+    from aventide.accounts.throttling import ip_key
+
+    assert ip_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64"
+    assert ip_key("2001:DB8:1:2::1") == ip_key("2001:db8:1:2:ffff::2")
+    assert ip_key("2001:db8:1:3::1") != ip_key("2001:db8:1:2::1")
+    assert ip_key("::ffff:203.0.113.7") == "203.0.113.7" == ip_key("203.0.113.7")
+    assert ip_key("") == "-"
+
+
+# --- review finding 5: one account, many spellings ------------------------------------------
+
+LONG_S = "\u017f"  # LATIN SMALL LETTER LONG S: PostgreSQL's upper() makes it "S"
+
+
+@pytest.mark.parametrize(
+    "variant", [f"{LONG_S}uper@example.test", "SUPER@Example.Test", " super@example.test "]
+)
+def test_spelling_variants_of_an_email_share_its_lockout(api_client, variant) -> None:
+    make_user(email="super@example.test")
+    for _ in range(5):
+        _login(api_client, "super@example.test", WRONG, ATTACKER)
+    response = _login(api_client, variant, PASSWORD, ATTACKER)
+    assert response.status_code == 429 and response.json()["code"] == "ACCOUNT_LOCKED"
+
+
+def test_spelling_variants_of_an_unknown_email_share_its_lockout(api_client) -> None:
+    for _ in range(5):
+        _login(api_client, "nobody@example.test", WRONG, ATTACKER)
+    response = _login(api_client, f"nobody@example.te{LONG_S}t", WRONG, ATTACKER)
+    assert response.status_code == 429 and response.json()["code"] == "ACCOUNT_LOCKED"
+
+
+def test_fold_login_folds_what_a_case_insensitive_match_could_equate() -> None:
+    from aventide.accounts.throttling import fold_login
+
+    assert fold_login(f" {LONG_S}UPER@Example.test ") == "super@example.test"
+    assert fold_login("\u212aate@example.test") == "kate@example.test"  # KELVIN SIGN
+    assert fold_login("\u0131nes@example.test") == "ines@example.test"  # dotless i
+    assert fold_login("\uff41na@example.test") == "ana@example.test"  # fullwidth a (NFKC)
+
+
+def test_ops_can_end_the_under_attack_mode_with_the_command(api_client) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    make_user(email="calm@example.test")
+    for ip in _ips(4):
+        for _ in range(5):
+            _login(api_client, "calm@example.test", WRONG, ip)
+    call_command(
+        "auth_unlock",
+        "--email=calm@example.test",
+        f"--ip={VICTIM_IP}",
+        "--whole-account",
+        "--operator=ana",
+        stdout=StringIO(),
+    )
+    # back to 5 failures per IP
+    codes = [
+        _login(api_client, "calm@example.test", WRONG, VICTIM_IP).status_code for _ in range(6)
+    ]
+    assert codes == [401] * 5 + [429]
+    event = Event.objects.get(action="auth.lockout_cleared")
+    assert event.data["wholeAccount"] is True

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from aventide.core.errors import DomainError
 from aventide.ledger import selectors, services
-from aventide.ledger.models import AccountBalance, Transaction
+from aventide.ledger.models import AccountBalance, Entry, Transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +34,9 @@ def _assert_invariants(order_ids: list[int]) -> None:
     assert not AccountBalance.objects.filter(
         account__startswith="escrow:", balance_minor__lt=0
     ).exists()
+    for row in AccountBalance.objects.all():  # the locked row always equals its entries' sum
+        rows = Entry.objects.filter(account=row.account, currency=row.currency)
+        assert row.balance_minor == sum(e.amount_minor for e in rows)
     for order_id in order_ids:
         money = selectors.order_money(order_id)
         assert money.released + money.refunded + money.credited <= money.captured

@@ -142,3 +142,12 @@ def test_refund_and_credit_cannot_exceed_what_was_captured(countries: list[str])
 def test_money_moves_need_a_captured_order() -> None:
     with pytest.raises(SnapshotMissing):
         services.refund(order_id=404, amount_minor=1, idempotency_key="r")
+
+
+def test_only_escrows_keep_a_locked_balance_row(countries: list[str]) -> None:
+    from aventide.ledger.models import AccountBalance
+
+    _capture(countries)
+    services.release(order_id=7, idempotency_key="order:7:release")
+    assert set(AccountBalance.objects.values_list("account", flat=True)) == {"escrow:order:7"}
+    assert selectors.balance_of("platform_fee", "ARS") == 1000  # the sum of its entries

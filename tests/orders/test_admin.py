@@ -29,7 +29,19 @@ def test_order_admin_shows_force_complete_to_l3_only(world: OrderWorld) -> None:
     l1_page = staff_client(world.staff["L1"]).get(url)
     assert l1_page.status_code == 200
     assert b"transition-force_complete" not in l1_page.content
-    assert b'name="status"' not in l1_page.content  # status is read-only
+
+
+def test_order_admin_status_is_read_only_even_for_a_superuser(world: OrderWorld) -> None:
+    from aventide.accounts.models import User
+
+    root = User.objects.create_superuser(email="root@t.test", password="x", country_code="AR")
+    order = world.order_in(OrderStatus.PAID)
+    url = reverse("admin:orders_order_change", args=[order.pk])
+    page = staff_client(root).get(url)
+    assert page.status_code == 200
+    assert b'name="status"' not in page.content
+    staff_client(root).post(url, {"status": "completed"})
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
 
 
 def test_order_admin_force_complete_goes_through_the_service(world: OrderWorld) -> None:
@@ -82,3 +94,25 @@ def test_order_admin_hides_other_countries(world: OrderWorld) -> None:
     )
     assert transition.status_code == 404
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
+
+
+def test_listing_admin_action_deactivates_through_the_service(world: OrderWorld) -> None:
+    from aventide.orders.models import Listing
+
+    url = reverse("admin:orders_listing_changelist")
+    data = {"action": "deactivate", "_selected_action": [world.listing.pk]}
+    staff_client(world.staff["L2"]).post(url, data, follow=True)
+    assert Listing.objects.get(pk=world.listing.pk).active  # L2 may not
+    staff_client(world.staff["L3"]).post(url, data, follow=True)
+    assert not Listing.objects.get(pk=world.listing.pk).active
+    actions = [e.action for e in events_for_target("listing", str(world.listing.pk))]
+    assert actions == ["listing.created", "listing.deactivated"]
+
+
+def test_listing_set_active_is_scoped(world: OrderWorld) -> None:
+    from aventide.orders import services
+
+    mx_l3 = make_staff("L3", ["MX"], "l3.mx.listing@t.test")
+    with pytest.raises(Exception) as exc:  # noqa: PT011 -- asserted by code below
+        services.listing_set_active(actor=mx_l3, listing_id=world.listing.pk, active=False)
+    assert getattr(exc.value, "code", "") == "SCOPE_VIOLATION"

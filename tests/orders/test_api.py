@@ -189,3 +189,31 @@ def test_cancel_over_http_refunds_a_paid_order(world: OrderWorld) -> None:
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
     assert ledger.order_money(order.pk).refunded == 15_000
+
+
+def test_order_response_never_says_whether_the_recipient_has_an_account(
+    api_client: APIClient, world: OrderWorld
+) -> None:
+    make_user("friend@t.test")
+    login(api_client, world.buyer.email)
+    response = api_client.post(
+        "/api/orders",
+        {"listingId": world.listing.pk, "recipient": {"name": "F", "email": "friend@t.test"}},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert response.json()["recipient"] == {"name": "F", "email": "friend@t.test"}
+
+
+def test_listing_pages_are_capped(
+    api_client: APIClient, world: OrderWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aventide.core.pagination import CappedLimitOffsetPagination
+
+    for i in range(3):
+        services.listing_create(actor=world.seller, title=f"Item {i}", price_minor=100 + i)
+    monkeypatch.setattr(CappedLimitOffsetPagination, "max_limit", 2)
+    body = api_client.get("/api/listings?limit=100000").json()
+    assert body["count"] == 4
+    assert len(body["results"]) == 2
+    assert body["next"]

@@ -92,3 +92,55 @@ def test_complete_due_task_runs_the_service(world: OrderWorld) -> None:
     Order.objects.filter(pk=order.pk).update(delivered_at=timezone.now() - timedelta(days=4))
     assert complete_due_orders.delay().get() == 1
     assert Order.objects.get(pk=order.pk).status == OrderStatus.COMPLETED
+
+
+def test_orders_complete_due_skips_an_order_that_cannot_complete(world: OrderWorld) -> None:
+    from aventide.core import metrics
+    from aventide.ledger import services as ledger_services
+
+    broken = world.order_in(OrderStatus.DELIVERED)
+    fine = world.order_in(OrderStatus.DELIVERED)
+    # a support refund emptied the first order's escrow: its release cannot happen
+    ledger_services.refund(order_id=broken.pk, amount_minor=15_000, idempotency_key="support-1")
+    old = timezone.now() - timedelta(days=4)
+    Order.objects.filter(pk__in=[broken.pk, fine.pk]).update(delivered_at=old)
+    before = metrics.count_of(
+        "METRIC_ORDER_COMPLETION_FAILED", code="ESCROW_INSUFFICIENT", country="AR"
+    )
+    assert services.orders_complete_due() == 1
+    assert Order.objects.get(pk=fine.pk).status == OrderStatus.COMPLETED
+    assert Order.objects.get(pk=broken.pk).status == OrderStatus.DELIVERED
+    after = metrics.count_of(
+        "METRIC_ORDER_COMPLETION_FAILED", code="ESCROW_INSUFFICIENT", country="AR"
+    )
+    assert after == before + 1
+
+
+def test_orders_complete_due_goes_on_past_a_deactivated_country(countries: list[str]) -> None:
+    from aventide.accounts.models import Country
+
+    from .conftest import OrderWorld as World
+
+    ar, mx = World("AR"), World("MX")
+    a, m = ar.order_in(OrderStatus.DELIVERED), mx.order_in(OrderStatus.DELIVERED)
+    Order.objects.filter(pk__in=[a.pk, m.pk]).update(
+        delivered_at=timezone.now() - timedelta(days=5)
+    )
+    Country.objects.filter(code="AR").update(active=False)
+    assert services.orders_complete_due() == 1
+    assert Order.objects.get(pk=m.pk).status == OrderStatus.COMPLETED
+
+
+@pytest.mark.parametrize("who", ["buyer", "seller"])
+def test_order_create_refuses_a_party_as_recipient(world: OrderWorld, who: str) -> None:
+    from aventide.orders.errors import RecipientInvalid
+
+    email = getattr(world, who).email.upper()
+    with pytest.raises(RecipientInvalid) as exc:
+        services.order_create(
+            actor=world.buyer,
+            listing_id=world.listing.pk,
+            recipient_name="Me",
+            recipient_email=email,
+        )
+    assert exc.value.code == "RECIPIENT_INVALID"

@@ -7,8 +7,14 @@
   name, how to call it for a given country. ``test_every_staff_endpoint_has_a_case`` fails
   until a new staff endpoint has its case.
 
-A case returns ``(response, visible_ids)``: ``visible_ids`` is the set of object ids the
-response shows (for list endpoints), or None for action endpoints.
+A case returns ``(response, visible_ids, own_ids)``: ``visible_ids`` is the set of object ids
+the response shows (for list endpoints), or None for action endpoints. Action cases also assert
+the row's state afterwards (changed on success, untouched on a refusal).
+
+- ``PARTY_REFUSALS``: how a staff-facing endpoint answers a party (no staff) who has nothing to
+  do with the object, when that is not 403: endpoints that parties also use for their OWN
+  objects (``order-cancel``) answer an unrelated party exactly like a missing object (404), so
+  ids leak nothing (ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -81,6 +87,16 @@ def _captured(country: str) -> Any:
     )
 
 
+def paid_order(country: str) -> Any:
+    """An order paid through the services (created by its buyer, marked paid by the system)."""
+    from aventide.orders import services as orders_services
+
+    order: Any = _order(country)
+    return orders_services.order_mark_paid(
+        actor=SYSTEM, order_id=order.pk, payment_reference=f"scope-pay-{next(_seq)}"
+    )
+
+
 def _ledger_transaction(country: str) -> models.Model:
     txn: models.Model = _captured(country)
     return txn
@@ -130,11 +146,31 @@ def _revoke_anonymous_identity(client: Any, headers: dict[str, str], country: st
     return response, None, None
 
 
+def _cancel_order(client: Any, headers: dict[str, str], country: str) -> Any:
+    order = paid_order(country)
+    response = client.post(
+        f"/api/orders/{order.pk}/cancel", {"reason": "scope table"}, format="json", **headers
+    )
+    order.refresh_from_db()
+    if response.status_code == 200:
+        assert order.status == "cancelled", "200 but the order was not cancelled"
+        assert response.json()["status"] == "cancelled"
+    else:
+        assert order.status == "paid", "a refused cancel changed the order"
+    return response, None, None
+
+
 EndpointCase = Callable[[Any, dict[str, str], str], tuple[Any, set[str] | None, set[str] | None]]
 
 ENDPOINT_CASES: dict[str, EndpointCase] = {
     "auth:staff-anonymous-identities": _list_anonymous_identities,
     "auth:staff-anonymous-identity-revoke": _revoke_anonymous_identity,
+    "order-cancel": _cancel_order,
+}
+
+#: URL name -> (status, code) a party unrelated to the object gets (default 403).
+PARTY_REFUSALS: dict[str, tuple[int, str]] = {
+    "order-cancel": (404, "NOT_FOUND"),
 }
 
 _ = accounts_services  # services are what the factories above go through

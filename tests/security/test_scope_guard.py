@@ -24,7 +24,7 @@ from audit.models import Event
 from aventide.accounts.models import User
 from aventide.accounts.scope import ScopedAdminMixin, scope_field_for_model
 from tests.accounts.factories import ensure_countries, login_headers, make_staff
-from tests.security.scope_cases import ENDPOINT_CASES, ROW_FACTORIES
+from tests.security.scope_cases import ENDPOINT_CASES, PARTY_REFUSALS, ROW_FACTORIES
 
 
 def scoped_admins() -> list[tuple[type[models.Model], Any]]:
@@ -245,4 +245,29 @@ def test_staff_endpoint_refuses_parties(name, actors, api_client) -> None:
     from tests.accounts.factories import make_user
 
     response, _, _ = ENDPOINT_CASES[name](api_client, login_headers(make_user()), "AR")
-    assert response.status_code == 403
+    status, code = PARTY_REFUSALS.get(name, (403, ""))
+    assert response.status_code == status
+    if code:
+        assert response.json()["code"] == code
+
+
+@pytest.mark.django_db
+def test_order_cancel_by_staff_is_scoped(actors, api_client) -> None:
+    """The table's order-cancel case, spelled out (review gap B): L1 of AR on an MX paid order
+    403 SCOPE_VIOLATION (audited); an ops lead of AR+MX cancels it; no scope: 403."""
+    from aventide.orders.models import Order
+    from tests.security.scope_cases import paid_order
+
+    order = paid_order("MX")
+    url = f"/api/orders/{order.pk}/cancel"
+    for actor in ("l1_ar", "no_scope"):
+        before = Event.objects.filter(action="scope.violation").count()
+        response = api_client.post(url, {}, format="json", **login_headers(actors[actor]))
+        assert response.status_code == 403 and response.json()["code"] == "SCOPE_VIOLATION"
+        assert Event.objects.filter(action="scope.violation").count() == before + 1
+        assert Order.objects.get(pk=order.pk).status == "paid"
+    response = api_client.post(
+        url, {"reason": "ops"}, format="json", **login_headers(actors["lead_ar_mx"])
+    )
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert Order.objects.get(pk=order.pk).status == "cancelled"

@@ -1,6 +1,7 @@
 """Lift a login lockout: ``manage.py auth_unlock --email maria@example.com --ip 203.0.113.7``.
 
-``--whole-ip`` also lifts the IP's block (many accounts tried from it). Audited as
+``--whole-ip`` also lifts the IP's block (many accounts tried from it); ``--whole-account`` also
+ends the account's under-attack mode (failures from many IPs). Audited as
 ``auth.lockout_cleared`` with the operator given by ``--operator`` (required).
 """
 
@@ -21,6 +22,11 @@ class Command(BaseCommand):
         parser.add_argument("--email", required=True)
         parser.add_argument("--ip", required=True, help="The client IP that is locked out.")
         parser.add_argument("--whole-ip", action="store_true", help="Also lift the IP block.")
+        parser.add_argument(
+            "--whole-account",
+            action="store_true",
+            help="Also end the account's under-attack mode (its failures from every IP).",
+        )
         parser.add_argument("--operator", required=True, help="Who does this (for the audit).")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -31,5 +37,6 @@ class Command(BaseCommand):
                 email=options["email"],
                 ip=options["ip"],
                 whole_ip=options["whole_ip"],
+                whole_account=options["whole_account"],
             )
         self.stdout.write("lockout cleared")
