@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 
 from aventide.accounts.contracts import actor_for
 from aventide.core.context import Actor, reset_actor, set_actor
+from aventide.core.middleware import HybridMiddleware
 
 
 def _actor_of(user: Any) -> Actor | None:
@@ -31,19 +32,8 @@ def _uses_session(request: HttpRequest) -> bool:
     return not request.path.startswith("/api/")
 
 
-class ActorContextMiddleware:
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self.__acall__(request)
+class ActorContextMiddleware(HybridMiddleware):
+    def handle(self, request: HttpRequest) -> Any:
         actor = _actor_of(getattr(request, "user", None)) if _uses_session(request) else None
         token = set_actor(actor)
         try:
@@ -51,7 +41,7 @@ class ActorContextMiddleware:
         finally:
             reset_actor(token)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         actor = None
         if _uses_session(request) and hasattr(request, "auser"):
             actor = await sync_to_async(_actor_of)(await request.auser())

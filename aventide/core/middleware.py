@@ -33,7 +33,12 @@ def route_of(request: HttpRequest) -> str:
     return "/" + route.lstrip("^").rstrip("$") if not route.startswith("/") else route
 
 
-class RequestContextMiddleware:
+class HybridMiddleware:
+    """Base of a middleware that runs natively in both WSGI (sync) and ASGI (async) stacks.
+
+    Subclasses implement ``handle(request)`` and ``ahandle(request)`` (the async twin).
+    """
+
     sync_capable = True
     async_capable = True
 
@@ -45,7 +50,18 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
-            return self.__acall__(request)
+            return self.ahandle(request)
+        return self.handle(request)
+
+    def handle(self, request: HttpRequest) -> Any:
+        raise NotImplementedError
+
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+
+class RequestContextMiddleware(HybridMiddleware):
+    def handle(self, request: HttpRequest) -> Any:
         token, started = self._begin(request)
         try:
             response = self.get_response(request)
@@ -53,7 +69,7 @@ class RequestContextMiddleware:
         finally:
             context.reset_request_id(token)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         token, started = self._begin(request)
         try:
             get_response: Callable[[HttpRequest], Awaitable[HttpResponse]] = self.get_response
