@@ -21,6 +21,7 @@ from django.urls import URLPattern, path, reverse
 
 from aventide.accounts.scope import ScopedAdminMixin
 from aventide.core.errors import DomainError
+from aventide.core.money import format_minor
 from aventide.orders import selectors, services
 from aventide.orders.models import FORCE_COMPLETE_REASONS, Listing, Order
 
@@ -66,6 +67,10 @@ class ListingAdmin(ScopedAdminMixin, admin.ModelAdmin[Listing]):
     search_fields = ("title",)
     actions = ["deactivate", "reactivate"]
 
+    @admin.display(description="price", ordering="price_minor")
+    def price(self, obj: Listing) -> str:
+        return format_minor(obj.price_minor, obj.currency)
+
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
 
@@ -102,14 +107,18 @@ class ListingAdmin(ScopedAdminMixin, admin.ModelAdmin[Listing]):
 
 @admin.register(Order)
 class OrderAdmin(ScopedAdminMixin, admin.ModelAdmin[Order]):
-    list_display = ("id", "country_code", "status", "amount_minor", "currency", "created_at")
+    list_display = ("id", "country_code", "status", "amount", "created_at")
     list_filter = ("status", "country_code")
     search_fields = ("=id", "payment_reference")
     date_hierarchy = "created_at"
     change_form_template = "admin/orders/order/change_form.html"
 
+    @admin.display(description="amount", ordering="amount_minor")
+    def amount(self, obj: Order) -> str:
+        return format_minor(obj.amount_minor, obj.currency)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in Order._meta.fields]
+        return ["amount", *(f.name for f in Order._meta.fields)]
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False

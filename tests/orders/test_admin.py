@@ -26,6 +26,7 @@ def test_order_admin_shows_force_complete_to_l3_only(world: OrderWorld) -> None:
     l3_page = staff_client(world.staff["L3"]).get(url)
     assert l3_page.status_code == 200
     assert b"transition-force_complete" in l3_page.content
+    assert b"150.00 ARS" in l3_page.content  # staff read amounts, not minor units
     l1_page = staff_client(world.staff["L1"]).get(url)
     assert l1_page.status_code == 200
     assert b"transition-force_complete" not in l1_page.content
