@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -85,6 +85,25 @@ class OrderOut(serializers.Serializer[Any]):
     closed_at = serializers.DateTimeField(allow_null=True)
 
 
+def paginated(item: type[serializers.Serializer[Any]], name: str) -> Any:
+    """The schema of a capped limit/offset page of ``item``."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", int, description="Page size (default 50, at most 100)."),
+    OpenApiParameter("offset", int, description="Rows to skip."),
+]
+
+
 def render_order(actor: Any, order: Order) -> dict[str, Any]:
     role = selectors.role_of(actor, order) or ""
     # Never say whether the recipient has an account: it would tell the buyer whether any
@@ -131,8 +150,11 @@ class ListingsView(APIView):
 
     @extend_schema(
         operation_id="listings_list",
-        parameters=[OpenApiParameter("country", str, description="ISO country code, e.g. AR")],
-        responses={200: ListingOut(many=True)},
+        parameters=[
+            OpenApiParameter("country", str, description="ISO country code, e.g. AR"),
+            *PAGE_PARAMETERS,
+        ],
+        responses={200: paginated(ListingOut, "ListingPage")},
         summary="Public catalogue of active listings (paginated).",
     )
     def get(self, request: Request) -> Response:
@@ -167,7 +189,8 @@ class OrdersView(APIView):
 
     @extend_schema(
         operation_id="orders_list",
-        responses={200: OrderOut(many=True)},
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(OrderOut, "OrderPage")},
         summary="Orders the caller is a party of (paginated).",
     )
     def get(self, request: Request) -> Response:
