@@ -212,7 +212,8 @@ class GoogleLoginView(PublicAuthView):
         responses={
             200: TokenPairOut,
             401: OpenApiResponse(description="GOOGLE_TOKEN_INVALID, GOOGLE_EMAIL_UNVERIFIED"),
-            503: OpenApiResponse(description="GOOGLE_UNAVAILABLE, GOOGLE_LOGIN_DISABLED"),
+            404: OpenApiResponse(description="GOOGLE_LOGIN_DISABLED (not configured here)"),
+            503: OpenApiResponse(description="GOOGLE_UNAVAILABLE (JWKS unreachable)"),
         },
         summary="Log in (or sign up) with a Google ID token",
     )

@@ -131,9 +131,12 @@ class GoogleLinkRefused(DomainError):
 
 
 class GoogleNotConfigured(DomainError):
+    """Google login is switched off here (no client ids): a 404, not a 5xx, so an environment
+    without Google never feeds METRIC_AUTH_5XX (a SEV1 signal in the runbook)."""
+
     code = "GOOGLE_LOGIN_DISABLED"
-    status = HTTPStatus.SERVICE_UNAVAILABLE
-    default_message = "Google sign-in is not available."
+    status = HTTPStatus.NOT_FOUND
+    default_message = "Google sign-in is not enabled."
 
 
 class GoogleUnavailable(DomainError):

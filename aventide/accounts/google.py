@@ -52,6 +52,10 @@ class GoogleIdentity:
     name: str
 
 
+JWKS_FAILURE_KEY = "google:jwks:failed"
+JWKS_FAILURE_TTL = 30
+
+
 def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK):
@@ -60,9 +64,23 @@ def _check_url(url: str) -> None:
 
 
 def fetch_jwks() -> dict[str, Any]:
-    """Download the JWKS and cache it for its max-age. GoogleUnavailable on any failure."""
+    """Download the JWKS and cache it for its max-age. GoogleUnavailable on any failure.
+
+    A failure is remembered for ``JWKS_FAILURE_TTL`` seconds: during a Google outage logins
+    answer ``GOOGLE_UNAVAILABLE`` at once instead of each waiting for the fetch timeout.
+    """
     url: str = settings.GOOGLE_JWKS_URL
     _check_url(url)
+    if cache.get(JWKS_FAILURE_KEY):
+        raise GoogleUnavailable()
+    try:
+        return _download_jwks(url)
+    except GoogleUnavailable:
+        cache.set(JWKS_FAILURE_KEY, 1, JWKS_FAILURE_TTL)
+        raise
+
+
+def _download_jwks(url: str) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(  # noqa: S310  # scheme checked above (https/loopback)
             url, timeout=settings.GOOGLE_JWKS_TIMEOUT_SECONDS

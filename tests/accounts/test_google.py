@@ -140,11 +140,27 @@ def test_jwks_outage_answers_503_and_counts_auth_5xx(api_client, google) -> None
     assert metrics.count_of("METRIC_AUTH_5XX", route="/api/auth/google", status="503") == before + 1
 
 
-def test_google_login_disabled_without_client_ids(api_client, google, settings) -> None:
-    settings.GOOGLE_CLIENT_IDS = []
+def test_jwks_outage_is_remembered_so_logins_do_not_each_wait(api_client, google) -> None:
+    google.status = 500
+    assert _google(api_client, google.sign(), countryCode="AR").status_code == 503
+    fetches = google.fetches
+    google.status = 200  # Google is back, but the failure is remembered for a short while
     response = _google(api_client, google.sign(), countryCode="AR")
     assert response.status_code == 503
+    assert response.json()["code"] == "GOOGLE_UNAVAILABLE"
+    assert google.fetches == fetches  # no new fetch, no new timeout
+
+
+def test_google_login_disabled_without_client_ids(api_client, google, settings) -> None:
+    from aventide.core import metrics
+
+    settings.GOOGLE_CLIENT_IDS = []
+    before = metrics.count_of("METRIC_AUTH_5XX", route="/api/auth/google", status="404")
+    response = _google(api_client, google.sign(), countryCode="AR")
+    assert response.status_code == 404
     assert response.json()["code"] == "GOOGLE_LOGIN_DISABLED"
+    # a switched-off feature is not an outage: it never feeds the SEV1 auth-5xx signal
+    assert metrics.count_of("METRIC_AUTH_5XX", route="/api/auth/google", status="404") == before
 
 
 def test_non_https_jwks_url_is_refused(api_client, google, settings) -> None:

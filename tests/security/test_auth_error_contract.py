@@ -293,7 +293,7 @@ CASES: list[tuple[str, Case, int, str]] = [
     ("scope_violation", case_scope_violation, 403, "SCOPE_VIOLATION"),
     ("staff_level", case_staff_level_required, 403, "STAFF_LEVEL_REQUIRED"),
     ("parties_forbidden", case_forbidden_for_parties, 403, "FORBIDDEN"),
-    ("google_disabled", case_google_disabled, 503, "GOOGLE_LOGIN_DISABLED"),
+    ("google_disabled", case_google_disabled, 404, "GOOGLE_LOGIN_DISABLED"),
     ("google_invalid", case_google_invalid, 401, "GOOGLE_TOKEN_INVALID"),
     ("dropped_kid", case_token_invalid_dropped_kid, 401, "TOKEN_INVALID"),
     ("revoked_session", case_token_invalid_revoked_session, 401, "TOKEN_INVALID"),
