@@ -7,6 +7,7 @@ beat starts.
 
 from __future__ import annotations
 
+import logging.config
 import os
 from typing import Any
 
@@ -25,6 +26,22 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 _tokens: dict[str, Any] = {}
+
+
+@signals.setup_logging.connect
+def _keep_django_logging(**_: Any) -> None:
+    """Celery must not install its own plain-text handlers: Django's LOGGING (JSON, redacted)
+    already configures every logger, task loggers included."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.worker_init.connect
+def _log_push_mode(**_: Any) -> None:
+    from aventide.core.logging import log_runtime_flags
+
+    log_runtime_flags()
 
 
 @signals.before_task_publish.connect

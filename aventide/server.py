@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     django.setup()  # applies LOGGING (JSON + redaction) before uvicorn logs anything
+    from aventide.core.logging import log_runtime_flags
+
+    log_runtime_flags()
     uvicorn.run(
         "aventide.asgi:application",
         host=args.host,

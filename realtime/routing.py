@@ -1,7 +1,20 @@
-"""WebSocket routes (filled by the realtime issue)."""
+"""WebSocket routes. The realtime streams are added here (before the catch-all)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-websocket_urlpatterns: list[Any] = []
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.urls import re_path
+
+
+class UnknownRouteConsumer(AsyncWebsocketConsumer):
+    """Any WebSocket path nobody serves: refused with close code 4404 (not a 500)."""
+
+    async def connect(self) -> None:
+        await self.close(code=4404)
+
+
+websocket_urlpatterns: list[Any] = [
+    re_path(r"^.*$", UnknownRouteConsumer.as_asgi()),
+]

@@ -26,10 +26,14 @@ def _actor_of(user: Any) -> Actor | None:
     return None
 
 
+_NO_SESSION_PATHS = ("/api/", "/healthz", "/readyz", "/metrics", "/static/")
+
+
 def _uses_session(request: HttpRequest) -> bool:
-    # API requests authenticate with tokens (DRF binds the actor); only the admin and other
+    # API requests authenticate with tokens (DRF binds the actor); probes and static files
+    # must not read the session (/healthz does no I/O at all); only the admin and other
     # session pages need the session user.
-    return not request.path.startswith("/api/")
+    return not request.path.startswith(_NO_SESSION_PATHS)
 
 
 class ActorContextMiddleware(HybridMiddleware):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,59 @@ class EnvReport:
             "environment": self.environment,
             "variables": [p.as_dict() for p in self.problems],
         }
+
+
+#: Typed variables: a bad value is named by ENV_VALIDATION_FAILED instead of crashing the
+#: settings import with a traceback that would echo the value.
+INT_VARIABLES = (
+    "ANON_IDENTITY_TTL_SECONDS",
+    "AUTH_ACCOUNT_FAILURE_LIMIT",
+    "AUTH_ACCOUNT_FAILURE_WINDOW_SECONDS",
+    "AUTH_ATTACK_LOCKOUT_FAILURES",
+    "AUTH_IP_BLOCK_SECONDS",
+    "AUTH_IP_FAILURE_LIMIT",
+    "AUTH_IP_FAILURE_WINDOW_SECONDS",
+    "AUTH_IPV6_PREFIX_LENGTH",
+    "AUTH_LOCKOUT_BASE_SECONDS",
+    "AUTH_LOCKOUT_FAILURES",
+    "AUTH_LOCKOUT_MAX_SECONDS",
+    "AUTH_LOCKOUT_WINDOW_SECONDS",
+    "DB_CONNECT_TIMEOUT",
+    "DB_CONN_MAX_AGE",
+    "JWT_ACCESS_TTL_SECONDS",
+    "JWT_LEEWAY_SECONDS",
+    "JWT_REFRESH_TTL_SECONDS",
+    "NUM_PROXIES",
+    "PORT",
+    "SECURE_HSTS_SECONDS",
+    "WEB_CONCURRENCY",
+)
+FLOAT_VARIABLES = ("GOOGLE_JWKS_TIMEOUT_SECONDS", "HEALTH_CHECK_TIMEOUT_SECONDS")
+RATE_VARIABLES = ("THROTTLE_ANON", "THROTTLE_AUTH", "THROTTLE_USER")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_RATE_RE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def _check_typed(env: Mapping[str, str], report: EnvReport) -> None:
+    for name in INT_VARIABLES:
+        raw = (env.get(name) or "").strip()
+        if raw and not (raw.isdigit() and int(raw) >= 0):
+            report.problems.append(EnvProblem(name, "invalid", "non-negative integer"))
+    for name in FLOAT_VARIABLES:
+        raw = (env.get(name) or "").strip()
+        if raw:
+            try:
+                if float(raw) <= 0:
+                    raise ValueError
+            except ValueError:
+                report.problems.append(EnvProblem(name, "invalid", "positive number"))
+    for name in RATE_VARIABLES:
+        raw = (env.get(name) or "").strip()
+        if raw and not _RATE_RE.match(raw):
+            report.problems.append(EnvProblem(name, "invalid", "like 120/min"))
+    level = (env.get("LOG_LEVEL") or "").strip().upper()
+    if level and level not in LOG_LEVELS:
+        report.problems.append(EnvProblem("LOG_LEVEL", "invalid", "|".join(LOG_LEVELS)))
 
 
 def parse_bool(raw: str | None, *, default: bool) -> bool | None:
@@ -150,6 +204,8 @@ def check_env(environ: Mapping[str, str] | None = None) -> EnvReport:
     for name in ("DEBUG", "ENABLE_PUSH_NOTIFICATIONS", "CELERY_TASK_ALWAYS_EAGER"):
         if parse_bool(env.get(name), default=False) is None:
             report.problems.append(EnvProblem(name, "invalid", "boolean expected"))
+
+    _check_typed(env, report)
 
     db_url = (env.get("DATABASE_URL") or "").strip()
     if db_url and not db_url.startswith(("postgres://", "postgresql://", "sqlite://")):

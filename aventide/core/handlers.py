@@ -8,6 +8,7 @@ Outside ``/api/`` (the admin) Django's HTML pages are kept.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -74,6 +75,8 @@ def json_error(
     )
     for key, value in (headers or {}).items():
         response[key] = value
+    if status == 429 and not response.has_header("Retry-After"):
+        response["Retry-After"] = "1"
     rid = context.get_request_id()
     if rid:
         response[context.REQUEST_ID_HEADER] = rid
@@ -115,6 +118,8 @@ def drf_exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response:
         logger.error("UNHANDLED_EXCEPTION", exc_info=exc, view=type(ctx.get("view")).__name__)
     if status >= 500 and isinstance(exc, DomainError | drf_exceptions.APIException):
         logger.warning("SERVER_ERROR_RESPONSE", code=code, status=status)
+    if status == 429:
+        headers.setdefault("Retry-After", "1")
     set_rollback()
     response = Response(
         error_body(status=status, code=code, message=message, details=details),
@@ -150,10 +155,22 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespon
     return json_error(404)
 
 
+def _is_contract_body(response: HttpResponse) -> bool:
+    if not response.get("Content-Type", "").startswith("application/json"):
+        return False
+    if getattr(response, "streaming", False):
+        return False
+    try:
+        body = json.loads(response.content or b"null")
+    except ValueError:
+        return False
+    return isinstance(body, dict) and {"error", "code", "message", "requestId"} <= set(body)
+
+
 def contract_response_for(response: HttpResponse) -> HttpResponse:
-    """Rewrite an error response that is not already the contract (Django HTML pages)."""
-    content_type = response.get("Content-Type", "")
-    if content_type.startswith("application/json"):
+    """Rewrite an error response that is not already the contract (Django HTML pages, a
+    view's own JSON without ``code``/``requestId``), keeping its status and retry hints."""
+    if _is_contract_body(response):
         return response
     status = response.status_code
     headers = {}
@@ -162,3 +179,10 @@ def contract_response_for(response: HttpResponse) -> HttpResponse:
     if response.has_header("Allow"):
         headers["Allow"] = response["Allow"]
     return json_error(status, headers=headers)
+
+
+def response_for_domain_error(exc: DomainError) -> JsonResponse:
+    """The contract response of a DomainError raised outside DRF (plain Django views)."""
+    return json_error(
+        int(exc.status), exc.code, exc.message, details=exc.details, headers=dict(exc.headers)
+    )

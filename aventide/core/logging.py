@@ -57,9 +57,10 @@ _EMAIL_RE = re.compile(r"(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}")
 _PHONE_RE = re.compile(r"(?<![\w+])\+?\d[\d ().-]{6,}\d(?![\w])")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _KV_SECRET_RE = re.compile(
-    r"(?i)\b(token|access_token|refresh_token|password|secret|signature|sig|ticket|api_key|code)"
-    r"=([^&\s\"']+)"
+    r"(?i)\b(token|access_token|refresh_token|password|secret|signature|sig|ticket|api_key|code"
+    r"|sessionid|csrftoken|session)=([^&;\s\"']+)"
 )
+_PII_KEY_PARTS = ("phone", "email", "mobile", "whatsapp")
 
 
 def _mask_phone(match: re.Match[str]) -> str:
@@ -110,6 +111,12 @@ def redact_mapping(data: Mapping[str, Any], *, depth: int = 0) -> dict[str, Any]
             out[skey] = value
         elif _is_secret_key(skey):
             out[skey] = REDACTED
+        elif (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and any(p in skey.lower() for p in _PII_KEY_PARTS)
+        ):
+            out[skey] = "[pii]"  # a phone number stored as a number
         else:
             out[skey] = redact_value(value, depth=depth)
     return out
@@ -199,6 +206,10 @@ def build_logging_config(level: str = "INFO") -> dict[str, Any]:
             # replaces it). Kept routed through redaction in case it is switched on.
             "uvicorn.access": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
             "celery": {"handlers": ["stdout"], "level": level, "propagate": False},
+            # Task loggers (get_task_logger) hang below celery.task; Celery would otherwise
+            # give them a plain-text stderr handler of its own.
+            "celery.task": {"handlers": ["stdout"], "level": level, "propagate": False},
+            "celery.redirected": {"handlers": ["stdout"], "level": level, "propagate": False},
             "daphne": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
         },
     }
@@ -206,6 +217,19 @@ def build_logging_config(level: str = "INFO") -> dict[str, Any]:
 
 def get_logger(name: str | None = None) -> Any:
     return structlog.get_logger(name)
+
+
+def log_runtime_flags() -> None:
+    """Say at start-up which optional features are off, so "off" is explicit in the logs."""
+    from django.conf import settings
+
+    if not settings.PUSH_EFFECTIVELY_ENABLED:
+        get_logger("aventide.startup").warning(
+            "PUSH_DISABLED",
+            reason="ENABLE_PUSH_NOTIFICATIONS=false"
+            if not settings.ENABLE_PUSH_NOTIFICATIONS
+            else "VAPID keys not configured",
+        )
 
 
 __all__ = ["build_logging_config", "get_logger", "logging", "redact_mapping", "redact_text"]

@@ -16,10 +16,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse
 
 from aventide.core import context, metrics
-from aventide.core.handlers import contract_response_for, is_api_path, json_error
+from aventide.core.errors import DomainError
+from aventide.core.handlers import (
+    contract_response_for,
+    is_api_path,
+    json_error,
+    response_for_domain_error,
+)
 from aventide.core.logging import get_logger
 
 logger = get_logger("aventide.request")
@@ -104,5 +111,9 @@ class RequestContextMiddleware(HybridMiddleware):
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api_path(request.path):
             return None  # the admin keeps Django's own error pages
+        if isinstance(exception, DomainError):
+            return response_for_domain_error(exception)
+        if isinstance(exception, Http404 | PermissionDenied | SuspiciousOperation):
+            return None  # Django answers 404/403/400; _finish rewrites it to the contract
         logger.error("UNHANDLED_EXCEPTION", exc_info=exception, route=route_of(request))
         return json_error(500)

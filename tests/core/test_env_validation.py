@@ -177,3 +177,27 @@ def test_entry_points_in_production_with_bad_env_exit_non_zero(args: list[str]) 
     assert error["code"] == "ENV_VALIDATION_FAILED"
     assert "DATABASE_URL" in names(error)
     assert SECRET not in proc.stderr and SECRET not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("JWT_ACCESS_TTL_SECONDS", "abc"),
+        ("NUM_PROXIES", "x"),
+        ("LOG_LEVEL", "verbose"),
+        ("THROTTLE_ANON", "lots"),
+        ("HEALTH_CHECK_TIMEOUT_SECONDS", "-1"),
+        ("DB_CONN_MAX_AGE", "-5"),
+    ],
+)
+def test_validate_env_names_a_badly_typed_variable_without_its_value(
+    variable: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    error, raw = failure(production_env(**{variable: value}), capsys)
+    assert variable in names(error)
+    assert f"'{value}'" not in raw and f'"{value}"' not in raw
+
+
+def test_badly_typed_variable_in_development_is_named_too() -> None:
+    report = check_env({"AVENTIDE_ENV": "development", "JWT_ACCESS_TTL_SECONDS": "15m"})
+    assert [p.variable for p in report.problems] == ["JWT_ACCESS_TTL_SECONDS"]

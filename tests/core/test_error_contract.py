@@ -136,3 +136,28 @@ def test_admin_keeps_html_pages(client) -> None:
     response = client.get("/admin/does-not-exist/")
     assert response["Content-Type"].startswith("text/html")
     assert response["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/api/_test/plain-404", 404, "NOT_FOUND"),
+        ("/api/_test/plain-403", 403, "FORBIDDEN"),
+        ("/api/_test/plain-domain", 409, "ORDER_STATE_CONFLICT"),
+        ("/api/_test/plain-own-json", 400, "VALIDATION_ERROR"),
+    ],
+    ids=["http404", "permission-denied", "domain-error", "own-json-without-contract"],
+)
+def test_plain_django_views_answer_the_contract_with_the_right_status(
+    api_client: APIClient, json_logs, path: str, status: int, code: str
+) -> None:
+    response = api_client.get(path)
+    assert_contract(response, status, code)
+    assert "maria@example.com" not in response.content.decode()
+    assert json_logs.events("UNHANDLED_EXCEPTION") == []
+
+
+def test_any_429_carries_retry_after(api_client: APIClient) -> None:
+    response = api_client.get("/api/_test/plain-429")
+    assert_contract(response, 429, "RATE_LIMITED")
+    assert response["Retry-After"] == "1"

@@ -47,9 +47,18 @@ def test_redact_mapping_drops_secret_keys_and_masks_values() -> None:
     assert out["count"] == 3
 
 
+def test_redact_mapping_masks_phone_numbers_stored_as_numbers() -> None:
+    out = redact_mapping(
+        {"phone": 5491155551234, "recipientPhone": 11987654321, "count": 7, "emailOk": True}
+    )
+    assert out == {"phone": "[pii]", "recipientPhone": "[pii]", "count": 7, "emailOk": True}
+
+
 @pytest.mark.parametrize(
     ("text", "leak"),
     [
+        ("Cookie: sessionid=abc123sess; csrftoken=tok987", "abc123sess"),
+        ("Cookie: sessionid=abc123sess; csrftoken=tok987", "tok987"),
         ("Authorization: Bearer eyJhbGciOi.eyJzdWIiOiIxIn0.sig", "eyJzdWIiOiIxIn0"),
         ("GET https://x.test/cb?code=abc&state=1", "code=abc"),
         ("token=secret123 in text", "secret123"),
@@ -69,26 +78,29 @@ def test_redact_text_keeps_dates_and_request_ids() -> None:
 
 @pytest.mark.django_db
 def test_request_logs_have_request_id_metric_and_no_secrets(json_logs) -> None:
+    """A login whose body is parsed and checked (so code that could log it really runs)."""
     client = APIClient(raise_request_exception=False)
     client.cookies["sessionid"] = "sess-cookie-value-xyz"
     response = client.post(
-        "/api/unknown-thing?token=secret123",
-        data=json.dumps({"email": "maria.lopez@example.com"}),
+        "/api/auth/login?token=secret123",
+        data=json.dumps({"email": "maria.lopez@example.com", "password": "hunter2-pass"}),
         content_type="application/json",
         HTTP_AUTHORIZATION="Bearer abc.def.ghi",
         HTTP_X_REQUEST_ID="log-test-1",
     )
-    assert response.status_code == 404
-    for secret in SECRETS:
+    assert response.status_code == 401
+    assert response.json()["code"] == "INVALID_CREDENTIALS"
+    for secret in (*SECRETS, "hunter2-pass"):
         assert secret not in json_logs.text
     metric = json_logs.events("METRIC_HTTP_REQUEST")
     assert len(metric) == 1
     assert metric[0]["requestId"] == "log-test-1"
     assert metric[0]["method"] == "POST"
-    assert metric[0]["status"] == "404"
-    assert "?" not in metric[0]["route"]
+    assert metric[0]["status"] == "401"
+    assert metric[0]["route"] == "/api/auth/login"
     assert isinstance(metric[0]["durationMs"], float)
     assert all(line.get("requestId") == "log-test-1" for line in json_logs.lines)
+    assert json_logs.events("METRIC_AUTH_LOGIN_FAILURE")
 
 
 @pytest.mark.django_db
@@ -147,8 +159,8 @@ def test_real_asgi_server_logs_contain_no_secrets(tmp_path: Path) -> None:
             else:
                 pytest.fail("server did not start: " + log_path.read_text()[-2000:])
             response = httpx.post(
-                f"{base}/api/schema/?token=secret123",
-                json={"email": "maria.lopez@example.com"},
+                f"{base}/api/auth/login?token=secret123",
+                json={"email": "maria.lopez@example.com", "password": "hunter2-pass"},
                 headers={
                     "Authorization": "Bearer abc.def.ghi",
                     "Cookie": "sessionid=sess-cookie-value-xyz",
@@ -156,14 +168,14 @@ def test_real_asgi_server_logs_contain_no_secrets(tmp_path: Path) -> None:
                 },
                 timeout=10,
             )
-            assert response.status_code == 405
-            assert response.json()["code"] == "METHOD_NOT_ALLOWED"
+            assert response.status_code == 401
+            assert response.json()["code"] == "INVALID_CREDENTIALS"
             time.sleep(0.3)
         finally:
             proc.terminate()
             proc.wait(timeout=15)
     output = log_path.read_text()
-    for secret in SECRETS:
+    for secret in (*SECRETS, "hunter2-pass"):
         assert secret not in output, f"{secret!r} leaked into the server log"
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert any(line.get("logger", "").startswith("uvicorn") for line in lines)
@@ -173,4 +185,34 @@ def test_real_asgi_server_logs_contain_no_secrets(tmp_path: Path) -> None:
         if line["event"] == "METRIC_HTTP_REQUEST" and line["requestId"] == "real-server-1"
     ]
     assert len(metric) == 1
-    assert metric[0]["route"] == "/api/schema/"
+    assert metric[0]["route"] == "/api/auth/login"
+
+
+def test_celery_keeps_the_json_logging(json_logs) -> None:
+    """Celery's own set-up is replaced, so task loggers stay JSON and redacted."""
+    from celery import signals
+    from celery.utils.log import get_task_logger
+
+    import aventide.celery as celery_module
+
+    # With a setup_logging receiver, a worker leaves logging to Django's LOGGING.
+    live = signals.setup_logging._live_receivers(None)  # type: ignore[attr-defined]  # private API
+    assert celery_module._keep_django_logging in live
+    get_task_logger("orders.tasks").warning("mail maria.lopez@example.com token=abc123secret")
+    (line,) = [item for item in json_logs.lines if item.get("logger") == "orders.tasks"]
+    assert "maria.lopez@example.com" not in json_logs.text
+    assert "abc123secret" not in json_logs.text
+    assert line["level"] == "warning"
+
+
+def test_push_off_is_said_at_start_up(json_logs, settings) -> None:
+    from aventide.core.logging import log_runtime_flags
+
+    settings.ENABLE_PUSH_NOTIFICATIONS = False
+    settings.PUSH_EFFECTIVELY_ENABLED = False
+    log_runtime_flags()
+    (line,) = json_logs.events("PUSH_DISABLED")
+    assert line["reason"] == "ENABLE_PUSH_NOTIFICATIONS=false"
+    settings.PUSH_EFFECTIVELY_ENABLED = True
+    log_runtime_flags()
+    assert len(json_logs.events("PUSH_DISABLED")) == 1

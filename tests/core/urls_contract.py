@@ -78,6 +78,30 @@ def plain_ok(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"ok": True})
 
 
+def plain_http404(request: HttpRequest) -> HttpResponse:
+    from django.http import Http404
+
+    raise Http404("no such thing for maria@example.com")
+
+
+def plain_denied(request: HttpRequest) -> HttpResponse:
+    from django.core.exceptions import PermissionDenied
+
+    raise PermissionDenied
+
+
+def plain_domain_error(request: HttpRequest) -> HttpResponse:
+    raise OrderStateConflict()
+
+
+def plain_own_json_error(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"detail": "bad"}, status=400)
+
+
+def plain_429_without_retry_after(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("slow down", status=429)
+
+
 urlpatterns = [
     path("api/_test/echo", EchoView.as_view()),
     path("api/_test/domain", DomainErrorView.as_view()),
@@ -86,6 +110,11 @@ urlpatterns = [
     path("api/_test/private", PrivateView.as_view()),
     path("api/_test/plain-crash", plain_crash),
     path("api/_test/plain-ok", plain_ok),
+    path("api/_test/plain-404", plain_http404),
+    path("api/_test/plain-403", plain_denied),
+    path("api/_test/plain-domain", plain_domain_error),
+    path("api/_test/plain-own-json", plain_own_json_error),
+    path("api/_test/plain-429", plain_429_without_retry_after),
     path("", include("aventide.urls")),
 ]
 

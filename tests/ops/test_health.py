@@ -17,6 +17,12 @@ def test_healthz_answers_without_touching_the_database(client) -> None:
     assert response["X-Request-ID"]
 
 
+def test_healthz_does_no_io_even_with_a_session_cookie(client) -> None:
+    client.cookies["sessionid"] = "a-session-cookie-value"
+    # No `db` fixture: reading the session or the user here would raise.
+    assert client.get("/healthz").status_code == 200
+
+
 def test_healthz_is_get_only(client) -> None:
     assert client.post("/healthz").status_code == 405
 
@@ -78,3 +84,22 @@ def test_readyz_reports_unapplied_migrations(client, monkeypatch) -> None:
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["migrations"]["detail"] == "1 unapplied migrations"
+
+
+@pytest.mark.django_db
+def test_readyz_answers_503_when_the_channel_layer_hangs(client, settings, monkeypatch) -> None:
+    """A layer that accepts but never answers makes the check fail within its budget."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    async def never(self, *args, **kwargs):
+        await asyncio.sleep(3600)
+
+    settings.HEALTH_CHECK_TIMEOUT_SECONDS = 0.2
+    # whichever layer is configured (in-memory here, Redis in CI)
+    monkeypatch.setattr(type(get_channel_layer()), "send", never)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == ["channel_layer"]
+    assert response.json()["checks"]["channel_layer"]["detail"] == "timed out"

@@ -1,4 +1,10 @@
-"""Read-only audit console for ops leads, scoped by country (ScopeGuard).
+"""Admin registrations of the composition root: the read-only audit console.
+
+The audit app sits below accounts in the app graph (accounts writes audit events), so its
+admin, which needs accounts' ScopeGuard, is registered here, in the project package that may
+import every app, instead of in ``audit/admin.py`` (that would be an import cycle).
+
+Read-only audit console for ops leads, scoped by country (ScopeGuard).
 
 Nobody can add, change or delete audit rows here (the models and the database refuse it
 anyway). Events are filtered to the ops lead's countries by ``ScopedAdminMixin``; seals hold
