@@ -150,6 +150,16 @@ def _drop_stdlib_noise(
     return event_dict
 
 
+class DropTraceback(logging.Filter):
+    """For expected client faults (a bad Host header): keep the line, drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
@@ -186,12 +196,19 @@ def build_logging_config(level: str = "INFO") -> dict[str, Any]:
                 ],
             }
         },
+        "filters": {"drop_traceback": {"()": "aventide.core.logging.DropTraceback"}},
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stdout",
                 "formatter": "json",
-            }
+            },
+            "stdout_no_traceback": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "json",
+                "filters": ["drop_traceback"],
+            },
         },
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {
@@ -200,6 +217,12 @@ def build_logging_config(level: str = "INFO") -> dict[str, Any]:
             # (path only, never the query string) with the traceback.
             "django.request": {"handlers": ["stdout"], "level": "ERROR", "propagate": False},
             "django.server": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
+            # Bad Host headers, malformed cookies...: a client fault, one line, no traceback.
+            "django.security": {
+                "handlers": ["stdout_no_traceback"],
+                "level": "WARNING",
+                "propagate": False,
+            },
             "uvicorn": {"handlers": ["stdout"], "level": level, "propagate": False},
             "uvicorn.error": {"handlers": ["stdout"], "level": level, "propagate": False},
             # The access log prints raw paths with query strings: off (METRIC_HTTP_REQUEST

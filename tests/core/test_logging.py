@@ -216,3 +216,31 @@ def test_push_off_is_said_at_start_up(json_logs, settings) -> None:
     settings.PUSH_EFFECTIVELY_ENABLED = True
     log_runtime_flags()
     assert len(json_logs.events("PUSH_DISABLED")) == 1
+
+
+def test_client_faults_log_one_line_without_traceback(settings) -> None:
+    """django.security.* (bad Host header, ...) goes through the no-traceback handler."""
+    import logging
+    import sys
+
+    from aventide.core.logging import DropTraceback
+
+    security = settings.LOGGING["loggers"]["django.security"]
+    assert security["handlers"] == ["stdout_no_traceback"]
+    handler = settings.LOGGING["handlers"]["stdout_no_traceback"]
+    assert handler["filters"] == ["drop_traceback"]
+    try:
+        raise ValueError("Invalid HTTP_HOST header: 'evil.example'")
+    except ValueError:
+        record = logging.LogRecord(
+            "django.security.DisallowedHost",
+            logging.ERROR,
+            __file__,
+            1,
+            "bad host",
+            None,
+            sys.exc_info(),
+        )
+    assert DropTraceback().filter(record) is True
+    assert record.exc_info is None
+    assert record.levelname == "WARNING"
