@@ -65,7 +65,9 @@ STACK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/aventide
 STACK_REDIS_URL ?= redis://127.0.0.1:6379/0
 
 stack: install var  ## full mode: web + Celery worker + beat on PostgreSQL and Redis (Procfile)
-	@export DATABASE_URL=$${DATABASE_URL:-$(STACK_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} WEB_PORT=$(PORT); \
+	@rm -rf var/prometheus && mkdir -p var/prometheus
+	@export DATABASE_URL=$${DATABASE_URL:-$(STACK_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(STACK_REDIS_URL)} WEB_PORT=$(PORT) \
+	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus; \
 	$(PY) -m aventide.ops.createdb && \
 	$(PY) manage.py migrate --noinput && \
 	$(PY) manage.py collectstatic --noinput -v0 && \

@@ -6,18 +6,21 @@ increments ``aventide_events_total{name=..., <labels>}``. Labels must be low-car
 (codes, routes, methods) -- never ids, emails or free text. ``durationMs`` is also observed
 in ``aventide_event_duration_seconds{name=...}``.
 
-Counters live in this process's registry (prometheus-client); each ASGI process exposes its
-own ``/metrics`` and the scraper sums them.
+Counters live in this process's registry (prometheus-client). With several processes (uvicorn
+workers, Celery workers) set ``PROMETHEUS_MULTIPROC_DIR`` to a shared, emptied-at-deploy
+directory before the processes start: every process then writes its samples there and
+``/metrics`` serves the sum of all of them (prometheus-client's multiprocess mode).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from aventide.core.logging import get_logger
 
@@ -65,6 +68,18 @@ def emit(name: str, *, labels: Mapping[str, str] | None = None, **fields: Any) -
     duration = fields.get("durationMs")
     if isinstance(duration, int | float):
         EVENT_DURATION.labels(name=name).observe(max(duration, 0) / 1000.0)
+
+
+def exposition() -> bytes:
+    """The Prometheus text for ``/metrics``: this process, or every process in multiprocess
+    mode (``PROMETHEUS_MULTIPROC_DIR``)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped in p-c
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
 
 
 def count_of(name: str, **labels: str) -> float:

@@ -9,11 +9,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from aventide.core import context
 from aventide.core.handlers import json_error
-from aventide.core.metrics import REGISTRY
+from aventide.core.metrics import exposition
 from aventide.ops.health import run_checks
 
 
@@ -60,4 +60,4 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format; staff session or `Authorization: Bearer $METRICS_TOKEN`."""
     if not _metrics_allowed(request):
         return json_error(401 if not request.headers.get("Authorization") else 403)
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -54,3 +54,46 @@ def test_metrics_endpoint_open_to_staff_session(client, django_user_model) -> No
     )
     client.force_login(staff)
     assert client.get("/metrics").status_code == 200
+
+
+def test_metrics_are_summed_across_processes_in_multiprocess_mode(tmp_path) -> None:
+    """Two processes (think uvicorn + Celery workers) emit; /metrics' text has the sum."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))}
+    env.update(PROMETHEUS_MULTIPROC_DIR=str(tmp_path), AVENTIDE_ENV="test")
+    emit = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','aventide.settings');"
+        "django.setup(); from aventide.core import metrics;"
+        "metrics.emit('METRIC_MP_TEST', labels={'reason': 'x'})"
+    )
+    for _ in range(2):
+        subprocess.run(
+            [sys.executable, "-c", emit],
+            cwd=root,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    read = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','aventide.settings');"
+        "django.setup(); from aventide.core import metrics;"
+        "print(metrics.exposition().decode())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", read],
+        cwd=root,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    line = [x for x in out.splitlines() if 'name="METRIC_MP_TEST"' in x and "_total" in x]
+    assert line, out[-2000:]
+    assert line[0].rstrip().endswith(" 2.0")
