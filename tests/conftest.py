@@ -41,11 +41,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(reason)
 
 
-_AUDIT_WORM_TABLES = ("audit_event", "audit_seal")
+#: append-only table -> the migration module holding its SQLite trigger SQL
+_WORM_TABLES = {
+    "audit_event": "audit.migrations.0002_worm_triggers",
+    "audit_seal": "audit.migrations.0002_worm_triggers",
+    "ledger_transaction": "aventide.ledger.migrations.0002_append_only_triggers",
+    "ledger_entry": "aventide.ledger.migrations.0002_append_only_triggers",
+    "ledger_ordersnapshot": "aventide.ledger.migrations.0002_append_only_triggers",
+}
 
 
 def _flush_with_audit_worm(original: Callable[[Any, Sequence[str]], None]) -> Any:
-    """Wrap ``execute_sql_flush`` so test flushes can empty the WORM audit tables.
+    """Wrap ``execute_sql_flush`` so test flushes can empty the append-only tables.
 
     TEST-ONLY. Transactional tests (``transactional_db``) end with ``manage.py flush``:
     TRUNCATE on PostgreSQL, DELETE on SQLite, which the audit WORM triggers reject. Inside the
@@ -56,17 +63,22 @@ def _flush_with_audit_worm(original: Callable[[Any, Sequence[str]], None]) -> An
     """
 
     def execute_sql_flush(self: Any, sql_list: Sequence[str]) -> None:
-        flushed = [t for t in _AUDIT_WORM_TABLES if any(t in sql for sql in sql_list)]
+        flushed = [t for t in _WORM_TABLES if any(t in sql for sql in sql_list)]
         if not flushed:
             return original(self, sql_list)
         vendor = self.connection.vendor
-        worm = importlib.import_module("audit.migrations.0002_worm_triggers")
+
+        def sql_of(table: str, direction: str) -> list[str]:
+            module = importlib.import_module(_WORM_TABLES[table])
+            statements: list[str] = getattr(module, f"sqlite_{direction}")(table)
+            return statements
+
         if vendor == "postgresql":
             before = [f"ALTER TABLE {t} DISABLE TRIGGER USER;" for t in flushed]
             after = [f"ALTER TABLE {t} ENABLE TRIGGER USER;" for t in flushed]
         elif vendor == "sqlite":
-            before = [s for t in flushed for s in worm.sqlite_backward(t)]
-            after = [s for t in flushed for s in worm.sqlite_forward(t)]
+            before = [s for t in flushed for s in sql_of(t, "backward")]
+            after = [s for t in flushed for s in sql_of(t, "forward")]
         else:
             before, after = [], []
         return original(self, [*before, *sql_list, *after])
