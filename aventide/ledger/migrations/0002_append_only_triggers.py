@@ -12,75 +12,27 @@ from typing import Any
 
 from django.db import migrations
 
-TABLES = ("ledger_transaction", "ledger_entry", "ledger_ordersnapshot")
+from aventide.core.append_only import AppendOnlyTriggers
 
-PG_FUNCTION = """
-CREATE OR REPLACE FUNCTION ledger_append_only_reject() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'LEDGER_IMMUTABLE: % on %.% is not allowed (post a compensating transaction)',
-        TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$;
-"""
-
-
-def pg_forward(table: str) -> list[str]:
-    return [
-        f"CREATE TRIGGER {table}_append_only_row BEFORE UPDATE OR DELETE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION ledger_append_only_reject();",
-        f"CREATE TRIGGER {table}_append_only_truncate BEFORE TRUNCATE ON {table} "
-        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_append_only_reject();",
-    ]
-
-
-def pg_backward(table: str) -> list[str]:
-    return [
-        f"DROP TRIGGER IF EXISTS {table}_append_only_row ON {table};",
-        f"DROP TRIGGER IF EXISTS {table}_append_only_truncate ON {table};",
-    ]
-
-
-def sqlite_forward(table: str) -> list[str]:
-    return [
-        f"CREATE TRIGGER IF NOT EXISTS {table}_append_only_update BEFORE UPDATE ON {table} "
-        f"BEGIN SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: UPDATE on {table} is not allowed'); END;",
-        f"CREATE TRIGGER IF NOT EXISTS {table}_append_only_delete BEFORE DELETE ON {table} "
-        f"BEGIN SELECT RAISE(ABORT, 'LEDGER_IMMUTABLE: DELETE on {table} is not allowed'); END;",
-    ]
-
-
-def sqlite_backward(table: str) -> list[str]:
-    return [
-        f"DROP TRIGGER IF EXISTS {table}_append_only_update;",
-        f"DROP TRIGGER IF EXISTS {table}_append_only_delete;",
-    ]
+TRIGGERS = AppendOnlyTriggers(
+    function="ledger_append_only_reject",
+    suffix="append_only",
+    code="LEDGER_IMMUTABLE",
+    reason="(post a compensating transaction)",
+    tables=("ledger_transaction", "ledger_entry", "ledger_ordersnapshot"),
+)
+sqlite_forward = TRIGGERS.sqlite_forward
+sqlite_backward = TRIGGERS.sqlite_backward
 
 
 def forwards(apps: Any, schema_editor: Any) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        statements = [PG_FUNCTION] + [s for t in TABLES for s in pg_forward(t)]
-    elif vendor == "sqlite":
-        statements = [s for t in TABLES for s in sqlite_forward(t)]
-    else:
-        raise RuntimeError(f"ledger append-only triggers are not implemented for {vendor!r}")
-    for statement in statements:
+    for statement in TRIGGERS.forward(schema_editor.connection.vendor):
         schema_editor.execute(statement, params=None)  # the SQL holds literal % signs
 
 
 def backwards(apps: Any, schema_editor: Any) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        statements = [s for t in TABLES for s in pg_backward(t)]
-        statements.append("DROP FUNCTION IF EXISTS ledger_append_only_reject();")
-    elif vendor == "sqlite":
-        statements = [s for t in TABLES for s in sqlite_backward(t)]
-    else:
-        statements = []
-    for statement in statements:
-        schema_editor.execute(statement, params=None)  # the SQL holds literal % signs
+    for statement in TRIGGERS.backward(schema_editor.connection.vendor):
+        schema_editor.execute(statement, params=None)
 
 
 class Migration(migrations.Migration):
