@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run migrate seed test lint typecheck imports schema pytest stack worker beat clean
+.PHONY: help install install-dev run migrate seed test lint typecheck imports schema pytest stack worker beat clean mutation
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,21 @@ pytest: install-dev var  ## the test suite only
 
 test: lint typecheck imports schema pytest  ## everything CI checks
 
+# Mutation testing (docs/development/testing.md). Long: not part of `make test`. Mutants are
+# written only into throw-away copies under var/mutation/; the tests run on PostgreSQL
+# (databases <name>_mcov, <name>_mw0.. derived from MUTATION_DATABASE_URL).
+MUTATION_MODULES ?= aventide/ledger/services.py aventide/orders/services.py audit/services.py \
+	audit/merkle.py aventide/accounts/scope.py aventide/accounts/tokens.py
+MUTATION_JOBS ?= 2
+MUTATION_FAIL_UNDER ?= 90
+MUTATION_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/aventide_mutation
+MUTATION_ARGS ?=
+
+mutation: install-dev var  ## mutation testing of MUTATION_MODULES (PostgreSQL; long; see docs/development/testing.md)
+	REQUIRE_SERVICES=1 AVENTIDE_ENV=test $(PY) -m tools.mutation --modules $(MUTATION_MODULES) \
+	  --jobs $(MUTATION_JOBS) --fail-under $(MUTATION_FAIL_UNDER) \
+	  --database-url $(MUTATION_DATABASE_URL) $(MUTATION_ARGS)
+
 STACK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/aventide
 STACK_REDIS_URL ?= redis://127.0.0.1:6379/0
 
@@ -73,6 +88,12 @@ stack: install var  ## full mode: web + Celery worker + beat on PostgreSQL and R
 	$(PY) manage.py collectstatic --noinput -v0 && \
 	$(PY) manage.py seed_demo && \
 	exec $(VENV)/bin/honcho start -f Procfile
+
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: install-dev var  ## HTTP paths benchmark, PostgreSQL + Redis (bench/README.md); BENCH_ARGS="--quick"
+	$(PY) -m bench.http_paths $(BENCH_ARGS)
 
 clean:  ## remove the virtualenv and local state
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

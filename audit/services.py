@@ -17,14 +17,13 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit import merkle
+from audit.actions import require_registered
 from audit.errors import AuditTargetInvalid
 from audit.models import GENESIS_DIGEST, Event, Seal
 from aventide.core import context
-from aventide.core.context import Actor
 from aventide.core.logging import redact_mapping
 from aventide.core.metrics import emit
-
-SYSTEM_ACTOR = Actor(type="system", id="system")
+from aventide.core.principal import SYSTEM, Principal
 
 Target = models.Model | tuple[str, str | int] | str
 
@@ -57,39 +56,53 @@ def record(
     target: Target,
     *,
     data: Mapping[str, Any] | None = None,
-    actor: Actor | None = None,
+    actor: Principal | None = None,
     country_code: str | None = None,
     actor_level: str | None = None,
 ) -> Event:
     """Append one audit event and return it.
 
-    Call it INSIDE the transaction of the change it describes (``transaction.atomic`` of the
-    service): it does not commit on its own, so the event exists if and only if the change
-    commits. It takes no lock and reads no other audit row (writers never serialize).
+    Call it INSIDE the transaction of the change it describes (the service's use-case frame):
+    it does not commit on its own, so the event exists if and only if the change commits. It
+    takes no lock and reads no other audit row (writers never serialize).
 
-    - ``action``: dotted verb, e.g. ``"order.accepted"``.
+    - ``action``: a registered action (``audit.actions``), e.g. ``OrderAction.ACCEPTED``;
+      an unregistered one raises ``AuditActionUnknown``.
     - ``target``: a saved model instance (``model_name``, pk), a ``(type, id)`` tuple or
       ``"type:id"``.
-    - ``actor``: defaults to the context actor (request/task), else the system actor
-      ``Actor("system", "system")``. Pass it explicitly for L0 automation or webhooks.
-    - ``actor_level``: overrides ``actor.level`` (the party role "buyer"/"seller"/"recipient";
-      staff "L1".."L3"; "L0" for automation).
+    - who: ``actor`` when given; else the attribution bound by the enclosing use-case frame
+      (so nested writes record the same actor and level as the step that caused them); else
+      the request's principal; else the one system principal ``SYSTEM`` (level L0).
+    - ``actor_level``: overrides the level (else the frame's level, else the principal's).
     - ``country_code``: defaults to ``target.country_code``, else the actor's, else "".
     - ``data``: redacted exactly like log lines (secrets dropped, emails/phones masked), then
       normalized to stable JSON (floats/decimals stored as strings, see ``audit.canonical``).
     - ``request_id`` comes from the context ("" for system jobs without one).
     """
-    who = actor or context.get_actor() or SYSTEM_ACTOR
+    value = require_registered(action)
+    level: str
+    if actor is not None:
+        who = actor
+        level = actor.level
+    else:
+        attribution = context.get_attribution()
+        if attribution is not None:
+            who, level = attribution.principal, attribution.level
+        else:
+            who = context.get_principal() or SYSTEM
+            level = who.level
+    if actor_level is not None:
+        level = actor_level
     target_type, target_id = _target_key(target)
     if country_code is None:
         country_code = str(getattr(target, "country_code", "") or who.country_code or "")
     event = Event(
         occurred_at=timezone.now(),
-        actor_type=who.type,
-        actor_id=str(who.id),
-        actor_level=actor_level if actor_level is not None else who.level,
+        actor_type=str(who.kind),
+        actor_id=who.id,
+        actor_level=level,
         country_code=country_code.upper(),
-        action=action,
+        action=value,
         target_type=target_type,
         target_id=target_id,
         request_id=context.get_request_id() or "",

@@ -1,8 +1,9 @@
-"""Admin registrations of the composition root: the read-only audit console.
+"""Admin registrations of the composition root: the read-only audit console and the countries.
 
-The audit app sits below accounts in the app graph (accounts writes audit events), so its
-admin, which needs accounts' ScopeGuard, is registered here, in the project package that may
-import every app, instead of in ``audit/admin.py`` (that would be an import cycle).
+The audit and markets apps sit below accounts in the app graph (accounts writes audit events
+and reads country policy), so their admins, which need accounts' ScopeGuard, are registered
+here, in the project package that may import every app, instead of in their own ``admin.py``
+(that would be an import cycle).
 
 Read-only audit console for ops leads, scoped by country (ScopeGuard).
 
@@ -13,40 +14,27 @@ only hashes and ids, so ops leads see all of them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from audit.models import Event, Seal
-from aventide.accounts.scope import ScopedAdminMixin, is_ops_lead
-
-if TYPE_CHECKING:
-    _ModelAdmin = admin.ModelAdmin[Any]
-else:
-    _ModelAdmin = admin.ModelAdmin
+from aventide.accounts.contracts import ReadOnlyAdminMixin, ScopedAdminMixin, admin_principal
+from aventide.markets import services as markets
+from aventide.markets.models import Country
 
 
-class ReadOnlyAdminMixin(_ModelAdmin):
-    actions = None
-    show_full_result_count = False  # no COUNT(*) over the whole trail per page
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in self.model._meta.fields]
+def _is_ops_lead(request: HttpRequest) -> bool:
+    principal = admin_principal(request)
+    return principal is not None and principal.is_ops_lead
 
 
 @admin.register(Event)
-class EventAdmin(ScopedAdminMixin, ReadOnlyAdminMixin):
+class EventAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[Event]):
     scope_field = "country_code"
+    show_full_result_count = False  # no COUNT(*) over the whole trail per page
     ops_lead_only = True
     list_display = (
         "id",
@@ -76,13 +64,45 @@ class EventAdmin(ScopedAdminMixin, ReadOnlyAdminMixin):
 
 
 @admin.register(Seal)
-class SealAdmin(ReadOnlyAdminMixin):
+class SealAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Seal]):
+    show_full_result_count = False
     list_display = ("id", "first_id", "last_id", "count", "merkle_root", "created_at")
     search_fields = ("=digest", "=merkle_root")
     ordering = ("-id",)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return is_ops_lead(request.user)
+        return _is_ops_lead(request)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return is_ops_lead(request.user)
+        return _is_ops_lead(request)
+
+
+@admin.register(Country)
+class CountryAdmin(ScopedAdminMixin, admin.ModelAdmin[Country]):
+    """Countries and their policy: staff see their countries; superusers edit (audited
+    ``country.policy_set`` through the markets service)."""
+
+    scope_field = "code"
+    list_display = [
+        "code",
+        "name",
+        "currency",
+        "dispute_window_hours",
+        "platform_fee_bps",
+        "active",
+    ]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # deactivate instead: orders and money keep their country
+
+    def save_model(self, request: HttpRequest, obj: Country, form: Any, change: bool) -> None:
+        if not self.scope_allows_obj(request, obj):
+            raise PermissionDenied("Outside your countries.")
+        markets.country_policy_set(
+            code=obj.code,
+            name=obj.name,
+            currency=obj.currency,
+            dispute_window_hours=obj.dispute_window_hours,
+            platform_fee_bps=obj.platform_fee_bps,
+            active=obj.active,
+        )

@@ -1,4 +1,5 @@
-"""The Celery app. The request id travels in task headers and is restored in the worker.
+"""The Celery app. The request id travels in task headers and is restored in the worker,
+where tasks act as the one system principal (L0).
 
 Embedded mode (no broker configured) runs tasks eagerly in-process; full mode uses the
 broker from CELERY_BROKER_URL (Redis). The environment is validated before the worker or
@@ -15,6 +16,7 @@ from celery import Celery, signals
 
 from aventide.core import context
 from aventide.core.env import validate_env
+from aventide.core.principal import SYSTEM
 
 REQUEST_ID_TASK_HEADER = "aventide_request_id"
 
@@ -64,15 +66,20 @@ def _restore_request_id(task_id: str | None = None, task: Any = None, **_: Any) 
     if getattr(request, "is_eager", False) and context.get_request_id():
         return  # eager: already running inside the caller's context
     token = context.set_request_id(context.sanitize_request_id(rid) or context.new_request_id())
+    # A worker acts as the one system principal (L0); its logs say so.
+    principal_token = context.set_principal(SYSTEM)
     if task_id:
-        _tokens[task_id] = token
+        _tokens[task_id] = (token, principal_token)
 
 
 @signals.task_postrun.connect
 def _reset_request_id(task_id: str | None = None, **_: Any) -> None:
-    token = _tokens.pop(task_id or "", None)
-    if token is not None:
+    tokens = _tokens.pop(task_id or "", None)
+    if tokens is not None:
+        request_token, principal_token = tokens
         try:
-            context.reset_request_id(token)
+            context.reset_principal(principal_token)
+            context.reset_request_id(request_token)
         except ValueError:  # reset from another context (thread pool): just clear
+            context.set_principal(None)
             context.set_request_id(None)

@@ -3,14 +3,140 @@
 Validates the environment first, keeps uvicorn's access log off (it prints raw paths with
 query strings; METRIC_HTTP_REQUEST replaces it) and routes uvicorn's own logs through the
 project's JSON + redaction formatter.
+
+Worker model (docs/operations/deployment.md): ``WEB_CONCURRENCY`` processes (default: one
+per usable CPU, at most 8, with Redis; one in embedded mode), each with ``ASGI_THREADS``
+sync threads and its own database pool. On SIGTERM (or SIGINT) every process stops
+accepting connections, lets in-flight requests finish for up to
+``WEB_GRACEFUL_TIMEOUT_SECONDS``, then cancels what is left; a process still alive
+``HARD_EXIT_MARGIN_SECONDS`` later (a sync view that never returns) is ended, so a deploy
+never hangs on one request.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import socket as socketlib
+import threading
+import time
+from socket import socket
+from typing import Any
 
-from aventide.core.env import validate_env
+import uvicorn
+
+from aventide.core.env import (
+    DEFAULT_WEB_GRACEFUL_TIMEOUT_SECONDS,
+    asgi_threads,
+    db_pool_sizes,
+    validate_env,
+    web_concurrency,
+)
+
+#: After the graceful timeout, how long cancelled requests get before the process is ended.
+HARD_EXIT_MARGIN_SECONDS = 5.0
+#: Exit status of a worker ended by the hard deadline (EX_SOFTWARE).
+HARD_EXIT_STATUS = 70
+
+
+def graceful_timeout_default() -> float:
+    raw = (os.environ.get("WEB_GRACEFUL_TIMEOUT_SECONDS") or "").strip()
+    return float(raw) if raw else DEFAULT_WEB_GRACEFUL_TIMEOUT_SECONDS
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's Server, letting the requests it cancelled at the graceful timeout answer.
+
+    uvicorn cancels what still runs when ``timeout_graceful_shutdown`` ends, then returns at
+    once (and re-raises the SIGTERM it caught, ending the process): a cancelled request would
+    lose its connection without a response. Here they get a moment to send theirs (the ASGI
+    handler answers 503 SERVICE_UNAVAILABLE in the error contract).
+    """
+
+    async def shutdown(self, sockets: list[socket] | None = None) -> None:
+        await super().shutdown(sockets=sockets)
+        cancelled = list(self.server_state.tasks)
+        if cancelled:
+            await asyncio.wait(cancelled, timeout=HARD_EXIT_MARGIN_SECONDS)
+
+
+def reuse_port_socket(host: str, port: int) -> socket:
+    """A listening socket of this process alone on a port other processes share
+    (SO_REUSEPORT): the kernel spreads new connections evenly over the workers' sockets.
+
+    With one socket shared by every worker, whichever worker wakes first accepts: a burst of
+    keep-alive clients can all land on one process and leave the others idle (measured: 16
+    clients, 2 workers, one process at 100% of a core and the other idle)."""
+    family = socketlib.AF_INET6 if ":" in host else socketlib.AF_INET
+    sock = socketlib.socket(family, socketlib.SOCK_STREAM)
+    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_REUSEADDR, 1)
+    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+class Worker:
+    """One serving process: uvicorn's Server, plus a hard deadline once shutdown starts.
+
+    Picklable (it crosses to the spawned worker processes with the server in it).
+    ``own_socket``: (host, port) to bind a SO_REUSEPORT socket of its own instead of using
+    the supervisor's shared one.
+    """
+
+    def __init__(
+        self,
+        server: Any,
+        hard_deadline_seconds: float,
+        own_socket: tuple[str, int] | None = None,
+    ) -> None:
+        self.server = server
+        self.hard_deadline_seconds = hard_deadline_seconds
+        self.own_socket = own_socket
+
+    def run(self, sockets: list[socket] | None = None) -> None:
+        threading.Thread(target=self._watchdog, name="shutdown-watchdog", daemon=True).start()
+        if self.own_socket is not None:
+            sockets = [reuse_port_socket(*self.own_socket)]
+        self.server.run(sockets=sockets)
+
+    def _watchdog(self) -> None:
+        while not self.server.should_exit:
+            time.sleep(0.1)
+        time.sleep(self.hard_deadline_seconds)
+        from aventide.core.logging import get_logger
+
+        get_logger("aventide.server").error(
+            "WEB_SHUTDOWN_FORCED", pid=os.getpid(), afterSeconds=self.hard_deadline_seconds
+        )
+        os._exit(HARD_EXIT_STATUS)
+
+
+def _supervisor_class() -> Any:
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        """uvicorn's process manager; on exit it also closes its own copy of the listening
+        socket (so new connections are refused, not queued for nobody) and waits for the
+        workers for a bounded time."""
+
+        join_timeout_seconds: float = 60.0
+
+        def terminate_all(self) -> None:
+            for sock in self.sockets:
+                sock.close()
+            super().terminate_all()
+
+        def join_all(self) -> None:
+            deadline = time.monotonic() + self.join_timeout_seconds
+            for process in self.processes:
+                process.process.join(max(0.0, deadline - time.monotonic()))
+                if process.process.is_alive():
+                    process.kill()
+                    process.process.join()
+
+    return Supervisor
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,29 +145,71 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve Aventide (ASGI: HTTP + WebSocket).")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
+    parser.add_argument("--workers", type=int, default=web_concurrency())
+    parser.add_argument(
+        "--graceful-timeout", type=float, default=graceful_timeout_default(), metavar="SECONDS"
+    )
     parser.add_argument("--reload", action="store_true")
     args = parser.parse_args(argv)
+    if args.workers < 1 or args.graceful_timeout <= 0:
+        parser.error("--workers must be >= 1 and --graceful-timeout > 0")
 
     import django
-    import uvicorn
 
     django.setup()  # applies LOGGING (JSON + redaction) before uvicorn logs anything
-    from aventide.core.logging import log_runtime_flags
+    from django.conf import settings
+
+    from aventide.core.logging import get_logger, log_runtime_flags
 
     log_runtime_flags()
-    uvicorn.run(
-        "aventide.asgi:application",
+    pool_min, pool_max = db_pool_sizes()
+    get_logger("aventide.server").info(
+        "WEB_RUNTIME",
+        workers=1 if args.reload else args.workers,
+        threadsPerWorker=asgi_threads(),
+        dbPoolMin=pool_min,
+        dbPoolMax=pool_max,
+        gracefulTimeoutSeconds=args.graceful_timeout,
+    )
+    module, _, attribute = settings.ASGI_APPLICATION.rpartition(".")
+    config = uvicorn.Config(
+        f"{module}:{attribute}",  # Django's ASGI_APPLICATION (aventide.asgi.application)
+        timeout_graceful_shutdown=args.graceful_timeout,
         host=args.host,
         port=args.port,
         workers=args.workers,
         reload=args.reload,
         access_log=False,
         log_config=None,
-        proxy_headers=True,
+        # X-Forwarded-For/-Proto only from TRUSTED_PROXIES (default: none); never uvicorn's
+        # implicit 127.0.0.1 / FORWARDED_ALLOW_IPS (docs/decisions/0006-trusted-proxies.md).
+        proxy_headers=bool(settings.TRUSTED_PROXIES),
+        forwarded_allow_ips=",".join(settings.TRUSTED_PROXIES) or "",
         server_header=False,
         lifespan="off",
     )
+    server = GracefulServer(config)
+    worker = Worker(server, args.graceful_timeout + HARD_EXIT_MARGIN_SECONDS)
+    if config.should_reload:  # development: uvicorn's reloader, one process
+        from uvicorn.supervisors import ChangeReload
+
+        ChangeReload(config, target=server.run, sockets=[config.bind_socket()]).run()
+    elif config.workers > 1:
+        sockets: list[socket] = []
+        if args.port and hasattr(socketlib, "SO_REUSEPORT"):
+            # Each worker listens on its own SO_REUSEPORT socket (even spread of connections);
+            # the supervisor holds none, so nothing queues connections nobody accepts.
+            worker.own_socket = (args.host, args.port)
+            reuse_port_socket(args.host, args.port).close()  # the port is free: fail fast here
+        else:
+            sockets = [config.bind_socket()]
+        supervisor = _supervisor_class()(config, target=worker.run, sockets=sockets)
+        supervisor.join_timeout_seconds = worker.hard_deadline_seconds + HARD_EXIT_MARGIN_SECONDS
+        supervisor.run()
+    else:
+        worker.run()
+        if not server.started:
+            raise SystemExit(3)  # uvicorn's STARTUP_FAILURE (e.g. the port is taken)
 
 
 if __name__ == "__main__":

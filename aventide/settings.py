@@ -18,7 +18,16 @@ from typing import Any
 import django_stubs_ext
 import environ
 
-from aventide.core.env import current_environment, parse_key_ring, vapid_subject
+from aventide.core.env import (
+    DEFAULT_DB_POOL_TIMEOUT_SECONDS,
+    asgi_threads,
+    current_environment,
+    db_pool_sizes,
+    parse_key_ring,
+    parse_prefix_limits,
+    parse_trusted_proxies,
+    vapid_subject,
+)
 from aventide.core.logging import build_logging_config
 
 django_stubs_ext.monkeypatch()  # runtime generics for ModelAdmin[...], QuerySet[...] etc.
@@ -55,6 +64,7 @@ INSTALLED_APPS = [
     "channels",
     "guardian",
     # core domain (aventide.*) and the top-level apps, in dependency order
+    "aventide.markets",
     "aventide.accounts",
     "aventide.ops",
     "audit",
@@ -70,13 +80,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "aventide.core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "aventide.accounts.middleware.ActorContextMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "aventide.core.middleware.SessionPagesMessageMiddleware",  # messages outside /api/ only
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -105,10 +114,36 @@ DATABASES = {
 }
 _db = DATABASES["default"]
 IS_POSTGRES = _db["ENGINE"].endswith("postgresql")
+# Threads per ASGI process running sync views; each holds at most one connection at a time.
+ASGI_THREADS: int = asgi_threads()
+DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE = db_pool_sizes()
+# How long a request waits for a free connection before its 503. Tests run many threads
+# per process (more than ASGI_THREADS would allow), so they wait longer by default.
+DB_POOL_TIMEOUT_SECONDS: float = env.float(
+    "DB_POOL_TIMEOUT_SECONDS", default=30.0 if IS_TEST else DEFAULT_DB_POOL_TIMEOUT_SECONDS
+)
 if IS_POSTGRES:
-    _db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    # Django's backend + pool exhaustion as a 503 in the error contract (core/postgres).
+    _db["ENGINE"] = "aventide.core.postgres"
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=5)
+    # Server-side parameter binding: psycopg sends parameters apart from the SQL and prepares
+    # a statement on a pooled connection after it ran it a few times, so PostgreSQL skips
+    # parsing and planning the hot statements (docs/decisions/0012-request-path-cpu.md).
+    _db["OPTIONS"]["server_side_binding"] = env.bool("DB_SERVER_SIDE_BINDING", default=True)
+    if DB_POOL_MAX_SIZE:
+        # One bounded pool per process (docs/decisions/0008-connection-pooling.md): a request
+        # borrows a connection and returns it when it ends; CONN_MAX_AGE must be 0 with it.
+        _db["CONN_MAX_AGE"] = 0
+        _db["OPTIONS"]["pool"] = {
+            "min_size": DB_POOL_MIN_SIZE,
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT_SECONDS,
+        }
+    else:
+        # No pool (e.g. behind an external pgbouncer): a connection per request unless
+        # DB_CONN_MAX_AGE asks to keep it (under ASGI that keeps one per request context).
+        _db["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 else:
     # IMMEDIATE: a write transaction takes SQLite's write lock at BEGIN, so concurrent
     # writers wait (busy timeout) instead of failing with "database is locked" mid-way.
@@ -172,6 +207,9 @@ AUTHENTICATION_BACKENDS = [
     "guardian.backends.ObjectPermissionBackend",
 ]
 PASSWORD_HASHERS = [
+    # Argon2id, m=19 MiB t=2 p=1 (docs/decisions/0011-argon2-parameters.md). The others only
+    # verify older hashes (upgraded at the next login).
+    "aventide.accounts.hashers.Argon2idHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
@@ -204,6 +242,9 @@ GOOGLE_JWKS_URL: str = env.str(
 )
 GOOGLE_JWKS_TIMEOUT_SECONDS: float = env.float("GOOGLE_JWKS_TIMEOUT_SECONDS", default=3.0)
 ANON_IDENTITY_TTL = timedelta(seconds=env.int("ANON_IDENTITY_TTL_SECONDS", default=60 * 86400))
+# Per-process cache of the state behind a token (docs/operations/auth.md): a revoked session
+# stops working everywhere within this many seconds (at once in the revoking process).
+AUTH_PRINCIPAL_CACHE_SECONDS: int = env.int("AUTH_PRINCIPAL_CACHE_SECONDS", default=5)
 # Login lockout per (account, IP) and throttling per IP (docs/operations/auth.md).
 AUTH_LOCKOUT_FAILURES: int = env.int("AUTH_LOCKOUT_FAILURES", default=5)
 AUTH_LOCKOUT_WINDOW_SECONDS: int = env.int("AUTH_LOCKOUT_WINDOW_SECONDS", default=900)
@@ -241,23 +282,43 @@ WS_ALLOWED_ORIGINS: list[str] = env.list(
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
 HEALTH_CHECK_TIMEOUT_SECONDS: float = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
 
+# --- HTTP input limits, trusted proxies ----------------------------------------------------
+# Request bodies: at most API_MAX_BODY_BYTES, enforced before reading by the ASGI middleware
+# (aventide.core.body_limit) and again by the JSON parser; larger only under the prefixes of
+# API_MAX_BODY_BYTES_BY_PREFIX ("/api/uploads/=10485760"). Django's own cap (request.body,
+# form fields) says the same.
+API_MAX_BODY_BYTES: int = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+API_MAX_BODY_BYTES_BY_PREFIX: dict[str, int] = (
+    parse_prefix_limits(env.str("API_MAX_BODY_BYTES_BY_PREFIX", "")) or {}
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# JSON nesting deeper than this is a 400 before anything recursive runs (core.parsers).
+API_JSON_MAX_DEPTH: int = env.int("API_JSON_MAX_DEPTH", default=32)
+# The one trusted-proxy setting (docs/decisions/0006-trusted-proxies.md): the server takes
+# the client address from X-Forwarded-For/-Proto only when the peer is one of these IPs/CIDRs.
+# Empty (the default) trusts no proxy: REMOTE_ADDR is the peer. Throttles read REMOTE_ADDR.
+TRUSTED_PROXIES: list[str] = parse_trusted_proxies(env.str("TRUSTED_PROXIES", "")) or []
+
 # --- DRF, schema -------------------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
     "EXCEPTION_HANDLER": "aventide.core.handlers.drf_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["djangorestframework_camel_case.render.CamelCaseJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["djangorestframework_camel_case.parser.CamelCaseJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["aventide.core.parsers.SafeJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "aventide.accounts.authentication.JWTAuthentication",
         "aventide.accounts.authentication.AnonymousIdentityAuthentication",
     ],
     # A logged-in User; anonymous identities only where a view opts in (accounts.permissions).
     "DEFAULT_PERMISSION_CLASSES": ["aventide.accounts.permissions.IsRegisteredUser"],
-    # Client IP for throttles: REMOTE_ADDR, or the NUM_PROXIES-th X-Forwarded-For entry from
-    # the right behind that many trusted proxies (never the client-controlled full header).
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    # Always 0: the server already resolved the client address from TRUSTED_PROXIES, so DRF
+    # must not walk X-Forwarded-For again (the NUM_PROXIES variable is refused at start).
+    "NUM_PROXIES": 0,
     "DEFAULT_PAGINATION_CLASS": "aventide.core.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # THROTTLE_USER per registered user / anonymous identity, THROTTLE_ANON per client IP,
+    # on the shared cache with an atomic counter (accounts.throttling.APIRateThrottle).
+    "DEFAULT_THROTTLE_CLASSES": ["aventide.accounts.throttling.APIRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="120/min"),
         "user": env.str("THROTTLE_USER", default="600/min"),
@@ -282,6 +343,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "aventide.accounts.schema.document_account_required",
         "aventide.core.schema.add_error_responses",
     ],
 }
@@ -293,8 +355,9 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-# whitenoise serves the admin and Swagger UI assets from this process (no CDN); outside
-# production it reads them straight from the apps, so no collectstatic is needed.
+# The admin and Swagger UI assets are served by this process (no CDN) from WhiteNoise's file
+# table, in front of Django and outside its middleware (aventide.core.staticfiles); outside
+# production they are read straight from the apps, so no collectstatic is needed.
 WHITENOISE_USE_FINDERS = not IS_PRODUCTION
 if not IS_PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it to exist

@@ -7,6 +7,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from aventide.core import handlers
+from aventide.core.staticfiles import static_urlpatterns
 from aventide.ops import views as ops_views
 
 admin.site.site_header = "Aventide Gift - staff console"
@@ -27,6 +28,9 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     # Unknown /api/ paths answer the JSON contract whatever DEBUG says.
     re_path(r"^api/.*$", handlers.api_not_found),
+    # Static files for the WSGI entry point and the test client; under ASGI they never get
+    # here (aventide.asgi answers them in front of Django).
+    *static_urlpatterns(),
 ]
 
 handler404 = "aventide.core.handlers.handler404"

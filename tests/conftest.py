@@ -21,6 +21,10 @@ from rest_framework.test import APIClient
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    importlib.import_module("tests.audit_actions")  # the test-only audit actions
+
+
 def _missing_service(marker: str) -> str | None:
     if marker == "postgres" and not settings.IS_POSTGRES:
         return "needs PostgreSQL (set DATABASE_URL=postgres://...)"
@@ -119,6 +123,14 @@ def _clear_cache() -> None:
         cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_principal_cache() -> None:
+    """Each test starts with no cached principals (the rows behind them roll back)."""
+    from aventide.accounts.principals import clear_caches
+
+    clear_caches()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     """A DRF client that returns 500 responses instead of re-raising the exception."""
@@ -173,11 +185,11 @@ def _fast_password_hasher(settings: Any) -> None:
 
 @pytest.fixture
 def real_password_hasher(settings: Any) -> None:
-    """The production hasher list (Argon2 first), for the tests that assert it."""
-    settings.PASSWORD_HASHERS = [
-        "django.contrib.auth.hashers.Argon2PasswordHasher",
-        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-    ]
+    """The production hasher list (as aventide/settings.py defines it), for the tests that
+    assert it."""
+    import aventide.settings as project_settings
+
+    settings.PASSWORD_HASHERS = list(project_settings.PASSWORD_HASHERS)
 
 
 @pytest.fixture

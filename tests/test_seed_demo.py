@@ -7,7 +7,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from aventide.accounts.models import Country, User
+from aventide.accounts.models import User
+from aventide.markets.models import Country
 
 
 @pytest.mark.django_db
@@ -21,7 +22,7 @@ def test_seed_demo_is_idempotent_and_prints_dev_passwords() -> None:
     for code in ("AR", "MX", "BR"):
         assert User.objects.filter(country_code=code, is_staff=True).exists()
     text = out.getvalue()
-    assert "buyer@demo.aventide.test" in text and "aventide-demo-2026" in text
+    assert "buyer.ar@demo.aventide.test" in text and "aventide-demo-2026" in text
     from aventide.orders.models import Order
 
     for code in ("AR", "MX", "BR"):
@@ -30,7 +31,7 @@ def test_seed_demo_is_idempotent_and_prints_dev_passwords() -> None:
     orders = Order.objects.count()
     call_command("seed_demo", stdout=StringIO())
     assert Order.objects.count() == orders
-    buyer = User.objects.get(email="buyer@demo.aventide.test")
+    buyer = User.objects.get(email="buyer.ar@demo.aventide.test")
     assert buyer.check_password("aventide-demo-2026")
     assert not buyer.is_staff
 

@@ -10,30 +10,25 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
 from aventide.accounts import services
-from aventide.accounts.models import (
-    AnonymousIdentity,
-    Country,
-    StaffCountryScope,
-    StaffProfile,
-    User,
-)
-from aventide.accounts.scope import ScopedAdminMixin, is_ops_lead
+from aventide.accounts.admin_scope import ScopedAdminMixin, admin_principal
+from aventide.accounts.models import AnonymousIdentity, StaffCountryScope, StaffProfile, User
 from aventide.accounts.staff_groups import STAFF_GROUPS
 from aventide.accounts.throttling import client_ip
 from aventide.core.errors import DomainError, RateLimited
+from aventide.core.principal import Principal
 
 
 class StaffLoginForm(AdminAuthenticationForm):
@@ -62,10 +57,11 @@ class StaffLoginForm(AdminAuthenticationForm):
 admin.site.login_form = StaffLoginForm
 
 
-def _actor(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
+def _actor(request: HttpRequest) -> Principal:
+    principal = admin_principal(request)
+    if principal is None:  # the admin site only lets active staff in
+        raise PermissionDenied
+    return principal
 
 
 def _refuse(error: DomainError) -> PermissionDenied:
@@ -143,7 +139,7 @@ class UserAdmin(ScopedAdminMixin, admin.ModelAdmin[User]):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         readonly = list(self.readonly_fields)
-        if obj is not None and not is_ops_lead(request.user):
+        if obj is not None and not _actor(request).is_ops_lead:
             readonly += ["is_staff"]
         if obj is not None and not request.user.is_superuser:
             # Group membership follows the staff profile (staff_profile_set); only a superuser
@@ -160,26 +156,20 @@ class UserAdmin(ScopedAdminMixin, admin.ModelAdmin[User]):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if self._protected(request, obj):
+            if request.method == "POST":
+                self._refuse_change(request, obj)
             return False
         return super().has_change_permission(request, obj)
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        # Refuse a POST on a protected user BEFORE the admin opens its transaction, so the
-        # refusal's audit row (user.change_refused) commits.
-        if request.method == "POST" and object_id is not None and request.user.is_authenticated:
-            obj = self.get_object(request, unquote(object_id))
-            if obj is not None:
-                try:
-                    services.user_change_authorize(actor=_actor(request), user=obj)
-                except DomainError as exc:
-                    raise _refuse(exc) from None
-        return super().changeform_view(request, object_id, form_url, extra_context)
+    def _refuse_change(self, request: HttpRequest, obj: User) -> None:
+        """A POST that tries to change a protected user: the service refuses it and audits
+        ``user.change_refused`` (the row survives the admin's rolled-back transaction, see
+        ``accounts.refusals``). Once per request, however often Django asks."""
+        if getattr(request, "_aventide_change_refused", False):
+            return
+        request._aventide_change_refused = True  # type: ignore[attr-defined]  # per-request memo
+        with contextlib.suppress(DomainError):  # refused and audited; Django answers 403
+            services.user_change_authorize(actor=_actor(request), user=obj)
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "groups" and not request.user.is_superuser:
@@ -296,7 +286,7 @@ class StaffCountryScopeAdmin(ScopedAdminMixin, admin.ModelAdmin[StaffCountryScop
             self.delete_model(request, obj)
 
 
-# --- anonymous identities, countries -----------------------------------------------------
+# --- anonymous identities -----------------------------------------------------
 
 
 @admin.register(AnonymousIdentity)
@@ -335,16 +325,3 @@ class AnonymousIdentityAdmin(ScopedAdminMixin, admin.ModelAdmin[AnonymousIdentit
                 continue
             done += 1
         self.message_user(request, f"Revoked {done} identities.", messages.SUCCESS)
-
-
-@admin.register(Country)
-class CountryAdmin(ScopedAdminMixin, admin.ModelAdmin[Country]):
-    scope_field = "code"
-    list_display = [
-        "code",
-        "name",
-        "currency",
-        "dispute_window_hours",
-        "platform_fee_bps",
-        "active",
-    ]

@@ -15,17 +15,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aventide.accounts import selectors, services
-from aventide.accounts.authentication import JWTAuthentication
+from aventide.accounts.contracts import api_principal
 from aventide.accounts.errors import AnonymousIdentityNotFound
-from aventide.accounts.models import AnonymousIdentity, User
+from aventide.accounts.models import AnonymousIdentity
 from aventide.accounts.permissions import (
     IsRegisteredUser,
     IsStaffMember,
     IsUserOrAnonymousIdentity,
 )
-from aventide.accounts.scope import ScopeGuard, countries_of, is_ops_lead, staff_level
+from aventide.accounts.scope import ScopeGuard
 from aventide.accounts.services import WS_TICKET_TTL_SECONDS, TokenPair
 from aventide.accounts.throttling import AuthIPRateThrottle, client_ip
+from aventide.core.serializers import (
+    CleanTextField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictEmailField,
+    StrictSerializer,
+    StrictUUIDField,
+)
 
 TAG = "auth"
 
@@ -47,32 +55,42 @@ def _tokens(pair: TokenPair) -> dict[str, Any]:
     }
 
 
-class RegisterIn(serializers.Serializer[Any]):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=256, trim_whitespace=False, write_only=True)
-    full_name = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
-    country_code = serializers.CharField(min_length=2, max_length=2)
+# Input serializers are strict (aventide.core.serializers): unknown keys, non-JSON types and
+# blank-after-cleaning text answer 400 VALIDATION_ERROR. Passwords stay exactly as typed.
 
 
-class LoginIn(serializers.Serializer[Any]):
-    email = serializers.CharField(max_length=254)
-    password = serializers.CharField(max_length=256, trim_whitespace=False, write_only=True)
+class RegisterIn(StrictSerializer):
+    email = StrictEmailField(max_length=254)
+    password = StrictCharField(max_length=256, trim_whitespace=False, write_only=True)
+    full_name = CleanTextField(max_length=150, required=False, default="", allow_blank=True)
+    country_code = CleanTextField(normalization="NFKC", min_length=2, max_length=2)
 
 
-class RefreshIn(serializers.Serializer[Any]):
-    refresh = serializers.CharField(max_length=4096)
+class LoginIn(StrictSerializer):
+    # Not format-checked (a malformed email is just a failed login), but cleaned like a
+    # registered one so every spelling reaches the same account.
+    email = CleanTextField(normalization="NFKC", refuse_invisible=True, max_length=254)
+    password = StrictCharField(max_length=256, trim_whitespace=False, write_only=True)
 
 
-class LogoutIn(serializers.Serializer[Any]):
-    everywhere = serializers.BooleanField(
+class RefreshIn(StrictSerializer):
+    refresh = StrictCharField(max_length=4096)
+
+
+class LogoutIn(StrictSerializer):
+    everywhere = StrictBooleanField(
         required=False, default=False, help_text="Revoke every session of the account."
     )
 
 
-class GoogleIn(serializers.Serializer[Any]):
-    id_token = serializers.CharField(max_length=8192)
-    country_code = serializers.CharField(
-        min_length=2, max_length=2, required=False, help_text="Needed to create a new account."
+class GoogleIn(StrictSerializer):
+    id_token = StrictCharField(max_length=8192)
+    country_code = CleanTextField(
+        normalization="NFKC",
+        min_length=2,
+        max_length=2,
+        required=False,
+        help_text="Needed to create a new account.",
     )
 
 
@@ -117,10 +135,12 @@ class AnonymousIdentityListIn(serializers.Serializer[Any]):
     order_id = serializers.IntegerField(required=False, min_value=1)
 
 
-class AnonymousIdentityRevokeIn(serializers.Serializer[Any]):
-    country_code = serializers.CharField(min_length=2, max_length=2)
-    anon_id = serializers.UUIDField()
-    reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+class AnonymousIdentityRevokeIn(StrictSerializer):
+    country_code = CleanTextField(normalization="NFKC", min_length=2, max_length=2)
+    anon_id = StrictUUIDField()
+    reason = CleanTextField(
+        max_length=200, required=False, default="", allow_blank=True, multiline=True
+    )
 
 
 def _valid(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
@@ -231,7 +251,6 @@ class GoogleLoginView(PublicAuthView):
 
 
 class LogoutView(APIView):
-    authentication_classes = [JWTAuthentication]
     permission_classes = [IsRegisteredUser]
 
     @extend_schema(
@@ -243,10 +262,9 @@ class LogoutView(APIView):
     )
     def post(self, request: Request) -> Response:
         data = _valid(LogoutIn, request.data)
-        assert isinstance(request.user, User)
         claims = request.auth if isinstance(request.auth, dict) else {}
         services.session_logout(
-            user=request.user,
+            actor=api_principal(request),
             family_id=str(claims.get("fam", "")),
             everywhere=data["everywhere"],
         )
@@ -254,32 +272,30 @@ class LogoutView(APIView):
 
 
 class MeView(APIView):
-    authentication_classes = [JWTAuthentication]
     permission_classes = [IsRegisteredUser]
 
     @extend_schema(tags=[TAG], operation_id="auth_me", responses={200: MeOut}, summary="Who am I")
     def get(self, request: Request) -> Response:
-        user = request.user
-        assert isinstance(user, User)
+        me = api_principal(request)
         staff = None
-        if user.is_staff:
+        if me.is_staff:
             staff = {
-                "level": staff_level(user),
-                "is_ops_lead": is_ops_lead(user),
-                "countries": sorted(countries_of(user)),
+                "level": me.level or None,
+                "is_ops_lead": me.is_ops_lead,
+                "countries": sorted(me.countries),
             }
+        # Already the shape of MeOut (the documented schema): rendered as is, without
+        # building serializer fields per request (a hot path: docs/decisions/0012).
         return Response(
-            MeOut(
-                {
-                    "id": user.pk,
-                    "email": user.email,
-                    "full_name": user.full_name,
-                    "country_code": user.country_code,
-                    "is_seller": user.is_seller,
-                    "is_staff": user.is_staff,
-                    "staff": staff,
-                }
-            ).data
+            {
+                "id": me.user_id,
+                "email": me.email,
+                "full_name": me.full_name,
+                "country_code": me.country_code,
+                "is_seller": me.is_seller,
+                "is_staff": me.is_staff,
+                "staff": staff,
+            }
         )
 
 
@@ -294,7 +310,7 @@ class WsTokenView(APIView):
         summary="A single-use 60 s ticket for the WebSocket handshake",
     )
     def post(self, request: Request) -> Response:
-        ticket = services.ws_ticket_issue(actor=request.user)  # type: ignore[arg-type]  # User or AnonymousActor (permission)
+        ticket = services.ws_ticket_issue(actor=api_principal(request))
         return Response(WsTicketOut({"ticket": ticket, "expires_in": WS_TICKET_TTL_SECONDS}).data)
 
 
@@ -306,7 +322,6 @@ class StaffView(APIView):
     table-driven test (tests/security/test_scope_guard.py), which fails until it has a case."""
 
     staff_facing = True
-    authentication_classes = [JWTAuthentication]
     permission_classes = [IsStaffMember]
 
 
@@ -327,7 +342,9 @@ class StaffAnonymousIdentityListView(StaffView):
             raw["order_id"] = request.query_params.get("orderId")
         data = _valid(AnonymousIdentityListIn, raw)
         rows = selectors.anonymous_identities_for_staff(
-            user=request.user, country_code=data["country_code"], order_id=data.get("order_id")
+            actor=api_principal(request),
+            country_code=data["country_code"],
+            order_id=data.get("order_id"),
         )[:200]
         return Response(AnonymousIdentityOut(rows, many=True).data)
 
@@ -343,8 +360,9 @@ class StaffAnonymousIdentityRevokeView(StaffView):
     def post(self, request: Request) -> Response:
         data = _valid(AnonymousIdentityRevokeIn, request.data)
         country = data["country_code"].upper()
+        actor = api_principal(request)
         ScopeGuard.check(
-            request.user,
+            actor,
             country,
             action="anonymous_identity.revoke",
             target=f"anonymous_identity:{data['anon_id']}",
@@ -353,7 +371,7 @@ class StaffAnonymousIdentityRevokeView(StaffView):
         if identity is None or identity.country_code != country:
             raise AnonymousIdentityNotFound()
         revoked = services.anonymous_identity_revoke(
-            actor=request.user,  # type: ignore[arg-type]  # IsStaffMember: a User
+            actor=actor,
             anon_id=identity.anon_id,
             reason=data["reason"],
         )

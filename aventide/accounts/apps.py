@@ -15,7 +15,7 @@ class AccountsConfig(AppConfig):
         from aventide.accounts import schema  # noqa: F401  # registers the OpenAPI auth schemes
         from aventide.accounts import staff_groups as g
 
-        l1 = ("view_user", "view_anonymousidentity", "view_country")
+        l1 = ("view_user", "view_anonymousidentity")
         l2 = (*l1, "change_anonymousidentity")
         g.register_grants(
             "accounts",
@@ -34,6 +34,17 @@ class AccountsConfig(AppConfig):
                     "add_staffcountryscope",
                     "delete_staffcountryscope",
                 ),
+            },
+        )
+        # markets sits below accounts (it cannot import staff_groups): its grants live here.
+        country = ("view_country",)
+        g.register_grants(
+            "markets",
+            {
+                g.L1_GROUP: country,
+                g.L2_GROUP: country,
+                g.L3_GROUP: country,
+                g.OPS_LEAD_GROUP: country,
             },
         )
         # Runs after Django created each app's permissions (auth's receiver comes first).

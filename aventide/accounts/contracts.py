@@ -1,86 +1,66 @@
-"""The small public surface other apps code against: who is calling.
+"""The public surface of accounts for the apps above it (besides services, selectors, errors).
 
-- `AnonymousActor` is ``request.user`` for a request authenticated with a signed anonymous
-  identity (``X-Anonymous-Id`` + ``X-Anonymous-Signature``). It is bound to ONE order and role.
-- `actor_for(user_or_anon)` turns a ``User`` or an `AnonymousActor` into the kernel's `Actor`
-  (what logs and audit rows record).
-- `is_anonymous_identity(obj)` tells the two apart.
+Other apps import from here -- never from accounts' internal modules (enforced by the
+import-linter public-surface contract):
+
+- the use-case frame every state-changing service runs in: `use_case`, `UseCase`;
+- ScopeGuard (`ScopeGuard`) and the principal of an API/admin request (`api_principal`,
+  `principal_for_request`), or of a user at another entry point such as a seeding command
+  (`principal_for_user`);
+- DRF permissions for other apps' API views (`IsRegisteredUser`, `IsRegisteredUserToWrite`,
+  `IsUserOrAnonymousIdentity`, `IsStaffMember`) and `require_order_access`;
+- the admin base classes (`ScopedAdminMixin`, `ReadOnlyAdminMixin`, `admin_principal`);
+- the staff groups registry, which each app fills at ``AppConfig.ready()`` with the admin
+  permissions each staff level gets (`register_staff_grants`, `StaffGroup`).
+
+The principal type itself is the kernel's: ``aventide.core.principal.Principal``.
 """
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from rest_framework.request import Request
 
-from aventide.core.context import Actor
-
-if TYPE_CHECKING:
-    from aventide.accounts.models import User
-
-
-@dataclass(frozen=True)
-class AnonymousActor:
-    """A recipient without an account, authenticated by its signed anonymous identity."""
-
-    anon_id: uuid.UUID
-    order_id: int
-    role: str
-    country_code: str
-    expires_at: datetime | None = None
-
-    is_authenticated: ClassVar[bool] = True
-    is_anonymous: ClassVar[bool] = False
-    is_anonymous_identity: ClassVar[bool] = True
-    is_staff: ClassVar[bool] = False
-    is_superuser: ClassVar[bool] = False
-    is_active: ClassVar[bool] = True
-    pk: ClassVar[None] = None
-    id: ClassVar[None] = None
-
-    def can_access_order(self, order_id: int | str) -> bool:
-        """True only for the one order this identity was issued for."""
-        try:
-            return int(order_id) == self.order_id
-        except (TypeError, ValueError):
-            return False
-
-    def has_perm(self, perm: str, obj: Any = None) -> bool:
-        return False
-
-    def __str__(self) -> str:
-        return f"anon:{self.anon_id}"
+from aventide.accounts.admin_scope import ReadOnlyAdminMixin, ScopedAdminMixin, admin_principal
+from aventide.accounts.permissions import (
+    IsRegisteredUser,
+    IsRegisteredUserToWrite,
+    IsStaffMember,
+    IsUserOrAnonymousIdentity,
+    require_order_access,
+)
+from aventide.accounts.principals import principal_for_request, principal_for_user
+from aventide.accounts.scope import ScopeGuard
+from aventide.accounts.staff_groups import StaffGroup
+from aventide.accounts.staff_groups import register_grants as register_staff_grants
+from aventide.accounts.usecase import UseCase, current_use_case, use_case
+from aventide.core.errors import AuthRequired
+from aventide.core.principal import Principal
 
 
-def is_anonymous_identity(obj: object) -> bool:
-    return isinstance(obj, AnonymousActor)
+def api_principal(request: Request) -> Principal:
+    """The authenticated caller of a DRF view (its permission class already required one)."""
+    user = request.user
+    if not isinstance(user, Principal):
+        raise AuthRequired()
+    return user
 
 
-def actor_for(user_or_anon: User | AnonymousActor | Actor | Any) -> Actor:
-    """The kernel `Actor` for a user (type "user" or "staff") or an anonymous identity.
-
-    Staff carry their level (L1/L2/L3, "" without a profile); parties carry no level.
-    Raises ``TypeError`` for an unauthenticated principal (Django's AnonymousUser).
-    """
-    if isinstance(user_or_anon, Actor):
-        return user_or_anon
-    if isinstance(user_or_anon, AnonymousActor):
-        return Actor(
-            type="anonymous",
-            id=str(user_or_anon.anon_id),
-            level=user_or_anon.role,
-            country_code=user_or_anon.country_code,
-        )
-    if not getattr(user_or_anon, "is_authenticated", False) or user_or_anon.pk is None:
-        raise TypeError("actor_for() needs an authenticated user or anonymous identity")
-    if user_or_anon.is_staff:
-        from aventide.accounts.scope import staff_level
-
-        return Actor(
-            type="staff",
-            id=str(user_or_anon.pk),
-            level=staff_level(user_or_anon) or "",
-            country_code=user_or_anon.country_code,
-        )
-    return Actor(type="user", id=str(user_or_anon.pk), country_code=user_or_anon.country_code)
+__all__ = [
+    "IsRegisteredUser",
+    "IsRegisteredUserToWrite",
+    "IsStaffMember",
+    "IsUserOrAnonymousIdentity",
+    "ReadOnlyAdminMixin",
+    "ScopeGuard",
+    "ScopedAdminMixin",
+    "StaffGroup",
+    "UseCase",
+    "admin_principal",
+    "api_principal",
+    "current_use_case",
+    "principal_for_request",
+    "principal_for_user",
+    "register_staff_grants",
+    "require_order_access",
+    "use_case",
+]

@@ -1,5 +1,11 @@
 """Demo data for accounts (development only): countries, parties and staff per country.
 
+One set, the same in every country ``xx`` (ar, mx, br): ``buyer.xx@`` buys every demo order
+of the country from ``seller.xx@``; ``recipient.xx@`` is the registered recipient of one of
+them (the other recipients have no account: they use the anonymous headers seed_demo prints);
+``staff.l1|l2|l3.xx@`` work the country in the admin. Plus ``admin@`` (superuser) and
+``opslead@`` (L3 ops lead of AR and MX).
+
 Staff L1/L2/L3 of each country are scoped to that country; the ops lead operates in AR and MX.
 Staff profiles and scopes go through the services (with the system actor), so the audit trail
 shows how they came to be; re-running changes nothing.
@@ -12,8 +18,9 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from aventide.accounts import services
-from aventide.accounts.models import Country, StaffCountryScope, User
-from aventide.core.context import Actor
+from aventide.accounts.models import StaffCountryScope, User
+from aventide.core.principal import SYSTEM
+from aventide.markets import services as markets
 
 COUNTRIES: tuple[tuple[str, str, str, int, int], ...] = (
     # code, name, currency, dispute window (h), platform fee (bps)
@@ -22,9 +29,13 @@ COUNTRIES: tuple[tuple[str, str, str, int, int], ...] = (
     ("BR", "Brasil", "BRL", 96, 1100),
 )
 DEMO_PASSWORD = "aventide-demo-2026"
-SEED_ACTOR = Actor(type="system", id="seed_demo")
+SEED_ACTOR = SYSTEM
 OPS_LEAD_EMAIL = "opslead@demo.aventide.test"
 OPS_LEAD_COUNTRIES = ("AR", "MX")
+
+
+ADMIN_EMAIL = "admin@demo.aventide.test"
+PARTY_ROLES = ("buyer", "seller", "recipient")
 
 
 @dataclass(frozen=True)
@@ -35,18 +46,22 @@ class DemoAccount:
     password: str = DEMO_PASSWORD
 
 
+def party_email(role: str, country_code: str) -> str:
+    """``buyer.ar@demo.aventide.test``: the demo party of ``role`` in a country."""
+    if role not in PARTY_ROLES:
+        raise ValueError(f"unknown demo party role {role!r}")
+    return f"{role}.{country_code.lower()}@demo.aventide.test"
+
+
 def demo_accounts() -> list[DemoAccount]:
     accounts = [
-        DemoAccount("buyer@demo.aventide.test", "buyer", "AR"),
-        DemoAccount("seller@demo.aventide.test", "seller", "AR"),
-        DemoAccount("recipient@demo.aventide.test", "recipient", "AR"),
-        DemoAccount("admin@demo.aventide.test", "superuser", "AR"),
+        DemoAccount(ADMIN_EMAIL, "superuser", "AR"),
         DemoAccount(OPS_LEAD_EMAIL, "ops-lead", "AR"),
     ]
     for code, *_ in COUNTRIES:
         lower = code.lower()
-        accounts.append(DemoAccount(f"buyer.{lower}@demo.aventide.test", "buyer", code))
-        accounts.append(DemoAccount(f"seller.{lower}@demo.aventide.test", "seller", code))
+        for role in PARTY_ROLES:
+            accounts.append(DemoAccount(party_email(role, code), role, code))
         for level in ("l1", "l2", "l3"):
             accounts.append(
                 DemoAccount(f"staff.{level}.{lower}@demo.aventide.test", f"staff-{level}", code)
@@ -58,15 +73,13 @@ def demo_accounts() -> list[DemoAccount]:
 def seed_accounts() -> list[DemoAccount]:
     """Create or refresh the demo countries and accounts. Idempotent."""
     for code, name, currency, window, fee in COUNTRIES:
-        Country.objects.update_or_create(
+        markets.country_policy_set(
             code=code,
-            defaults={
-                "name": name,
-                "currency": currency,
-                "dispute_window_hours": window,
-                "platform_fee_bps": fee,
-                "active": True,
-            },
+            name=name,
+            currency=currency,
+            dispute_window_hours=window,
+            platform_fee_bps=fee,
+            active=True,
         )
     accounts = demo_accounts()
     for account in accounts:

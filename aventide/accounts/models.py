@@ -1,4 +1,4 @@
-"""Users, countries, staff levels and scopes, anonymous identities, refresh-token families.
+"""Users, staff levels and scopes, anonymous identities, refresh-token families.
 
 - `User` logs in with its email (stored lower-cased, unique) or Google, and belongs to a country.
 - `StaffProfile` gives a staff user a level (L1 < L2 < L3) and the ops-lead flag;
@@ -17,36 +17,11 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
-from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-country_code_validator = RegexValidator(r"^[A-Z]{2}$", "ISO 3166-1 alpha-2 code, upper case.")
-currency_validator = RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code, upper case.")
-
-
-class Country(models.Model):
-    """A country Aventide operates in, with its per-country settings."""
-
-    code = models.CharField(primary_key=True, max_length=2, validators=[country_code_validator])
-    name = models.CharField(max_length=80)
-    currency = models.CharField(max_length=3, validators=[currency_validator])
-    dispute_window_hours = models.PositiveIntegerField(default=72)
-    platform_fee_bps = models.PositiveIntegerField(default=1000)
-    active = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["code"]
-        verbose_name_plural = "countries"
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(platform_fee_bps__lte=10000), name="country_fee_bps_lte_10000"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.code} ({self.name})"
+from aventide.core.validators import country_code_validator
 
 
 class UserManager(BaseUserManager["User"]):
@@ -117,9 +92,6 @@ class StaffLevel(models.TextChoices):
     L1 = "L1", "L1 agent"
     L2 = "L2", "L2 agent"
     L3 = "L3", "L3 country ops lead"
-
-
-STAFF_LEVEL_RANK: dict[str, int] = {"L1": 1, "L2": 2, "L3": 3}
 
 
 class StaffProfile(models.Model):

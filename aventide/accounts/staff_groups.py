@@ -15,10 +15,23 @@ from typing import Any
 from django.apps import AppConfig
 from django.contrib.auth.models import Group, Permission
 
+from aventide.accounts.models import User
+
 L1_GROUP = "L1 agent"
 L2_GROUP = "L2 agent"
 L3_GROUP = "L3 country ops lead"
 OPS_LEAD_GROUP = "Ops lead"
+
+
+class StaffGroup:
+    """The staff group names, for other apps' ``register_grants`` calls."""
+
+    L1 = L1_GROUP
+    L2 = L2_GROUP
+    L3 = L3_GROUP
+    OPS_LEAD = OPS_LEAD_GROUP
+
+
 GROUP_BY_LEVEL = {"L1": L1_GROUP, "L2": L2_GROUP, "L3": L3_GROUP}
 STAFF_GROUPS = (L1_GROUP, L2_GROUP, L3_GROUP, OPS_LEAD_GROUP)
 
@@ -43,7 +56,7 @@ def ensure_staff_groups(sender: AppConfig, using: str = "default", **_: Any) -> 
         groups[group_name].permissions.add(*perms)
 
 
-def sync_membership(user: Any, *, level: str | None, is_ops_lead: bool) -> None:
+def sync_membership(user: User, *, level: str | None, is_ops_lead: bool) -> None:
     """Make the user's staff groups match the level and ops-lead flag (other groups kept)."""
     wanted = set()
     if level in GROUP_BY_LEVEL:

@@ -14,26 +14,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
+from aventide.core.principal import Principal
+
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_MAX_LENGTH = 64
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a user, an anonymous recipient, staff, or the system (L0, a webhook)."""
-
-    type: str  # "user" | "anonymous" | "staff" | "system"
-    id: str
-    level: str = ""  # staff level (L1/L2/L3) or role ("buyer", "recipient", "L0")
-    country_code: str = ""
-
-    def as_log(self) -> str:
-        return f"{self.type}:{self.id}"
-
-
 _request_id: ContextVar[str | None] = ContextVar("aventide_request_id", default=None)
-_actor: ContextVar[Actor | None] = ContextVar("aventide_actor", default=None)
+_principal: ContextVar[Principal | None] = ContextVar("aventide_principal", default=None)
+_attribution: ContextVar[Attribution | None] = ContextVar("aventide_attribution", default=None)
 
 
 def new_request_id() -> str:
@@ -59,27 +49,57 @@ def reset_request_id(token: Token[str | None]) -> None:
     _request_id.reset(token)
 
 
-def get_actor() -> Actor | None:
-    return _actor.get()
+def get_principal() -> Principal | None:
+    """Who the current request/task acts as (logs read it); None before authentication."""
+    return _principal.get()
 
 
-def set_actor(actor: Actor | None) -> Token[Actor | None]:
-    return _actor.set(actor)
+def set_principal(principal: Principal | None) -> Token[Principal | None]:
+    return _principal.set(principal)
 
 
-def reset_actor(token: Token[Actor | None]) -> None:
-    _actor.reset(token)
+def reset_principal(token: Token[Principal | None]) -> None:
+    _principal.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Who audit rows written right now are attributed to, and at which level.
+
+    Bound by the use-case frame (``aventide.accounts.usecase``) for its whole transaction, so
+    nested writes (a ledger posting inside an order transition) record the same actor and
+    level as the step that caused them. ``level`` is the actor's role in the step (``buyer``,
+    ``seller``, ``recipient``, ``L1``..``L3``, ``L0``).
+    """
+
+    principal: Principal
+    level: str
+
+
+def get_attribution() -> Attribution | None:
+    return _attribution.get()
+
+
+def set_attribution(attribution: Attribution | None) -> Token[Attribution | None]:
+    return _attribution.set(attribution)
+
+
+def reset_attribution(token: Token[Attribution | None]) -> None:
+    _attribution.reset(token)
 
 
 @contextmanager
-def bound_context(*, request_id: str | None = None, actor: Actor | None = None) -> Iterator[str]:
-    """Bind a request id (new one when None) and actor for a block: tasks, commands, tests."""
+def bound_context(
+    *, request_id: str | None = None, principal: Principal | None = None
+) -> Iterator[str]:
+    """Bind a request id (new one when None) and principal for a block: tasks, commands,
+    tests."""
     rid = sanitize_request_id(request_id) or new_request_id()
     rid_token = _request_id.set(rid)
-    actor_token = _actor.set(actor) if actor is not None else None
+    principal_token = _principal.set(principal) if principal is not None else None
     try:
         yield rid
     finally:
-        if actor_token is not None:
-            _actor.reset(actor_token)
+        if principal_token is not None:
+            _principal.reset(principal_token)
         _request_id.reset(rid_token)

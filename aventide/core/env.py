@@ -13,11 +13,18 @@ The rules (see docs/operations/configuration.md):
   (ANON_SIGNING_KEYS or ANON_SECRET).
 - ENABLE_PUSH_NOTIFICATIONS (default true): when true in production, VAPID_PUBLIC_KEY,
   VAPID_PRIVATE_KEY and VAPID_SUBJECT (or the legacy VAPID_EMAIL) are required.
+- Typed variables (integers, numbers, rates, LOG_LEVEL, the launcher's HOST/PORT/
+  WEB_CONCURRENCY) must parse in every environment; set-but-empty counts as invalid (``PORT=``
+  is a mistake, not "use the default": unset the variable for that).
+- Typed variables (integers, rates, body limits, ``TRUSTED_PROXIES``) are checked in every
+  mode; ``NUM_PROXIES`` other than 0 is refused (replaced by ``TRUSTED_PROXIES``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
 import os
 import re
 import sys
@@ -72,6 +79,7 @@ INT_VARIABLES = (
     "AUTH_ACCOUNT_FAILURE_LIMIT",
     "AUTH_ACCOUNT_FAILURE_WINDOW_SECONDS",
     "AUTH_ATTACK_LOCKOUT_FAILURES",
+    "AUTH_PRINCIPAL_CACHE_SECONDS",
     "AUTH_IP_BLOCK_SECONDS",
     "AUTH_IP_FAILURE_LIMIT",
     "AUTH_IP_FAILURE_WINDOW_SECONDS",
@@ -82,40 +90,215 @@ INT_VARIABLES = (
     "AUTH_LOCKOUT_WINDOW_SECONDS",
     "DB_CONNECT_TIMEOUT",
     "DB_CONN_MAX_AGE",
+    "DB_POOL_MAX_SIZE",
+    "DB_POOL_MIN_SIZE",
     "JWT_ACCESS_TTL_SECONDS",
     "JWT_LEEWAY_SECONDS",
     "JWT_REFRESH_TTL_SECONDS",
-    "NUM_PROXIES",
     "PORT",
     "SECURE_HSTS_SECONDS",
+)
+#: Integers that must be at least 1 (a count of processes or threads; a zero body limit or
+#: depth would refuse every request).
+POSITIVE_INT_VARIABLES = (
+    "API_JSON_MAX_DEPTH",
+    "API_MAX_BODY_BYTES",
+    "ASGI_THREADS",
     "WEB_CONCURRENCY",
 )
-FLOAT_VARIABLES = ("GOOGLE_JWKS_TIMEOUT_SECONDS", "HEALTH_CHECK_TIMEOUT_SECONDS")
+FLOAT_VARIABLES = (
+    "DB_POOL_TIMEOUT_SECONDS",
+    "GOOGLE_JWKS_TIMEOUT_SECONDS",
+    "HEALTH_CHECK_TIMEOUT_SECONDS",
+    "WEB_GRACEFUL_TIMEOUT_SECONDS",
+)
 RATE_VARIABLES = ("THROTTLE_ANON", "THROTTLE_AUTH", "THROTTLE_USER")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _RATE_RE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 
 
+#: Integers with a tighter range than "non-negative": name -> (lowest, highest or None).
+INT_RANGES: dict[str, tuple[int, int | None]] = {
+    "PORT": (0, 65535),  # 0 = any free port
+    **dict.fromkeys(POSITIVE_INT_VARIABLES, (1, None)),
+}
+EMPTY_HINT = "set but empty: unset it or give a value"
+#: HOST: an IPv4/IPv6 literal or a DNS name (letters, digits, hyphens, dots).
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+
+
+def _int_problem(name: str, raw: str) -> EnvProblem | None:
+    low, high = INT_RANGES.get(name, (0, None))
+    hint = f"integer {low}..{high}" if high is not None else f"integer >= {low}"
+    if low == 0 and high is None:
+        hint = "non-negative integer"
+    value = raw.strip()
+    if not value:
+        return EnvProblem(name, "invalid", EMPTY_HINT)
+    # ASCII digits only: "²" or "٣" pass str.isdigit() but crash int() at start-up.
+    if not (value.isascii() and value.isdigit()):
+        return EnvProblem(name, "invalid", hint)
+    number = int(value)
+    if number < low or (high is not None and number > high):
+        return EnvProblem(name, "invalid", hint)
+    return None
+
+
+def _valid_host(raw: str) -> bool:
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        return bool(_HOSTNAME_RE.match(raw))
+    return True
+
+
 def _check_typed(env: Mapping[str, str], report: EnvReport) -> None:
-    for name in INT_VARIABLES:
-        raw = (env.get(name) or "").strip()
-        if raw and not (raw.isdigit() and int(raw) >= 0):
-            report.problems.append(EnvProblem(name, "invalid", "non-negative integer"))
+    """Typed variables: a value that is set must parse -- an EMPTY value too is named (the
+    settings and the launcher would crash on it with a traceback instead)."""
+    for name in (*INT_VARIABLES, *POSITIVE_INT_VARIABLES):
+        raw = env.get(name)
+        if raw is not None and (problem := _int_problem(name, raw)) is not None:
+            report.problems.append(problem)
+    if parse_prefix_limits(env.get("API_MAX_BODY_BYTES_BY_PREFIX")) is None:
+        report.problems.append(
+            EnvProblem("API_MAX_BODY_BYTES_BY_PREFIX", "invalid", "like /api/uploads/=10485760")
+        )
+    if parse_trusted_proxies(env.get("TRUSTED_PROXIES")) is None:
+        report.problems.append(
+            EnvProblem("TRUSTED_PROXIES", "invalid", "comma separated IPs or CIDRs, or *")
+        )
+    num_proxies = env.get("NUM_PROXIES")
+    if num_proxies is not None and num_proxies.strip() != "0":
+        # Removed: the server resolves the client address from TRUSTED_PROXIES, so a second
+        # X-Forwarded-For walk in the app would pick the wrong entry (docs/decisions/0006).
+        hint = (
+            EMPTY_HINT
+            if not num_proxies.strip()
+            else "deprecated: leave unset and set TRUSTED_PROXIES"
+        )
+        report.problems.append(EnvProblem("NUM_PROXIES", "invalid", hint))
     for name in FLOAT_VARIABLES:
-        raw = (env.get(name) or "").strip()
-        if raw:
-            try:
-                if float(raw) <= 0:
-                    raise ValueError
-            except ValueError:
-                report.problems.append(EnvProblem(name, "invalid", "positive number"))
+        raw = env.get(name)
+        if raw is None:
+            continue
+        if not raw.strip():
+            report.problems.append(EnvProblem(name, "invalid", EMPTY_HINT))
+            continue
+        try:
+            number = float(raw.strip())
+            if not math.isfinite(number) or number <= 0:
+                raise ValueError
+        except ValueError:
+            report.problems.append(EnvProblem(name, "invalid", "positive number"))
     for name in RATE_VARIABLES:
-        raw = (env.get(name) or "").strip()
-        if raw and not _RATE_RE.match(raw):
-            report.problems.append(EnvProblem(name, "invalid", "like 120/min"))
-    level = (env.get("LOG_LEVEL") or "").strip().upper()
-    if level and level not in LOG_LEVELS:
-        report.problems.append(EnvProblem("LOG_LEVEL", "invalid", "|".join(LOG_LEVELS)))
+        raw = env.get(name)
+        if raw is not None and not _RATE_RE.match(raw.strip()):
+            hint = EMPTY_HINT if not raw.strip() else "like 120/min"
+            report.problems.append(EnvProblem(name, "invalid", hint))
+    level = env.get("LOG_LEVEL")
+    if level is not None and level.strip().upper() not in LOG_LEVELS:
+        hint = EMPTY_HINT if not level.strip() else "|".join(LOG_LEVELS)
+        report.problems.append(EnvProblem("LOG_LEVEL", "invalid", hint))
+    host = env.get("HOST")
+    if host is not None and not _valid_host(host):
+        hint = EMPTY_HINT if not host.strip() else "an IP address or a host name, no spaces"
+        report.problems.append(EnvProblem("HOST", "invalid", hint))
+    _check_runtime(env, report)
+
+
+# --- runtime sizing (docs/decisions/0008-connection-pooling.md, docs/operations/deployment.md)
+#: Threads per ASGI process that run sync views (and the request's middleware).
+DEFAULT_ASGI_THREADS = 8
+DEFAULT_DB_POOL_MIN_SIZE = 2
+DEFAULT_DB_POOL_TIMEOUT_SECONDS = 5.0
+DEFAULT_WEB_GRACEFUL_TIMEOUT_SECONDS = 30.0
+#: Upper bound of the CPU-derived default of WEB_CONCURRENCY.
+MAX_DEFAULT_WEB_CONCURRENCY = 8
+
+
+def _int_or_none(env: Mapping[str, str], name: str) -> int | None:
+    raw = (env.get(name) or "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def asgi_threads(environ: Mapping[str, str] | None = None) -> int:
+    """ASGI_THREADS, default 8: the sync threads of one ASGI process."""
+    env = os.environ if environ is None else environ
+    return _int_or_none(env, "ASGI_THREADS") or DEFAULT_ASGI_THREADS
+
+
+def db_pool_sizes(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """(min_size, max_size) of this process's PostgreSQL pool; max_size 0 = no pool.
+
+    max_size defaults to ASGI_THREADS: a request thread holds at most one connection, so
+    more would never be used by the web process and fewer makes threads wait for one.
+    """
+    env = os.environ if environ is None else environ
+    max_size = _int_or_none(env, "DB_POOL_MAX_SIZE")
+    if max_size is None:
+        max_size = asgi_threads(env)
+    min_size = _int_or_none(env, "DB_POOL_MIN_SIZE")
+    if min_size is None:
+        min_size = min(DEFAULT_DB_POOL_MIN_SIZE, max_size)
+    return min_size, max_size
+
+
+def default_web_concurrency(cpu_count: int | None = None) -> int:
+    """CPUs usable by this process, between 1 and MAX_DEFAULT_WEB_CONCURRENCY."""
+    if cpu_count is None:
+        try:
+            cpu_count = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cpu_count = os.cpu_count() or 1
+    return max(1, min(cpu_count, MAX_DEFAULT_WEB_CONCURRENCY))
+
+
+def web_concurrency(environ: Mapping[str, str] | None = None) -> int:
+    """WEB_CONCURRENCY, or: one process in embedded mode (no REDIS_URL: the in-memory
+    channel layer lives in one process), else one per usable CPU (at most 8)."""
+    env = os.environ if environ is None else environ
+    explicit = _int_or_none(env, "WEB_CONCURRENCY")
+    if explicit:
+        return explicit
+    if not (env.get("REDIS_URL") or "").strip():
+        return 1
+    return default_web_concurrency()
+
+
+def _check_runtime(env: Mapping[str, str], report: EnvReport) -> None:
+    """Cross-variable rules of the pool and the worker model."""
+    if any(
+        p.variable in {"DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE", "ASGI_THREADS"}
+        for p in report.problems
+    ):
+        return
+    min_size, max_size = db_pool_sizes(env)
+    if max_size and min_size > max_size:
+        report.problems.append(
+            EnvProblem("DB_POOL_MIN_SIZE", "invalid", "must not exceed DB_POOL_MAX_SIZE")
+        )
+    conn_max_age = _int_or_none(env, "DB_CONN_MAX_AGE")
+    postgres = (env.get("DATABASE_URL") or "").strip().startswith(("postgres://", "postgresql://"))
+    if postgres and max_size and conn_max_age:
+        report.problems.append(
+            EnvProblem(
+                "DB_CONN_MAX_AGE",
+                "invalid",
+                "must be 0 while the pool is on (DB_POOL_MAX_SIZE > 0)",
+            )
+        )
+    workers = _int_or_none(env, "WEB_CONCURRENCY")
+    if workers and workers > 1 and not (env.get("REDIS_URL") or "").strip():
+        report.problems.append(
+            EnvProblem(
+                "WEB_CONCURRENCY",
+                "invalid",
+                "more than 1 process needs REDIS_URL (the in-memory channel layer is per process)",
+            )
+        )
 
 
 def parse_bool(raw: str | None, *, default: bool) -> bool | None:
@@ -152,6 +335,43 @@ def parse_key_ring(raw: str | None) -> list[tuple[str, str]] | None:
         seen.add(kid)
         ring.append((kid, secret))
     return ring
+
+
+def parse_prefix_limits(raw: str | None) -> dict[str, int] | None:
+    """Parse ``/api/uploads/=10485760,/api/x/=2097152`` (path prefix -> body limit in bytes)
+    into a dict; {} when empty, None when malformed (a prefix must start with ``/``, a limit
+    must be a positive integer, a prefix may appear once)."""
+    if raw is None or raw.strip() == "":
+        return {}
+    limits: dict[str, int] = {}
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        prefix, sep, value = part.rpartition("=")
+        prefix, value = prefix.strip(), value.strip()
+        if not sep or not prefix.startswith("/") or prefix in limits:
+            return None
+        if not value.isdigit() or int(value) < 1:
+            return None
+        limits[prefix] = int(value)
+    return limits
+
+
+def parse_trusted_proxies(raw: str | None) -> list[str] | None:
+    """Parse ``TRUSTED_PROXIES`` (``10.0.0.5, 10.1.0.0/16, ::1``, or ``*``) into a list;
+    [] when empty (trust no proxy), None when an entry is neither an IP nor a CIDR."""
+    if raw is None or raw.strip() == "":
+        return []
+    entries = [part.strip() for part in raw.split(",") if part.strip()]
+    if entries == ["*"]:
+        return entries
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            return None
+    return entries
 
 
 def current_environment(environ: Mapping[str, str] | None = None) -> str:

@@ -132,9 +132,9 @@ def add_context(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     event_dict.setdefault("requestId", context.get_request_id())
-    actor = context.get_actor()
-    if actor is not None:
-        event_dict.setdefault("actor", actor.as_log())
+    principal = context.get_principal()
+    if principal is not None:
+        event_dict.setdefault("actor", principal.as_log())
     return event_dict
 
 

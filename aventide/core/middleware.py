@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.contrib.messages.middleware import MessageMiddleware
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 
@@ -117,3 +118,15 @@ class RequestContextMiddleware(HybridMiddleware):
             return None  # Django answers 404/403/400; _finish rewrites it to the contract
         logger.error("UNHANDLED_EXCEPTION", exc_info=exception, route=route_of(request))
         return json_error(500)
+
+
+class SessionPagesMessageMiddleware(MessageMiddleware):
+    """Django's messages, for the pages that use them (the admin) only.
+
+    The stock middleware builds a cookie + session message storage (with its cookie signer)
+    for every request; API requests never show flash messages, so under ``/api/`` nothing is
+    built. Measured at ~4% of a ``GET /api/auth/me``'s CPU."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not is_api_path(request.path):
+            super().process_request(request)

@@ -29,6 +29,11 @@ COMMON_ERRORS: dict[str, str] = {
     "429": "Throttled (RATE_LIMITED); see the Retry-After header.",
     "500": "Unexpected failure (INTERNAL_ERROR); quote the requestId.",
 }
+#: Errors of operations that take a body (core.parsers, core.body_limit).
+BODY_ERRORS: dict[str, str] = {
+    "413": "The body is over the size limit (PAYLOAD_TOO_LARGE); it was not read.",
+    "415": "The body is not application/json (UNSUPPORTED_MEDIA_TYPE).",
+}
 
 
 def add_error_responses(result: dict[str, Any], generator: Any, **kwargs: Any) -> dict[str, Any]:
@@ -41,7 +46,8 @@ def add_error_responses(result: dict[str, Any], generator: Any, **kwargs: Any) -
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
             responses = operation.setdefault("responses", {})
-            for status, description in COMMON_ERRORS.items():
+            errors = {**COMMON_ERRORS, **(BODY_ERRORS if "requestBody" in operation else {})}
+            for status, description in errors.items():
                 responses.setdefault(
                     status,
                     {"description": description, "content": {"application/json": {"schema": ref}}},

@@ -7,12 +7,17 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from aventide.accounts.scope import ScopedAdminMixin
+from aventide.accounts.contracts import ReadOnlyAdminMixin, ScopedAdminMixin
 from aventide.ledger.models import Entry, OrderSnapshot, Transaction
 
 
-class _ReadOnly:
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+class EntryInline(admin.TabularInline[Entry, Transaction]):
+    model = Entry
+    fields = ("account", "amount_minor", "currency")
+    readonly_fields = fields
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -22,15 +27,8 @@ class _ReadOnly:
         return False
 
 
-class EntryInline(_ReadOnly, admin.TabularInline[Entry, Transaction]):
-    model = Entry
-    fields = ("account", "amount_minor", "currency")
-    readonly_fields = fields
-    extra = 0
-
-
 @admin.register(Transaction)
-class TransactionAdmin(_ReadOnly, ScopedAdminMixin, admin.ModelAdmin[Transaction]):
+class TransactionAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[Transaction]):
     list_display = ("id", "reason", "order_id", "country_code", "currency", "created_at")
     list_filter = ("reason", "country_code", "currency")
     search_fields = ("=order_id", "=idempotency_key", "=request_id")
@@ -38,7 +36,7 @@ class TransactionAdmin(_ReadOnly, ScopedAdminMixin, admin.ModelAdmin[Transaction
 
 
 @admin.register(OrderSnapshot)
-class OrderSnapshotAdmin(_ReadOnly, ScopedAdminMixin, admin.ModelAdmin[OrderSnapshot]):
+class OrderSnapshotAdmin(ScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin[OrderSnapshot]):
     list_display = (
         "order_id",
         "country_code",

@@ -8,8 +8,10 @@ class LedgerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from aventide.accounts import staff_groups as g
+        from aventide.accounts.contracts import StaffGroup, register_staff_grants
 
         # Read-only money pages for L2+; nobody changes money in the admin.
         view = ("view_transaction", "view_entry", "view_ordersnapshot")
-        g.register_grants("ledger", {g.L2_GROUP: view, g.L3_GROUP: view, g.OPS_LEAD_GROUP: view})
+        register_staff_grants(
+            "ledger", {StaffGroup.L2: view, StaffGroup.L3: view, StaffGroup.OPS_LEAD: view}
+        )

@@ -1,14 +1,7 @@
-"""Double-entry ledger: transactions of entries that sum to zero, per-account balances.
+"""Double-entry ledger: transactions of entries that sum to zero, escrow balances, snapshots.
 
-Money is integer minor units. Accounts are strings:
-- ``buyer_payments:<user>``   money the buyer paid in through the PSP (goes negative)
-- ``escrow:order:<order>``    held for one order (never negative: DB constraint)
-- ``seller_payable:<user>``   owed to the seller
-- ``buyer_refund:<user>``     refunded to the buyer's payment method
-- ``buyer_credit:<user>``     platform credit granted to the buyer
-- ``platform_fee``            Aventide's revenue
-
-The ledger knows orders by id only (it sits below orders in the app graph).
+Money is integer minor units; account names come from ``aventide.ledger.chart``. The ledger
+knows orders by id only (it sits below orders in the app graph).
 """
 
 from __future__ import annotations
@@ -16,7 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-ESCROW_PREFIX = "escrow:"
+from aventide.ledger.chart import ESCROW_PREFIX
 
 
 class Transaction(models.Model):
@@ -55,20 +48,37 @@ class Entry(models.Model):
 
 
 class AccountBalance(models.Model):
-    """Running balance of an escrow account, locked FOR UPDATE by each posting touching it.
+    """Running balance of an escrow account, locked FOR UPDATE by each movement touching it.
 
     Only accounts with an invariant (``escrow:*``, never negative) keep a row; other
-    balances are the sum of their entries (no hot row on ``platform_fee``).
+    balances are the sum of their entries (no hot row on ``platform_fee``). An order's escrow
+    row points at the order's snapshot, so one locking read gives a movement both the balance
+    and the frozen amounts.
     """
 
     account = models.CharField(max_length=120)
     currency = models.CharField(max_length=3)
     balance_minor = models.BigIntegerField(default=0)
+    snapshot = models.ForeignKey(
+        "OrderSnapshot",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The order's money frozen at capture (escrow rows of orders).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["account", "currency"], name="balance_account_unique"),
+            # An escrow holds one currency: one row per escrow account, whatever the currency
+            # (a capture in another currency finds the row and is refused).
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(account__startswith=ESCROW_PREFIX),
+                name="balance_escrow_one_currency",
+            ),
             models.CheckConstraint(
                 condition=Q(balance_minor__gte=0) | ~Q(account__startswith=ESCROW_PREFIX),
                 name="escrow_balance_never_negative",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
-from aventide.ledger.models import ESCROW_PREFIX, AccountBalance, Entry, OrderSnapshot
+from aventide.ledger import chart
+from aventide.ledger.models import AccountBalance, Entry, OrderSnapshot
 
-_REASONS_OUT = ("release", "refund", "credit")
+_REASONS = ("capture", "release", "refund", "credit")
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class OrderMoney:
 
 def balance_of(account: str, currency: str) -> int:
     """An account's balance: the locked row for escrows, the sum of entries otherwise."""
-    if account.startswith(ESCROW_PREFIX):
+    if chart.is_escrow(account):
         row = AccountBalance.objects.filter(account=account, currency=currency).first()
         return row.balance_minor if row else 0
     total = Entry.objects.filter(account=account, currency=currency).aggregate(
@@ -41,32 +42,23 @@ def snapshot_for(order_id: int) -> OrderSnapshot | None:
 
 
 def order_money(order_id: int) -> OrderMoney:
-    """Totals of an order's money, from its entries on the escrow account."""
-    escrow = f"escrow:order:{order_id}"
-    snapshot = snapshot_for(order_id)
-    totals = {
-        reason: -(
-            Entry.objects.filter(
-                account=escrow, txn__order_id=order_id, txn__reason=reason
-            ).aggregate(total=Sum("amount_minor"))["total"]
-            or 0
-        )
-        for reason in _REASONS_OUT
-    }
-    captured = (
-        Entry.objects.filter(
-            account=escrow, txn__order_id=order_id, txn__reason="capture"
-        ).aggregate(total=Sum("amount_minor"))["total"]
-        or 0
+    """Totals of an order's money, from its entries on the escrow account (one aggregate)."""
+    account = chart.escrow(order_id)
+    sums = Entry.objects.filter(account=account, txn__order_id=order_id).aggregate(
+        **{
+            reason: Sum("amount_minor", filter=Q(txn__reason=reason), default=0)
+            for reason in _REASONS
+        },
+        currency_total=Sum("amount_minor", default=0),
     )
-    currency = snapshot.currency if snapshot else ""
+    snapshot = snapshot_for(order_id)
     return OrderMoney(
-        currency=currency,
-        captured=captured,
-        released=totals["release"],
-        refunded=totals["refund"],
-        credited=totals["credit"],
-        escrow=balance_of(escrow, currency) if currency else 0,
+        currency=snapshot.currency if snapshot else "",
+        captured=int(sums["capture"]),
+        released=-int(sums["release"]),
+        refunded=-int(sums["refund"]),
+        credited=-int(sums["credit"]),
+        escrow=int(sums["currency_total"]),
     )
 
 

@@ -1,16 +1,19 @@
-"""Ledger write services: idempotent double-entry postings and the order money movements.
+"""Ledger write services: idempotent double-entry postings and the order escrow movements.
 
-Invariants (enforced here and by DB constraints, tested with hypothesis):
-- every transaction's entries are integers in one currency and sum to zero;
-- an ``escrow:`` balance never goes negative (checked under a row lock; CHECK constraint);
-- for an order, released + refunded + credited never exceeds captured;
+Invariants (enforced here and by DB constraints, tested with hypothesis and real concurrency):
+- every transaction's entries are non-zero integers in one currency and sum to zero;
+- an ``escrow:`` balance never goes negative (checked under the escrow row's lock; CHECK
+  constraint as a backstop). Since an escrow is filled once (the capture) and only emptied
+  afterwards, "released + refunded + credited <= captured" IS "the escrow never goes negative";
+- an order is captured once, with the amount frozen in its snapshot;
 - one idempotency key = one transaction, ever: a repeat with the same content returns the
   first transaction; the same key with different content is ``IDEMPOTENCY_KEY_REUSED``.
 
-Locks: a posting inserts its transaction row first (the UNIQUE key makes concurrent repeats
-wait for the first and then return it), then locks the touched balance rows FOR UPDATE in
-account order (no deadlocks between postings). Every posting writes its audit event in the
-same transaction. No network I/O.
+Each movement, inside the caller's use-case frame (or its own): ONE locking read of the
+escrow row (which carries the order's snapshot), ONE idempotency check (the key, read under
+that lock: movements of one order serialize on it, so check-then-insert is race-free), then
+the inserts, the balance update and the audit event -- no savepoints, no aggregates. Postings
+of different orders never contend. No network I/O.
 """
 
 from __future__ import annotations
@@ -20,11 +23,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import connection
+from django.utils import timezone
 
 from audit import services as audit
-from aventide.accounts.countries import country_settings
+from aventide.accounts.contracts import use_case
 from aventide.core import context
+from aventide.core.principal import Principal
+from aventide.ledger import chart
+from aventide.ledger.audit_actions import LedgerAction
 from aventide.ledger.errors import (
     EscrowInsufficient,
     IdempotencyKeyReused,
@@ -32,43 +39,19 @@ from aventide.ledger.errors import (
     MoneyCapExceeded,
     SnapshotMissing,
 )
-from aventide.ledger.models import (
-    ESCROW_PREFIX,
-    AccountBalance,
-    Entry,
-    OrderSnapshot,
-    Transaction,
-)
-from aventide.ledger.selectors import balance_of, order_money
+from aventide.ledger.models import AccountBalance, Entry, OrderSnapshot, Transaction
+from aventide.markets.policy import country_policy
 
-PLATFORM_FEE = "platform_fee"
 MAX_KEY_LENGTH = 200
-
-
-def escrow_account(order_id: int) -> str:
-    return f"{ESCROW_PREFIX}order:{order_id}"
-
-
-def buyer_payments_account(buyer_id: int) -> str:
-    return f"buyer_payments:{buyer_id}"
-
-
-def seller_payable_account(seller_id: int) -> str:
-    return f"seller_payable:{seller_id}"
-
-
-def buyer_refund_account(buyer_id: int) -> str:
-    return f"buyer_refund:{buyer_id}"
-
-
-def buyer_credit_account(buyer_id: int) -> str:
-    return f"buyer_credit:{buyer_id}"
+MAX_REASON_LENGTH = 64
 
 
 def split_fee(amount_minor: int, fee_bps: int) -> tuple[int, int]:
     """(fee, seller) for an amount: the fee rounds down, the seller gets the rest."""
-    if amount_minor < 0 or not 0 <= fee_bps <= 10_000:
-        raise LedgerInvariantViolation("Fee split needs a non-negative amount and 0..10000 bps.")
+    if type(amount_minor) is not int or amount_minor < 0:
+        raise LedgerInvariantViolation("A fee split needs a non-negative integer amount.")
+    if type(fee_bps) is not int or not 0 <= fee_bps <= 10_000:
+        raise LedgerInvariantViolation("A platform fee is 0..10000 basis points.")
     fee = amount_minor * fee_bps // 10_000
     return fee, amount_minor - fee
 
@@ -84,17 +67,19 @@ def _validate(entries: Sequence[EntrySpec], currency: str, key: str, reason: str
         raise LedgerInvariantViolation(
             f"An idempotency key of 1..{MAX_KEY_LENGTH} chars is required."
         )
-    if not reason:
-        raise LedgerInvariantViolation("A reason is required.")
-    if len(currency) != 3 or not currency.isupper():
+    if not reason or len(reason) > MAX_REASON_LENGTH:
+        raise LedgerInvariantViolation(f"A reason of 1..{MAX_REASON_LENGTH} chars is required.")
+    if len(currency) != 3 or not currency.isascii() or not currency.isupper():
         raise LedgerInvariantViolation("Currency must be an ISO 4217 code.")
     if len(entries) < 2:
         raise LedgerInvariantViolation("A transaction needs at least two entries.")
     for entry in entries:
         if type(entry.amount_minor) is not int or entry.amount_minor == 0:
             raise LedgerInvariantViolation("Entry amounts are non-zero integers (minor units).")
-        if not entry.account or len(entry.account) > 120:
-            raise LedgerInvariantViolation("Entry accounts are 1..120 chars.")
+        if not entry.account or len(entry.account) > chart.MAX_ACCOUNT_LENGTH:
+            raise LedgerInvariantViolation(
+                f"Entry accounts are 1..{chart.MAX_ACCOUNT_LENGTH} chars."
+            )
     if sum(e.amount_minor for e in entries) != 0:
         raise LedgerInvariantViolation("The entries of a transaction must sum to zero.")
 
@@ -121,42 +106,134 @@ def _same_or_reused(existing: Transaction, fingerprint: str) -> Transaction:
     return existing
 
 
-def _apply_balances(entries: Sequence[EntrySpec], currency: str) -> None:
-    """Update the locked balance rows of the accounts that carry an invariant (escrows).
+def _posted(idempotency_key: str) -> Transaction | None:
+    """The one idempotency check of a movement (under its escrow lock)."""
+    rows = list(Transaction.objects.filter(idempotency_key=idempotency_key).order_by()[:1])
+    return rows[0] if rows else None
 
-    Only escrow accounts keep a balance row: each is per order, so postings of different
-    orders never contend. Shared accounts (``platform_fee``, a seller's payable) have no row
-    to lock -- their balance is the sum of their entries -- so completions never serialize
-    on one hot row.
-    """
+
+_INSERT_TRANSACTION = (
+    "INSERT INTO ledger_transaction"
+    " (idempotency_key, fingerprint, reason, order_id, country_code, currency, request_id,"
+    " created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
+
+
+def _insert_transaction(txn: Transaction) -> bool:
+    """Insert ``txn`` unless its key exists (one statement, no savepoint: a conflicting
+    concurrent insert makes this one wait for it and then do nothing). True when inserted;
+    ``txn.pk`` is then set. PostgreSQL and SQLite (>= 3.35) both speak this SQL."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_TRANSACTION,
+            [
+                txn.idempotency_key,
+                txn.fingerprint,
+                txn.reason,
+                txn.order_id,
+                txn.country_code,
+                txn.currency,
+                txn.request_id,
+                txn.created_at,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    txn.pk = row[0]
+    txn._state.adding = False
+    return True
+
+
+def _write(
+    *,
+    entries: Sequence[EntrySpec],
+    idempotency_key: str,
+    fingerprint: str,
+    reason: str,
+    currency: str,
+    order_id: int | None,
+    country_code: str,
+    escrows: dict[str, AccountBalance],
+) -> Transaction:
+    """Insert the transaction, its entries, the escrow balances (rows already locked) and the
+    audit event. Raises ``ESCROW_INSUFFICIENT`` before writing anything when an escrow would go
+    negative."""
     deltas: dict[str, int] = {}
     for entry in entries:
-        if entry.account.startswith(ESCROW_PREFIX):
+        if chart.is_escrow(entry.account):
             deltas[entry.account] = deltas.get(entry.account, 0) + entry.amount_minor
-    accounts = sorted(deltas)
+    for account, delta in deltas.items():
+        if escrows[account].balance_minor + delta < 0:
+            raise EscrowInsufficient()
+    txn = Transaction(
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        reason=reason,
+        order_id=order_id,
+        country_code=country_code,
+        currency=currency,
+        request_id=context.get_request_id() or "",
+        created_at=timezone.now(),
+    )
+    if not _insert_transaction(txn):
+        # The key exists: a posting that locks no escrow raced a concurrent one with the same
+        # key (the insert waited for it to commit), or the key names another posting.
+        existing = _posted(idempotency_key)
+        if existing is None:
+            raise IdempotencyKeyReused()
+        return _same_or_reused(existing, fingerprint)
+    Entry.objects.bulk_create(
+        [
+            Entry(txn=txn, account=e.account, amount_minor=e.amount_minor, currency=currency)
+            for e in entries
+        ]
+    )
+    for account, delta in deltas.items():
+        balance = escrows[account]
+        balance.balance_minor += delta
+        balance.save(update_fields=["balance_minor", "snapshot", "updated_at"])
+    audit.record(
+        LedgerAction.TRANSACTION_POSTED,
+        ("order", order_id) if order_id is not None else ("ledger_transaction", txn.pk),
+        country_code=country_code,
+        data={
+            "transactionId": txn.pk,
+            "reason": reason,
+            "currency": currency,
+            "idempotencyKey": idempotency_key,
+            "entries": [[e.account, e.amount_minor] for e in entries],
+        },
+    )
+    return txn
+
+
+def _lock_escrows(accounts: Sequence[str], currency: str) -> dict[str, AccountBalance]:
+    """Create (if missing) and lock the balance rows of ``accounts``, in account order (no
+    deadlocks between postings), with their snapshots."""
     if not accounts:
-        return
+        return {}
+    ordered = sorted(set(accounts))
     AccountBalance.objects.bulk_create(
-        [AccountBalance(account=a, currency=currency, balance_minor=0) for a in accounts],
+        [AccountBalance(account=a, currency=currency, balance_minor=0) for a in ordered],
         ignore_conflicts=True,
     )
-    locked = {
-        b.account: b
-        for b in AccountBalance.objects.select_for_update()
-        .filter(account__in=accounts, currency=currency)
+    rows = (
+        AccountBalance.objects.select_for_update(of=("self",))
+        .select_related("snapshot")
+        .filter(account__in=ordered)
         .order_by("account")
-    }
-    for account in accounts:
-        balance = locked[account]
-        new_balance = balance.balance_minor + deltas[account]
-        if new_balance < 0:
-            raise EscrowInsufficient()
-        balance.balance_minor = new_balance
-        balance.save(update_fields=["balance_minor", "updated_at"])
+    )
+    # An escrow row holds one currency (unique per account): a row of another currency is
+    # left out, and the caller refuses the posting.
+    return {row.account: row for row in rows if row.currency == currency}
 
 
-def post(
+def ledger_post(
     *,
+    actor: Principal,
     entries: Sequence[EntrySpec],
     idempotency_key: str,
     reason: str,
@@ -169,59 +246,53 @@ def post(
     Returns the transaction (the first one for a repeated key). Raises
     ``LEDGER_INVALID_POSTING`` for unbalanced/invalid entries, ``IDEMPOTENCY_KEY_REUSED`` when
     the key was used with other content, ``ESCROW_INSUFFICIENT`` when an escrow would go
-    negative. Opens its own savepoint; safe inside the caller's transaction.
+    negative. Joins the caller's use-case frame (no savepoint).
     """
     _validate(entries, currency, idempotency_key, reason)
     fingerprint = _fingerprint(entries, currency, reason, order_id)
-    existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return _same_or_reused(existing, fingerprint)
-    try:
-        with transaction.atomic():
-            txn = Transaction.objects.create(
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                reason=reason,
-                order_id=order_id,
-                country_code=country_code,
-                currency=currency,
-                request_id=context.get_request_id() or "",
-            )
-            Entry.objects.bulk_create(
-                [
-                    Entry(
-                        txn=txn, account=e.account, amount_minor=e.amount_minor, currency=currency
-                    )
-                    for e in entries
-                ]
-            )
-            _apply_balances(entries, currency)
-            audit.record(
-                "ledger.transaction_posted",
-                ("order", order_id) if order_id is not None else ("ledger_transaction", txn.pk),
-                data={
-                    "transactionId": txn.pk,
-                    "reason": reason,
-                    "currency": currency,
-                    "idempotencyKey": idempotency_key,
-                    "entries": [[e.account, e.amount_minor] for e in entries],
-                },
-                country_code=country_code,
-            )
-    except IntegrityError:
-        # Lost the race on the UNIQUE key: the winner has committed; return it.
-        existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is None:
-            raise
-        return _same_or_reused(existing, fingerprint)
-    return txn
+    with use_case(actor):
+        escrow_accounts = [e.account for e in entries if chart.is_escrow(e.account)]
+        escrows = _lock_escrows(escrow_accounts, currency)
+        if len(escrows) != len(set(escrow_accounts)):
+            raise LedgerInvariantViolation("An escrow holds one currency only.")
+        existing = _posted(idempotency_key)
+        if existing is not None:
+            return _same_or_reused(existing, fingerprint)
+        return _write(
+            entries=entries,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            reason=reason,
+            currency=currency,
+            order_id=order_id,
+            country_code=country_code,
+            escrows=escrows,
+        )
 
 
-# --- order money movements -----------------------------------------------------------------
+# --- order escrow movements ------------------------------------------------------------------
 
 
-def capture(
+def _locked_escrow(order_id: int) -> AccountBalance:
+    """The order's escrow row with its snapshot, locked; ``ORDER_SNAPSHOT_MISSING`` when the
+    order was never captured."""
+    # No ORDER BY: with one, PostgreSQL may walk the primary key index instead of the
+    # account index (measured: 8 ms per movement on 30 000 escrows, 0.05 ms without).
+    rows = list(
+        AccountBalance.objects.select_for_update(of=("self",))
+        .select_related("snapshot")
+        .filter(account=chart.escrow(order_id))
+        .order_by()[:1]
+    )
+    row = rows[0] if rows else None
+    if row is None or row.snapshot is None:
+        raise SnapshotMissing()
+    return row
+
+
+def escrow_capture(
     *,
+    actor: Principal,
     order_id: int,
     country_code: str,
     buyer_id: int,
@@ -230,150 +301,160 @@ def capture(
     currency: str,
     idempotency_key: str,
 ) -> Transaction:
-    """Payment captured: buyer -> escrow, and freeze the order's snapshot (fee at capture)."""
-    if amount_minor <= 0:
-        raise LedgerInvariantViolation("A capture needs a positive amount.")
-    with transaction.atomic():
-        snapshot = OrderSnapshot.objects.filter(order_id=order_id).first()
-        if snapshot is None:
-            fee_bps = country_settings(country_code).platform_fee_bps
-            fee, seller = split_fee(amount_minor, fee_bps)
-            try:
-                with transaction.atomic():  # savepoint: a concurrent capture may win the row
-                    snapshot = OrderSnapshot.objects.create(
-                        order_id=order_id,
-                        country_code=country_code,
-                        currency=currency,
-                        buyer_id=buyer_id,
-                        seller_id=seller_id,
-                        captured_minor=amount_minor,
-                        fee_bps=fee_bps,
-                        fee_minor=fee,
-                        seller_minor=seller,
-                    )
-            except IntegrityError:
-                snapshot = OrderSnapshot.objects.get(order_id=order_id)
-        if snapshot.captured_minor != amount_minor or snapshot.currency != currency:
-            raise IdempotencyKeyReused("This order was already captured with another amount.")
-        return post(
-            entries=[
-                EntrySpec(buyer_payments_account(buyer_id), -amount_minor),
-                EntrySpec(escrow_account(order_id), amount_minor),
-            ],
+    """Payment captured: buyer -> escrow, once per order, freezing the order's snapshot (the
+    country's platform fee at capture).
+
+    A repeat with the same key returns the first capture. A second capture of the order --
+    another key, or another amount or currency -- is ``IDEMPOTENCY_KEY_REUSED``: an order is
+    paid once. Lock: the escrow row (created here on the first capture).
+    """
+    if type(amount_minor) is not int or amount_minor <= 0:
+        raise LedgerInvariantViolation("A capture needs a positive integer amount.")
+    account = chart.escrow(order_id)
+    entries = [
+        EntrySpec(chart.buyer_payments(buyer_id), -amount_minor),
+        EntrySpec(account, amount_minor),
+    ]
+    _validate(entries, currency, idempotency_key, "capture")
+    fingerprint = _fingerprint(entries, currency, "capture", order_id)
+    with use_case(actor):
+        escrow = _lock_escrows([account], currency).get(account)
+        if escrow is None:  # a row of this order in another currency exists
+            raise IdempotencyKeyReused("This order was already captured in another currency.")
+        snapshot = escrow.snapshot
+        if snapshot is not None:
+            if snapshot.captured_minor != amount_minor or snapshot.currency != currency:
+                raise IdempotencyKeyReused("This order was already captured with another amount.")
+            existing = _posted(idempotency_key)
+            if existing is None:
+                raise IdempotencyKeyReused("This order was already captured.")
+            return _same_or_reused(existing, fingerprint)
+        fee_bps = country_policy(country_code).platform_fee_bps
+        fee, seller = split_fee(amount_minor, fee_bps)
+        escrow.snapshot = OrderSnapshot.objects.create(
+            order_id=order_id,
+            country_code=country_code,
+            currency=currency,
+            buyer_id=buyer_id,
+            seller_id=seller_id,
+            captured_minor=amount_minor,
+            fee_bps=fee_bps,
+            fee_minor=fee,
+            seller_minor=seller,
+        )
+        return _write(  # a key already naming another posting fails there (REUSED)
+            entries=entries,
             idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
             reason="capture",
             currency=currency,
             order_id=order_id,
             country_code=country_code,
+            escrows={account: escrow},
         )
 
 
-def _locked_snapshot(order_id: int) -> OrderSnapshot:
-    snapshot = OrderSnapshot.objects.filter(order_id=order_id).first()
-    if snapshot is None:
-        raise SnapshotMissing()
-    # Serialize every money movement of this order on its escrow balance row.
-    AccountBalance.objects.select_for_update().filter(
-        account=escrow_account(order_id), currency=snapshot.currency
-    ).first()
-    return snapshot
-
-
-def _already_posted(idempotency_key: str) -> Transaction | None:
-    return Transaction.objects.filter(idempotency_key=idempotency_key).first()
-
-
-def _out_of_escrow(order_id: int, snapshot: OrderSnapshot, amount_minor: int) -> None:
-    money = order_money(order_id)
-    if money.released + money.refunded + money.credited + amount_minor > snapshot.captured_minor:
-        raise MoneyCapExceeded()
-
-
-def release(*, order_id: int, idempotency_key: str) -> Transaction:
-    """Release what the escrow holds: seller payable + platform fee (fee rounds down)."""
-    with transaction.atomic():
-        snapshot = _locked_snapshot(order_id)
-        done = _already_posted(idempotency_key)
+def escrow_release(*, actor: Principal, order_id: int, idempotency_key: str) -> Transaction:
+    """Release what the escrow holds to the seller's payable and the platform fee (the fee
+    rounds down, at the snapshot's rate). A repeat of the key returns the first release; an
+    empty escrow is ``ESCROW_INSUFFICIENT``."""
+    with use_case(actor):
+        escrow = _locked_escrow(order_id)
+        done = _posted(idempotency_key)
         if done is not None:
             return done
-        held = balance_of(escrow_account(order_id), snapshot.currency)
+        snapshot = escrow.snapshot
+        assert snapshot is not None  # _locked_escrow guarantees it
+        held = escrow.balance_minor
         if held <= 0:
             raise EscrowInsufficient("The escrow of this order is empty.")
-        _out_of_escrow(order_id, snapshot, held)
         fee, seller = split_fee(held, snapshot.fee_bps)
-        entries = [EntrySpec(escrow_account(order_id), -held)]
+        entries = [EntrySpec(escrow.account, -held)]
         if seller:
-            entries.append(EntrySpec(seller_payable_account(snapshot.seller_id), seller))
+            entries.append(EntrySpec(chart.seller_payable(snapshot.seller_id), seller))
         if fee:
-            entries.append(EntrySpec(PLATFORM_FEE, fee))
-        return post(
+            entries.append(EntrySpec(chart.PLATFORM_FEE, fee))
+        _validate(entries, snapshot.currency, idempotency_key, "release")
+        return _write(
             entries=entries,
             idempotency_key=idempotency_key,
+            fingerprint=_fingerprint(entries, snapshot.currency, "release", order_id),
             reason="release",
             currency=snapshot.currency,
             order_id=order_id,
             country_code=snapshot.country_code,
+            escrows={escrow.account: escrow},
         )
 
 
 def _escrow_to_buyer(
-    *, order_id: int, amount_minor: int, idempotency_key: str, reason: str, credit: bool
-) -> Transaction:
-    if type(amount_minor) is not int or amount_minor <= 0:
+    *,
+    actor: Principal,
+    order_id: int,
+    amount_minor: int | None,
+    idempotency_key: str,
+    credit: bool,
+) -> Transaction | None:
+    if amount_minor is not None and (type(amount_minor) is not int or amount_minor <= 0):
         raise LedgerInvariantViolation("The amount must be a positive integer (minor units).")
-    with transaction.atomic():
-        snapshot = _locked_snapshot(order_id)
-        done = _already_posted(idempotency_key)
+    reason = "credit" if credit else "refund"
+    with use_case(actor):
+        escrow = _locked_escrow(order_id)
+        done = _posted(idempotency_key)
         if done is not None:
             return done
-        _out_of_escrow(order_id, snapshot, amount_minor)
-        target = buyer_credit_account if credit else buyer_refund_account
-        return post(
-            entries=[
-                EntrySpec(escrow_account(order_id), -amount_minor),
-                EntrySpec(target(snapshot.buyer_id), amount_minor),
-            ],
+        snapshot = escrow.snapshot
+        assert snapshot is not None  # _locked_escrow guarantees it
+        amount = escrow.balance_minor if amount_minor is None else amount_minor
+        if amount_minor is None and amount <= 0:
+            return None  # nothing left to refund
+        if amount > escrow.balance_minor:
+            # The escrow holds what was captured minus what already left it, so this is
+            # "released + refunded + credited would exceed captured".
+            raise MoneyCapExceeded()
+        target = chart.buyer_credit if credit else chart.buyer_refund
+        entries = [
+            EntrySpec(escrow.account, -amount),
+            EntrySpec(target(snapshot.buyer_id), amount),
+        ]
+        _validate(entries, snapshot.currency, idempotency_key, reason)
+        return _write(
+            entries=entries,
             idempotency_key=idempotency_key,
+            fingerprint=_fingerprint(entries, snapshot.currency, reason, order_id),
             reason=reason,
             currency=snapshot.currency,
             order_id=order_id,
             country_code=snapshot.country_code,
+            escrows={escrow.account: escrow},
         )
 
 
-def refund(*, order_id: int, amount_minor: int, idempotency_key: str) -> Transaction:
-    """Escrow -> the buyer's refund account."""
+def escrow_refund(
+    *, actor: Principal, order_id: int, idempotency_key: str, amount_minor: int | None = None
+) -> Transaction | None:
+    """Escrow -> the buyer's refund account: ``amount_minor``, or (None) whatever the escrow
+    still holds -- then None when it holds nothing. More than the escrow holds is
+    ``MONEY_CAP_EXCEEDED``; an order never captured is ``ORDER_SNAPSHOT_MISSING``."""
     return _escrow_to_buyer(
+        actor=actor,
         order_id=order_id,
         amount_minor=amount_minor,
         idempotency_key=idempotency_key,
-        reason="refund",
         credit=False,
     )
 
 
-def credit(*, order_id: int, amount_minor: int, idempotency_key: str) -> Transaction:
-    """Escrow -> the buyer's platform credit."""
-    return _escrow_to_buyer(
+def escrow_credit(
+    *, actor: Principal, order_id: int, amount_minor: int, idempotency_key: str
+) -> Transaction:
+    """Escrow -> the buyer's platform credit (``amount_minor`` > 0, at most what it holds)."""
+    txn = _escrow_to_buyer(
+        actor=actor,
         order_id=order_id,
         amount_minor=amount_minor,
         idempotency_key=idempotency_key,
-        reason="credit",
         credit=True,
     )
-
-
-def refund_all(*, order_id: int, idempotency_key: str) -> Transaction | None:
-    """Refund whatever the escrow still holds (order cancelled after payment); None if empty."""
-    with transaction.atomic():
-        snapshot = OrderSnapshot.objects.filter(order_id=order_id).first()
-        if snapshot is None:
-            return None
-        _locked_snapshot(order_id)
-        done = _already_posted(idempotency_key)
-        if done is not None:
-            return done
-        held = balance_of(escrow_account(order_id), snapshot.currency)
-        if held <= 0:
-            return None
-        return refund(order_id=order_id, amount_minor=held, idempotency_key=idempotency_key)
+    assert txn is not None  # an explicit amount always posts (or raises)
+    return txn

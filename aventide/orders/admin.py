@@ -19,13 +19,21 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from aventide.accounts.scope import ScopedAdminMixin
+from aventide.accounts.contracts import ScopedAdminMixin, admin_principal
 from aventide.core.errors import DomainError
 from aventide.core.money import format_minor
+from aventide.core.principal import Principal
 from aventide.orders import selectors, services
 from aventide.orders.models import FORCE_COMPLETE_REASONS, Listing, Order
 
 STAFF_TRANSITIONS = {"cancel", "force_complete"}
+
+
+def _principal(request: HttpRequest) -> Principal:
+    principal = admin_principal(request)
+    if principal is None:  # the admin site only lets active staff in
+        raise PermissionDenied
+    return principal
 
 
 class CancelForm(forms.Form):
@@ -85,7 +93,7 @@ class ListingAdmin(ScopedAdminMixin, admin.ModelAdmin[Listing]):
         for listing_id in queryset.values_list("pk", flat=True):
             try:
                 services.listing_set_active(
-                    actor=request.user, listing_id=listing_id, active=active
+                    actor=_principal(request), listing_id=listing_id, active=active
                 )
             except DomainError as exc:
                 self.message_user(request, f"listing {listing_id}: {exc.code}", messages.ERROR)
@@ -137,7 +145,7 @@ class OrderAdmin(ScopedAdminMixin, admin.ModelAdmin[Order]):
         return custom + super().get_urls()
 
     def staff_transitions(self, request: HttpRequest, order: Order) -> list[str]:
-        allowed = selectors.allowed_transitions(request.user, order)
+        allowed = selectors.allowed_transitions(_principal(request), order)
         return [name for name in allowed if name in STAFF_TRANSITIONS]
 
     def change_view(
@@ -175,11 +183,13 @@ class OrderAdmin(ScopedAdminMixin, admin.ModelAdmin[Order]):
             try:
                 if name == "cancel":
                     services.order_cancel(
-                        actor=request.user, order_id=order.pk, reason=form.cleaned_data["reason"]
+                        actor=_principal(request),
+                        order_id=order.pk,
+                        reason=form.cleaned_data["reason"],
                     )
                 else:
                     services.order_force_complete(
-                        actor=request.user,
+                        actor=_principal(request),
                         order_id=order.pk,
                         reason_code=form.cleaned_data["reason_code"],
                         evidence_refs=form.cleaned_data["evidence_refs"],

@@ -5,19 +5,31 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aventide.accounts.contracts import is_anonymous_identity
+from aventide.accounts.contracts import IsRegisteredUser, IsRegisteredUserToWrite, api_principal
 from aventide.core.errors import ValidationFailed
 from aventide.core.pagination import CappedLimitOffsetPagination
+from aventide.core.principal import Principal
+from aventide.core.serializers import (
+    MAX_ID,
+    CleanTextField,
+    StrictEmailField,
+    StrictIntegerField,
+    StrictSerializer,
+)
 from aventide.orders import selectors, services
-from aventide.orders.errors import OrderActionForbidden
-from aventide.orders.models import Listing, Order, Role
+from aventide.orders.models import Listing, Order
 
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
@@ -42,23 +54,27 @@ class ListingOut(serializers.ModelSerializer[Listing]):
         read_only_fields = fields
 
 
-class ListingIn(serializers.Serializer[Any]):
-    title = serializers.CharField(min_length=3, max_length=140)
-    price_minor = serializers.IntegerField(min_value=1, max_value=10**12)
+# Input serializers are strict (aventide.core.serializers): unknown keys, non-JSON types
+# (``"100"`` for an integer) and blank-after-cleaning text answer 400 VALIDATION_ERROR.
 
 
-class RecipientIn(serializers.Serializer[Any]):
-    name = serializers.CharField(min_length=1, max_length=120)
-    email = serializers.EmailField(required=False, allow_blank=True)
+class ListingIn(StrictSerializer):
+    title = CleanTextField(min_length=3, max_length=140)
+    price_minor = StrictIntegerField(min_value=1, max_value=10**12)
 
 
-class OrderIn(serializers.Serializer[Any]):
-    listing_id = serializers.IntegerField(min_value=1)
+class RecipientIn(StrictSerializer):
+    name = CleanTextField(min_length=1, max_length=120)
+    email = StrictEmailField(required=False, allow_blank=True)
+
+
+class OrderIn(StrictSerializer):
+    listing_id = StrictIntegerField(min_value=1, max_value=MAX_ID)
     recipient = RecipientIn()
 
 
-class CancelIn(serializers.Serializer[Any]):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=200)
+class CancelIn(StrictSerializer):
+    reason = CleanTextField(required=False, allow_blank=True, max_length=200, multiline=True)
 
 
 class RecipientOut(serializers.Serializer[Any]):
@@ -104,41 +120,29 @@ PAGE_PARAMETERS = [
 ]
 
 
-def render_order(actor: Any, order: Order) -> dict[str, Any]:
-    role = selectors.role_of(actor, order) or ""
-    # Never say whether the recipient has an account: it would tell the buyer whether any
-    # email is registered.
-    recipient: dict[str, Any] = {"name": order.recipient_name}
-    if role == Role.BUYER and order.recipient_email:
-        recipient["email"] = order.recipient_email  # PII: only to the buyer who typed it
-    data = {
-        "id": order.pk,
-        "status": order.status,
-        "country_code": order.country_code,
-        "listing_id": order.listing_id,
-        "listing_title": order.listing.title,
-        "amount_minor": order.amount_minor,
-        "currency": order.currency,
-        "role": role,
-        "allowed_actions": [
-            a.replace("_", "-") for a in selectors.allowed_transitions(actor, order)
-        ],
-        "recipient": recipient,
-        "created_at": order.created_at,
-        "paid_at": order.paid_at,
-        "accepted_at": order.accepted_at,
-        "dispatched_at": order.dispatched_at,
-        "delivered_at": order.delivered_at,
-        "closed_at": order.closed_at,
-    }
-    return dict(OrderOut(data).data)
+def render_order(actor: Principal, order: Order) -> dict[str, Any]:
+    """The order as ``actor`` may see it (the privacy rules live in ``selectors.order_view``).
+
+    ``order_view`` already has the shape of ``OrderOut`` (the documented schema, checked by
+    tests/orders/test_schema.py): rendered as is, without building serializer fields per
+    order -- the renderer writes datetimes as ISO 8601 with ``Z`` like the serializer did."""
+    return selectors.order_view(actor, order)
 
 
-def _registered_user(request: Request) -> Any:
-    user = request.user
-    if is_anonymous_identity(user):
-        raise OrderActionForbidden("Registered accounts only.")
-    return user
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def _idempotency_key(request: Request) -> str | None:
+    """The client's ``Idempotency-Key`` (1..255 visible ASCII characters), or None."""
+    raw = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    if raw is None:
+        return None
+    if not _IDEMPOTENCY_KEY_RE.match(raw):
+        raise ValidationFailed(
+            details={IDEMPOTENCY_KEY_HEADER: ["1 to 255 visible ASCII characters."]}
+        )
+    return raw
 
 
 # --- views ---------------------------------------------------------------------------------
@@ -146,7 +150,7 @@ def _registered_user(request: Request) -> Any:
 
 class ListingsView(APIView):
     def get_permissions(self) -> list[Any]:
-        return [AllowAny()] if self.request.method == "GET" else [IsAuthenticated()]
+        return [AllowAny()] if self.request.method == "GET" else [IsRegisteredUser()]
 
     @extend_schema(
         operation_id="listings_list",
@@ -177,7 +181,7 @@ class ListingsView(APIView):
         data = ListingIn(data=request.data)
         data.is_valid(raise_exception=True)
         listing = services.listing_create(
-            actor=_registered_user(request),
+            actor=api_principal(request),
             title=data.validated_data["title"],
             price_minor=data.validated_data["price_minor"],
         )
@@ -185,7 +189,7 @@ class ListingsView(APIView):
 
 
 class OrdersView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsRegisteredUserToWrite]
 
     @extend_schema(
         operation_id="orders_list",
@@ -195,28 +199,48 @@ class OrdersView(APIView):
     )
     def get(self, request: Request) -> Response:
         paginator = CappedLimitOffsetPagination()
-        page = paginator.paginate_queryset(selectors.orders_for(request.user), request, view=self)
+        actor = api_principal(request)
+        page = paginator.paginate_queryset(selectors.orders_for(actor), request, view=self)
         return paginator.get_paginated_response(
-            [render_order(request.user, order) for order in page or []]
+            [render_order(actor, order) for order in page or []]
         )
 
     @extend_schema(
         operation_id="orders_create",
         request=OrderIn,
-        responses={201: OrderOut},
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_KEY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="Optional, recommended: a unique key per order the client means to "
+                "place (e.g. a UUID). Retrying with the same key and body returns the first "
+                "order (200) instead of buying twice; the same key with another body is 422 "
+                "IDEMPOTENCY_KEY_REUSED.",
+            )
+        ],
+        responses={
+            201: OrderOut,
+            200: OpenApiResponse(
+                OrderOut, description="An Idempotency-Key repeat: the first order."
+            ),
+            422: OpenApiResponse(description="IDEMPOTENCY_KEY_REUSED"),
+        },
         summary="Order a listing for a recipient; the amount comes from the listing.",
     )
     def post(self, request: Request) -> Response:
         data = OrderIn(data=request.data)
         data.is_valid(raise_exception=True)
         recipient = data.validated_data["recipient"]
+        actor = api_principal(request)
         created = services.order_create(
-            actor=_registered_user(request),
+            actor=actor,
             listing_id=data.validated_data["listing_id"],
             recipient_name=recipient["name"],
             recipient_email=recipient.get("email", ""),
+            idempotency_key=_idempotency_key(request),
         )
-        return Response(render_order(request.user, created.order), status=201)
+        return Response(render_order(actor, created.order), status=201 if created.created else 200)
 
 
 class OrderDetailView(APIView):
@@ -224,7 +248,8 @@ class OrderDetailView(APIView):
 
     @extend_schema(operation_id="orders_retrieve", responses={200: OrderOut})
     def get(self, request: Request, order_id: int) -> Response:
-        return Response(render_order(request.user, selectors.order_for(request.user, order_id)))
+        actor = api_principal(request)
+        return Response(render_order(actor, selectors.order_for(actor, order_id)))
 
 
 class _OrderActionView(APIView):
@@ -234,9 +259,10 @@ class _OrderActionView(APIView):
         raise NotImplementedError
 
     def post(self, request: Request, order_id: int) -> Response:
+        # Rendered from the object the service returns (it holds the committed state): no
+        # re-read of the row.
         order = self.run(request, order_id)
-        order.refresh_from_db()
-        return Response(render_order(request.user, order))
+        return Response(render_order(api_principal(request), order))
 
 
 class OrderAcceptView(_OrderActionView):
@@ -250,7 +276,7 @@ class OrderAcceptView(_OrderActionView):
         return super().post(request, order_id)
 
     def run(self, request: Request, order_id: int) -> Order:
-        return services.order_accept(actor=request.user, order_id=order_id)
+        return services.order_accept(actor=api_principal(request), order_id=order_id)
 
 
 class OrderDispatchView(_OrderActionView):
@@ -264,7 +290,7 @@ class OrderDispatchView(_OrderActionView):
         return super().post(request, order_id)
 
     def run(self, request: Request, order_id: int) -> Order:
-        return services.order_dispatch(actor=request.user, order_id=order_id)
+        return services.order_dispatch(actor=api_principal(request), order_id=order_id)
 
 
 class OrderConfirmDeliveryView(_OrderActionView):
@@ -278,7 +304,7 @@ class OrderConfirmDeliveryView(_OrderActionView):
         return super().post(request, order_id)
 
     def run(self, request: Request, order_id: int) -> Order:
-        return services.order_confirm_delivery(actor=request.user, order_id=order_id)
+        return services.order_confirm_delivery(actor=api_principal(request), order_id=order_id)
 
 
 class OrderCancelView(_OrderActionView):
@@ -299,5 +325,7 @@ class OrderCancelView(_OrderActionView):
         data = CancelIn(data=request.data)
         data.is_valid(raise_exception=True)
         return services.order_cancel(
-            actor=request.user, order_id=order_id, reason=data.validated_data.get("reason", "")
+            actor=api_principal(request),
+            order_id=order_id,
+            reason=data.validated_data.get("reason", ""),
         )

@@ -8,15 +8,15 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from aventide.accounts import staff_groups as g
+        from aventide.accounts.contracts import StaffGroup, register_staff_grants
 
         view = ("view_order", "view_listing")
-        g.register_grants(
+        register_staff_grants(
             "orders",
             {
-                g.L1_GROUP: view,
-                g.L2_GROUP: view,
-                g.L3_GROUP: view,
-                g.OPS_LEAD_GROUP: view,
+                StaffGroup.L1: view,
+                StaffGroup.L2: view,
+                StaffGroup.L3: view,
+                StaffGroup.OPS_LEAD: view,
             },
         )

@@ -18,6 +18,8 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from aventide.orders.audit_actions import OrderAction
+
 
 class OrderStatus(models.TextChoices):
     PENDING_PAYMENT = "pending_payment", "Pending payment"
@@ -50,7 +52,7 @@ class TransitionSpec:
     name: str
     target: str
     sources_by_role: dict[str, tuple[str, ...]]
-    audit_action: str
+    audit_action: OrderAction
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -69,16 +71,20 @@ _PRE_TRANSIT = (S.PENDING_PAYMENT, S.PAID, S.ACCEPTED)
 TRANSITIONS: dict[str, TransitionSpec] = {
     spec.name: spec
     for spec in (
-        TransitionSpec("mark_paid", S.PAID, {Role.SYSTEM: (S.PENDING_PAYMENT,)}, "order.paid"),
-        TransitionSpec("accept", S.ACCEPTED, {Role.SELLER: (S.PAID,)}, "order.accepted"),
-        TransitionSpec("dispatch", S.IN_TRANSIT, {Role.SELLER: (S.ACCEPTED,)}, "order.dispatched"),
+        TransitionSpec("mark_paid", S.PAID, {Role.SYSTEM: (S.PENDING_PAYMENT,)}, OrderAction.PAID),
+        TransitionSpec("accept", S.ACCEPTED, {Role.SELLER: (S.PAID,)}, OrderAction.ACCEPTED),
+        TransitionSpec(
+            "dispatch", S.IN_TRANSIT, {Role.SELLER: (S.ACCEPTED,)}, OrderAction.DISPATCHED
+        ),
         TransitionSpec(
             "confirm_delivery",
             S.DELIVERED,
             {Role.RECIPIENT: (S.IN_TRANSIT,)},
-            "order.delivered",
+            OrderAction.DELIVERED,
         ),
-        TransitionSpec("complete", S.COMPLETED, {Role.SYSTEM: (S.DELIVERED,)}, "order.completed"),
+        TransitionSpec(
+            "complete", S.COMPLETED, {Role.SYSTEM: (S.DELIVERED,)}, OrderAction.COMPLETED
+        ),
         TransitionSpec(
             "cancel",
             S.CANCELLED,
@@ -89,13 +95,13 @@ TRANSITIONS: dict[str, TransitionSpec] = {
                 Role.STAFF_L2: _PRE_TRANSIT,
                 Role.STAFF_L3: _PRE_TRANSIT,
             },
-            "order.cancelled",
+            OrderAction.CANCELLED,
         ),
         TransitionSpec(
             "force_complete",
             S.FORCE_COMPLETED,
             {Role.STAFF_L3: (S.IN_TRANSIT, S.DELIVERED)},
-            "order.force_completed",
+            OrderAction.FORCE_COMPLETED,
         ),
     )
 }
@@ -162,6 +168,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
         protected=True,
         db_index=True,
     )
+    #: The buyer's ``Idempotency-Key`` of the create request, and a digest of its body: the
+    #: same key returns this order; the same key with another body is refused.
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    request_fingerprint = models.CharField(max_length=64, blank=True)
     payment_reference = models.CharField(max_length=120, blank=True)
     cancel_reason = models.CharField(max_length=200, blank=True)
     force_reason_code = models.CharField(max_length=40, blank=True)
@@ -186,10 +196,32 @@ class Order(ConcurrentTransitionMixin, models.Model):
             models.CheckConstraint(
                 condition=~Q(buyer=models.F("seller")), name="order_buyer_not_seller"
             ),
+            models.UniqueConstraint(
+                fields=["buyer", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="order_buyer_idempotency_key_unique",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"order:{self.pk}"
+
+    def refresh_from_db(
+        self, using: str | None = None, fields: Any = None, from_queryset: Any = None
+    ) -> None:
+        """Reload from the database, thread-safely.
+
+        django-fsm-2's ``FSMModelMixin.refresh_from_db`` turns the status field's
+        ``protected`` flag off and back on -- a flag shared by every instance in every thread,
+        so a concurrent transition in another thread could see it off, or this refresh see it
+        back on ("Direct status modification is not allowed"). Here the protected value is
+        dropped from this instance only (the descriptor refuses a write only when the instance
+        already holds a value), then Django's plain refresh runs.
+        """
+        if fields is None or "status" in fields:
+            self.__dict__.pop("status", None)
+        models.Model.refresh_from_db(self, using=using, fields=fields, from_queryset=from_queryset)
+        self._update_initial_state()
 
     # --- transitions: guard and assign only -------------------------------------------------
 

@@ -1,4 +1,10 @@
-"""Scoped reads of listings and orders: API, admin and later realtime share these."""
+"""Scoped reads of listings and orders: the API, the admin and realtime share these.
+
+Who sees an order: its parties (buyer, seller, the recipient -- a user, or the order's one
+anonymous identity) and staff whose ScopeGuard scope includes its country; anyone else gets
+``NOT_FOUND``, exactly as for an order that does not exist. Staff reads and staff writes use
+the same rule (``order_for`` / the services' ScopeGuard check).
+"""
 
 from __future__ import annotations
 
@@ -6,72 +12,114 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from aventide.accounts import scope
-from aventide.accounts.contracts import is_anonymous_identity
-from aventide.core.context import Actor
+from aventide.accounts.contracts import ScopeGuard
+from aventide.core.principal import Principal
 from aventide.orders.errors import OrderNotFound
 from aventide.orders.models import TRANSITIONS, Listing, Order, Role
 
+_STAFF_ROLES = {Role.STAFF_L1, Role.STAFF_L2, Role.STAFF_L3}
+
 
 def listings_public(*, country_code: str | None = None) -> QuerySet[Listing]:
-    qs = Listing.objects.filter(active=True).select_related("seller")
+    qs = Listing.objects.filter(active=True)
     if country_code:
         qs = qs.filter(country_code=country_code)
     return qs
 
 
-def role_of(actor: Any, order: Order) -> str | None:
-    """The actor's role on this order, or None when it has none (then it must not see it).
+def role_of(actor: Principal, order: Order) -> str | None:
+    """The principal's role on this order, or None when it has none (then it must not see it).
 
     Staff get their level (L1..L3); whether the order is in their scope is ScopeGuard's call.
+    Pure: no query.
     """
-    if isinstance(actor, Actor):
-        return Role.SYSTEM if actor.type == "system" else None
-    if is_anonymous_identity(actor):
+    if actor.is_system:
+        return Role.SYSTEM
+    if actor.is_anonymous_identity:
         same_order = actor.order_id == order.pk and order.recipient_anon_id == actor.anon_id
         return Role.RECIPIENT if same_order and actor.role == "recipient" else None
-    if actor is None or not getattr(actor, "is_authenticated", False):
+    user_id = actor.user_id
+    if user_id is None:
         return None
-    if actor.pk == order.buyer_id:
+    if user_id == order.buyer_id:
         return Role.BUYER
-    if actor.pk == order.seller_id:
+    if user_id == order.seller_id:
         return Role.SELLER
-    if order.recipient_user_id is not None and actor.pk == order.recipient_user_id:
+    if order.recipient_user_id is not None and user_id == order.recipient_user_id:
         return Role.RECIPIENT
-    level = scope.staff_level(actor)
-    return level if level in {Role.STAFF_L1, Role.STAFF_L2, Role.STAFF_L3} else None
+    if actor.is_staff and actor.level in _STAFF_ROLES:
+        return actor.level
+    return None
 
 
-def orders_for(actor: Any) -> QuerySet[Order]:
-    """Orders the actor is a party of (anonymous identities: their one order)."""
+def _party_filter(actor: Principal) -> Q:
+    user_id = actor.user_id
+    return Q(buyer_id=user_id) | Q(seller_id=user_id) | Q(recipient_user_id=user_id)
+
+
+def orders_for(actor: Principal) -> QuerySet[Order]:
+    """Orders the principal may see: its own (parties; an anonymous identity its one order)
+    and, for staff, every order of the countries in their scope."""
     base: QuerySet[Order] = Order.objects.select_related("listing")
-    if is_anonymous_identity(actor):
+    if actor.is_anonymous_identity and actor.order_id is not None:
         return base.filter(pk=actor.order_id, recipient_anon_id=actor.anon_id)
-    if actor is None or not getattr(actor, "is_authenticated", False):
+    if not actor.is_registered:
         return base.none()
-    return base.filter(Q(buyer=actor) | Q(seller=actor) | Q(recipient_user=actor))
+    if actor.is_staff:
+        in_scope = ScopeGuard.filter(actor, base).values("pk")
+        return base.filter(_party_filter(actor) | Q(pk__in=in_scope))
+    return base.filter(_party_filter(actor))
 
 
-def orders_for_staff(user: Any) -> QuerySet[Order]:
-    """Orders in the staff member's country scopes (none without a scope)."""
-    return scope.ScopeGuard.filter(user, Order.objects.select_related("listing"))
-
-
-def order_for(actor: Any, order_id: int) -> Order:
-    """One order the actor is a party of; OrderNotFound otherwise (no id leak)."""
+def order_for(actor: Principal, order_id: int) -> Order:
+    """One order the principal may see; ``NOT_FOUND`` otherwise (no id leak)."""
     order = orders_for(actor).filter(pk=order_id).first()
     if order is None:
         raise OrderNotFound()
     return order
 
 
-def allowed_transitions(actor: Any, order: Order) -> list[str]:
-    """Transitions this actor may run on this order now (for clients and admin buttons)."""
+def allowed_transitions(actor: Principal, order: Order) -> list[str]:
+    """Transitions this principal may run on this order now (clients and admin buttons).
+    Staff outside the order's country may run none."""
     role = role_of(actor, order)
     if role is None:
+        return []
+    if role in _STAFF_ROLES and not ScopeGuard.allows(actor, order.country_code):
         return []
     return [
         name
         for name, spec in TRANSITIONS.items()
         if order.status in spec.sources_by_role.get(role, ())
     ]
+
+
+def order_view(actor: Principal, order: Order) -> dict[str, Any]:
+    """What ``actor`` may know of ``order`` (API responses and realtime events share it).
+
+    Privacy: the recipient's email is shown only to the buyer who typed it, and nothing says
+    whether the recipient has an account (that would tell the buyer whether any email is
+    registered).
+    """
+    role = role_of(actor, order) or ""
+    recipient: dict[str, Any] = {"name": order.recipient_name}
+    if role == Role.BUYER and order.recipient_email:
+        recipient["email"] = order.recipient_email
+    return {
+        "id": order.pk,
+        "status": order.status,
+        "country_code": order.country_code,
+        "listing_id": order.listing_id,
+        "listing_title": order.listing.title,
+        "amount_minor": order.amount_minor,
+        "currency": order.currency,
+        "role": role,
+        "allowed_actions": [a.replace("_", "-") for a in allowed_transitions(actor, order)],
+        "recipient": recipient,
+        "created_at": order.created_at,
+        "paid_at": order.paid_at,
+        "accepted_at": order.accepted_at,
+        "dispatched_at": order.dispatched_at,
+        "delivered_at": order.delivered_at,
+        "closed_at": order.closed_at,
+    }

@@ -5,13 +5,14 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from aventide.accounts import services
+from aventide.accounts import selectors, services
+from aventide.accounts.contracts import principal_for_user
 from aventide.accounts.demo import COUNTRIES
-from aventide.accounts.models import Country, User
-from aventide.core.context import Actor
+from aventide.accounts.models import User
+from aventide.core.principal import SYSTEM, Principal
+from aventide.markets.models import Country
 
 PASSWORD = "Correct-Horse-Battery-9"
-SYSTEM = Actor(type="system", id="tests")
 _seq = itertools.count(1)
 
 
@@ -78,3 +79,15 @@ def anon_headers(anon_id: Any, signature: str) -> dict[str, str]:
 
 def issue_anon(*, order_id: int = 1, country_code: str = "AR", **kwargs: Any) -> Any:
     return services.anonymous_identity_issue(order_id=order_id, country_code=country_code, **kwargs)
+
+
+def principal(user: User) -> Principal:
+    """The principal of ``user`` as authentication would resolve it (fresh from the DB)."""
+    return principal_for_user(User.objects.select_related("staff_profile").get(pk=user.pk))
+
+
+def anonymous_principal(anon_id: Any) -> Principal:
+    """The principal of a usable anonymous identity."""
+    resolved = selectors.anonymous_principal_get(anon_id=anon_id)
+    assert resolved is not None, "the identity is revoked, expired or unknown"
+    return resolved

@@ -8,7 +8,7 @@ from django.test import Client
 
 from audit.models import Event
 from aventide.accounts.models import AnonymousIdentity, StaffCountryScope, User
-from aventide.core.context import get_actor
+from aventide.core.context import get_principal
 from tests.accounts.factories import PASSWORD, issue_anon, make_staff, make_user
 
 pytestmark = pytest.mark.django_db
@@ -156,7 +156,7 @@ def test_session_actor_does_not_leak_past_the_request() -> None:
     client = Client()
     client.force_login(staff)
     client.get("/admin/")
-    assert get_actor() is None
+    assert get_principal() is None
 
 
 def test_ops_lead_creates_a_user_in_the_admin() -> None:

@@ -12,11 +12,18 @@ from django.utils import timezone
 
 from audit.models import Event
 from aventide.accounts import services, tokens
-from aventide.accounts.contracts import AnonymousActor, actor_for, is_anonymous_identity
 from aventide.accounts.errors import AnonymousIdentityNotFound, ScopeViolation, StaffLevelRequired
 from aventide.accounts.models import AnonymousIdentity
-from aventide.core.context import Actor
-from tests.accounts.factories import anon_headers, issue_anon, make_staff, make_user
+from aventide.accounts.permissions import require_order_access
+from aventide.core.errors import DomainError, NotFound
+from aventide.core.principal import SYSTEM, Principal, PrincipalKind
+from tests.accounts.factories import (
+    anon_headers,
+    anonymous_principal,
+    issue_anon,
+    make_staff,
+    principal,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.urls_probe")]
 
@@ -88,8 +95,10 @@ def test_anonymous_identity_is_refused_by_default_permission(api_client) -> None
     )
     assert response.status_code == 403
     assert response.json()["code"] == "ACCOUNT_REQUIRED"
+    # /me is account-only like every other such endpoint: recognised, then refused the same way
+    # (it used to ignore the anonymous headers and answer 401 AUTH_REQUIRED).
     me = api_client.get("/api/auth/me", **anon_headers(issued.anon_id, issued.signature))
-    assert me.status_code == 401  # /me takes JWT only
+    assert (me.status_code, me.json()["code"]) == (403, "ACCOUNT_REQUIRED")
 
 
 def _assert_anon_failure(response, code: str) -> None:
@@ -134,9 +143,7 @@ def test_malformed_or_partial_headers_fail(api_client, headers) -> None:
 
 def test_revoked_identity_fails(api_client) -> None:
     issued = issue_anon(order_id=42)
-    services.anonymous_identity_revoke(
-        actor=Actor(type="system", id="orders"), anon_id=issued.anon_id
-    )
+    services.anonymous_identity_revoke(actor=SYSTEM, anon_id=issued.anon_id)
     response = api_client.get(
         "/api/_probe/orders/42", **anon_headers(issued.anon_id, issued.signature)
     )
@@ -192,55 +199,66 @@ def test_signature_comparison_is_constant_time(monkeypatch, settings) -> None:
     assert len(calls) == 2
 
 
-def test_anonymous_actor_contract() -> None:
-    actor = AnonymousActor(anon_id=uuid.uuid4(), order_id=5, role="recipient", country_code="AR")
+def test_anonymous_principal_contract() -> None:
+    issued = issue_anon(order_id=5, country_code="AR")
+    actor = anonymous_principal(issued.anon_id)
     assert actor.is_authenticated and actor.is_anonymous_identity and not actor.is_staff
-    assert actor.pk is None and actor.id is None
-    assert is_anonymous_identity(actor) and not is_anonymous_identity(make_user())
-    assert actor_for(actor) == Actor(
-        type="anonymous", id=str(actor.anon_id), level="recipient", country_code="AR"
+    assert not actor.is_registered and actor.user_id is None
+    assert actor == Principal(
+        kind=PrincipalKind.ANONYMOUS,
+        id=str(issued.anon_id),
+        country_code="AR",
+        order_id=5,
+        role="recipient",
     )
-    assert actor.can_access_order("5") and not actor.can_access_order(6)
+    assert actor.anon_id == issued.anon_id
+    require_order_access(actor, "5")  # its own order
+    with pytest.raises(NotFound):
+        require_order_access(actor, 6)
+    with pytest.raises(NotFound):
+        require_order_access(actor, "not-a-number")
 
 
 def test_staff_revoke_requires_scope_and_level() -> None:
     issued = issue_anon(order_id=42, country_code="MX")
     l2_ar = make_staff(level="L2", countries=("AR",))
     with pytest.raises(ScopeViolation):
-        services.anonymous_identity_revoke(actor=l2_ar, anon_id=issued.anon_id)
+        services.anonymous_identity_revoke(actor=principal(l2_ar), anon_id=issued.anon_id)
     l1_mx = make_staff(level="L1", countries=("MX",))
     with pytest.raises(StaffLevelRequired):
-        services.anonymous_identity_revoke(actor=l1_mx, anon_id=issued.anon_id)
+        services.anonymous_identity_revoke(actor=principal(l1_mx), anon_id=issued.anon_id)
     l2_mx = make_staff(level="L2", countries=("MX",))
     identity = services.anonymous_identity_revoke(
-        actor=l2_mx, anon_id=issued.anon_id, reason="link leaked"
+        actor=principal(l2_mx), anon_id=issued.anon_id, reason="link leaked"
     )
     assert identity.revoked_at is not None
     event = Event.objects.get(action="anonymous_identity.revoked")
     assert event.actor_type == "staff" and event.actor_id == str(l2_mx.pk)
     assert event.actor_level == "L2" and event.data["reason"] == "link leaked"
     # idempotent: no second event
-    services.anonymous_identity_revoke(actor=l2_mx, anon_id=issued.anon_id)
+    services.anonymous_identity_revoke(actor=principal(l2_mx), anon_id=issued.anon_id)
     assert Event.objects.filter(action="anonymous_identity.revoked").count() == 1
 
 
 def test_revoke_unknown_identity_is_not_found() -> None:
     with pytest.raises(AnonymousIdentityNotFound):
-        services.anonymous_identity_revoke(actor=Actor(type="system", id="t"), anon_id=uuid.uuid4())
+        services.anonymous_identity_revoke(actor=SYSTEM, anon_id=uuid.uuid4())
 
 
-def test_revoke_refuses_non_system_actors_such_as_redeemed_ws_tickets() -> None:
-    """An `Actor` skips the staff checks, so only the system's may revoke (review finding 6):
-    a staff or anonymous actor (e.g. redeemed from a ws ticket) is refused."""
+def test_revoke_refuses_principals_without_scope_or_level_such_as_redeemed_ws_tickets() -> None:
+    """A principal redeemed from a ws ticket carries its scope and level like any other: it
+    cannot revoke outside them (review finding 6), and a recipient never can."""
     issued = issue_anon(order_id=42, country_code="MX")
     l1_ar = make_staff(level="L1", countries=("AR",))
-    staff_actor = services.ws_ticket_redeem(ticket=services.ws_ticket_issue(actor=l1_ar))
-    other = issue_anon(order_id=43, country_code="MX")
-    anon_actor = actor_for(
-        AnonymousActor(anon_id=other.anon_id, order_id=43, role="recipient", country_code="MX")
-    )
-    for actor in (staff_actor, anon_actor, Actor(type="staff", id="1", level="L3")):
-        with pytest.raises(StaffLevelRequired):
+    staff_actor = services.ws_ticket_redeem(ticket=services.ws_ticket_issue(actor=principal(l1_ar)))
+    anon_actor = anonymous_principal(issue_anon(order_id=43, country_code="MX").anon_id)
+    unscoped_l3 = Principal(kind=PrincipalKind.STAFF, id="1", level="L3")
+    refused = {"SCOPE_VIOLATION", "STAFF_LEVEL_REQUIRED"}
+    for actor in (staff_actor, anon_actor, unscoped_l3):
+        with pytest.raises(DomainError) as err:
             services.anonymous_identity_revoke(actor=actor, anon_id=issued.anon_id)
+        assert err.value.code in refused
+    with pytest.raises(StaffLevelRequired):
+        services.anonymous_identity_revoke(actor=anon_actor, anon_id=issued.anon_id)
     assert AnonymousIdentity.objects.get(anon_id=issued.anon_id).revoked_at is None
     assert not Event.objects.filter(action="anonymous_identity.revoked").exists()

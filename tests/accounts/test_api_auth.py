@@ -52,7 +52,23 @@ def test_register_hashes_with_argon2(api_client, countries, real_password_hasher
     user = User.objects.get(email="argon@example.test")
     assert identify_hasher(user.password).algorithm == "argon2"
     assert user.password.startswith("argon2$argon2id$")
+    # the deliberate parameters (docs/decisions/0011): 19 MiB, 2 passes, 1 lane
+    assert "$m=19456,t=2,p=1$" in user.password
     assert _login(api_client, "argon@example.test").status_code == 200
+
+
+def test_an_older_argon2_hash_still_logs_in_and_is_upgraded(
+    api_client, countries, real_password_hasher
+) -> None:
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    user = make_user(email="old.hash@example.test")
+    User.objects.filter(pk=user.pk).update(
+        password=Argon2PasswordHasher().encode(PASSWORD, Argon2PasswordHasher().salt())
+    )
+    assert "$m=102400,t=2,p=8$" in User.objects.get(pk=user.pk).password
+    assert _login(api_client, "old.hash@example.test").status_code == 200
+    assert "$m=19456,t=2,p=1$" in User.objects.get(pk=user.pk).password
 
 
 def test_register_existing_email_answers_email_taken(api_client) -> None:

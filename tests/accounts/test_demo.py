@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from audit.models import Event
 from aventide.accounts.models import StaffProfile, User
-from aventide.accounts.scope import countries_of, is_ops_lead, staff_level
+from tests.accounts.factories import principal
 
 pytestmark = pytest.mark.django_db
 
@@ -21,14 +21,14 @@ def test_seed_creates_scoped_staff_and_is_idempotent() -> None:
             user = User.objects.get(
                 email=f"staff.{level.lower()}.{code.lower()}@demo.aventide.test"
             )
-            assert staff_level(user) == level
-            assert countries_of(user) == frozenset({code})
+            assert principal(user).level == level
+            assert principal(user).countries == frozenset({code})
             assert user.groups.filter(name__startswith=level).exists()
         assert User.objects.get(email=f"seller.{code.lower()}@demo.aventide.test").is_seller
     lead = User.objects.get(email="opslead@demo.aventide.test")
-    assert is_ops_lead(lead) and countries_of(lead) == frozenset({"AR", "MX"})
+    assert principal(lead).is_ops_lead and principal(lead).countries == frozenset({"AR", "MX"})
     assert lead.groups.filter(name="Ops lead").exists()
-    assert not User.objects.get(email="buyer@demo.aventide.test").is_seller
+    assert not User.objects.get(email="buyer.ar@demo.aventide.test").is_seller
     events, profiles = Event.objects.count(), StaffProfile.objects.count()
     passwords = dict(User.objects.values_list("email", "password"))
     call_command("seed_demo", stdout=StringIO())

@@ -10,14 +10,15 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 
 from aventide.accounts.middleware import ActorContextMiddleware
-from aventide.core.context import Actor, get_actor, set_actor
-from tests.accounts.factories import make_staff
+from aventide.core.context import get_principal, set_principal
+from aventide.core.principal import Principal, PrincipalKind
+from tests.accounts.factories import make_staff, principal
 
 
 def _sync_view(seen: list) -> ActorContextMiddleware:
     def view(request):
-        seen.append(get_actor())
-        set_actor(Actor(type="user", id="999"))  # whatever the view binds is undone after
+        seen.append(get_principal())
+        set_principal(Principal(kind=PrincipalKind.USER, id="999"))  # undone after the view
         return HttpResponse("ok")
 
     return ActorContextMiddleware(view)
@@ -30,8 +31,9 @@ def test_sync_admin_request_binds_the_staff_actor_and_resets_it() -> None:
     request = RequestFactory().get("/admin/")
     request.user = staff
     _sync_view(seen)(request)
-    assert seen == [Actor(type="staff", id=str(staff.pk), level="L2", country_code="AR")]
-    assert get_actor() is None
+    assert seen == [principal(staff)]
+    assert seen[0].level == "L2" and seen[0].countries == frozenset({"AR"})
+    assert get_principal() is None
 
 
 @pytest.mark.django_db
@@ -41,7 +43,7 @@ def test_api_requests_are_left_to_drf_authentication() -> None:
     request = RequestFactory().get("/api/auth/me")
     request.user = staff
     _sync_view(seen)(request)
-    assert seen == [None] and get_actor() is None
+    assert seen == [None] and get_principal() is None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -50,7 +52,7 @@ async def test_async_admin_request_binds_the_staff_actor() -> None:
     seen: list = []
 
     async def view(request):
-        seen.append(get_actor())
+        seen.append(get_principal())
         return HttpResponse("ok")
 
     async def auser():
@@ -59,8 +61,9 @@ async def test_async_admin_request_binds_the_staff_actor() -> None:
     request = RequestFactory().get("/admin/")
     request.auser = auser
     await ActorContextMiddleware(view)(request)
-    assert seen == [Actor(type="staff", id=str(staff.pk), level="L3", country_code="MX")]
-    assert get_actor() is None
+    expected = await sync_to_async(principal)(staff)
+    assert seen == [expected] and seen[0].level == "L3"
+    assert get_principal() is None
     await sync_to_async(_close_thread_connections)()
 
 
@@ -73,7 +76,7 @@ async def test_async_anonymous_session_binds_nothing() -> None:
     seen: list = []
 
     async def view(request):
-        seen.append(get_actor())
+        seen.append(get_principal())
         return HttpResponse("ok")
 
     async def auser():

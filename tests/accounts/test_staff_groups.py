@@ -8,9 +8,7 @@ from django.contrib.auth.models import Group
 
 from aventide.accounts import services, staff_groups
 from aventide.accounts.models import User
-from aventide.core.context import Actor
-
-SYSTEM = Actor(type="system", id="tests", level="L0")
+from aventide.core.principal import SYSTEM
 
 
 def _staff(email: str = "agent@t.test") -> User:

@@ -10,7 +10,8 @@ from aventide.accounts import services
 from aventide.accounts.errors import ScopeViolation, StaffLevelRequired
 from aventide.accounts.models import StaffCountryScope, StaffProfile
 from aventide.core.errors import ValidationFailed
-from tests.accounts.factories import SYSTEM, make_staff, make_user
+from aventide.core.principal import SYSTEM
+from tests.accounts.factories import make_staff, make_user, principal
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +23,9 @@ def lead():
 
 def test_ops_lead_creates_and_changes_a_profile_in_scope(lead) -> None:
     user = make_user(country_code="MX", is_staff=True)
-    profile = services.staff_profile_set(actor=lead, user=user, level="L1")
+    profile = services.staff_profile_set(actor=principal(lead), user=user, level="L1")
     assert (profile.level, profile.is_ops_lead) == ("L1", False)
-    services.staff_profile_set(actor=lead, user=user, level="L2")
+    services.staff_profile_set(actor=principal(lead), user=user, level="L2")
     profile.refresh_from_db()
     assert profile.level == "L2"
     events = Event.objects.filter(action__startswith="staff_profile.", target_id=str(user.pk))
@@ -34,14 +35,14 @@ def test_ops_lead_creates_and_changes_a_profile_in_scope(lead) -> None:
     assert changed.data["before"] == {"level": "L1", "isOpsLead": False}
     assert changed.country_code == "MX"
     # idempotent
-    services.staff_profile_set(actor=lead, user=user, level="L2")
+    services.staff_profile_set(actor=principal(lead), user=user, level="L2")
     assert events.count() == 2
 
 
 def test_ops_lead_cannot_manage_staff_of_other_countries(lead) -> None:
     user = make_user(country_code="BR", is_staff=True)
     with pytest.raises(ScopeViolation):
-        services.staff_profile_set(actor=lead, user=user, level="L1")
+        services.staff_profile_set(actor=principal(lead), user=user, level="L1")
     assert not StaffProfile.objects.filter(user=user).exists()
     assert Event.objects.filter(action="scope.violation").count() == 1
 
@@ -49,51 +50,60 @@ def test_ops_lead_cannot_manage_staff_of_other_countries(lead) -> None:
 def test_only_superusers_grant_the_ops_lead_flag(lead) -> None:
     user = make_user(country_code="AR", is_staff=True)
     with pytest.raises(StaffLevelRequired):
-        services.staff_profile_set(actor=lead, user=user, level="L3", is_ops_lead=True)
+        services.staff_profile_set(actor=principal(lead), user=user, level="L3", is_ops_lead=True)
     root = make_staff(level=None, superuser=True)
     assert services.staff_profile_set(
-        actor=root, user=user, level="L3", is_ops_lead=True
+        actor=principal(root), user=user, level="L3", is_ops_lead=True
     ).is_ops_lead
 
 
 def test_nobody_changes_their_own_profile(lead) -> None:
     with pytest.raises(StaffLevelRequired):
-        services.staff_profile_set(actor=lead, user=lead, level="L3", is_ops_lead=True)
+        services.staff_profile_set(actor=principal(lead), user=lead, level="L3", is_ops_lead=True)
 
 
 def test_non_leads_cannot_manage_staff() -> None:
     l3 = make_staff(level="L3", countries=("AR",))
     user = make_user(country_code="AR", is_staff=True)
     with pytest.raises(StaffLevelRequired):
-        services.staff_profile_set(actor=l3, user=user, level="L1")
+        services.staff_profile_set(actor=principal(l3), user=user, level="L1")
 
 
 def test_profile_needs_a_staff_user_and_a_valid_level(lead) -> None:
     with pytest.raises(ValidationFailed):
-        services.staff_profile_set(actor=lead, user=make_user(country_code="AR"), level="L1")
+        services.staff_profile_set(
+            actor=principal(lead), user=make_user(country_code="AR"), level="L1"
+        )
     with pytest.raises(ValidationFailed):
         services.staff_profile_set(
-            actor=lead, user=make_user(country_code="AR", is_staff=True), level="L7"
+            actor=principal(lead), user=make_user(country_code="AR", is_staff=True), level="L7"
         )
 
 
 def test_scope_grant_and_revoke_are_audited_and_idempotent(lead) -> None:
     staff = make_staff(level="L1", countries=("AR",))
     profile = staff.staff_profile
-    services.staff_scope_grant(actor=lead, staff=profile, country_code="mx")
-    services.staff_scope_grant(actor=lead, staff=profile, country_code="MX")
+    services.staff_scope_grant(actor=principal(lead), staff=profile, country_code="mx")
+    services.staff_scope_grant(actor=principal(lead), staff=profile, country_code="MX")
     assert set(profile.scopes.values_list("country_code", flat=True)) == {"AR", "MX"}
     granted = Event.objects.filter(action="staff_scope.granted", actor_id=str(lead.pk))
     assert granted.count() == 1 and granted.get().country_code == "MX"
-    assert services.staff_scope_revoke(actor=lead, staff=profile, country_code="AR") is True
-    assert services.staff_scope_revoke(actor=lead, staff=profile, country_code="AR") is False
+    assert (
+        services.staff_scope_revoke(actor=principal(lead), staff=profile, country_code="AR") is True
+    )
+    assert (
+        services.staff_scope_revoke(actor=principal(lead), staff=profile, country_code="AR")
+        is False
+    )
     assert Event.objects.filter(action="staff_scope.revoked").count() == 1
 
 
 def test_lead_cannot_grant_a_country_outside_its_scope(lead) -> None:
     staff = make_staff(level="L1", countries=("AR",))
     with pytest.raises(ScopeViolation):
-        services.staff_scope_grant(actor=lead, staff=staff.staff_profile, country_code="BR")
+        services.staff_scope_grant(
+            actor=principal(lead), staff=staff.staff_profile, country_code="BR"
+        )
     assert not StaffCountryScope.objects.filter(country_code="BR").exists()
 
 
@@ -117,7 +127,9 @@ def test_user_save_by_staff_deactivation_revokes_sessions(lead) -> None:
     user = make_user(country_code="AR")
     pair = services.session_start(user=user, method="password")
     user.is_active = False
-    services.user_save_by_staff(actor=lead, user=user, changed_fields=["is_active"], created=False)
+    services.user_save_by_staff(
+        actor=principal(lead), user=user, changed_fields=["is_active"], created=False
+    )
     event = Event.objects.get(action="user.changed_by_staff")
     assert event.data == {"fields": ["is_active"]}
     revoked = Event.objects.get(action="auth.refresh_family.revoked")
@@ -127,7 +139,7 @@ def test_user_save_by_staff_deactivation_revokes_sessions(lead) -> None:
 def test_user_save_by_staff_refuses_other_countries_and_flags(lead) -> None:
     with pytest.raises(StaffLevelRequired):
         services.user_save_by_staff(
-            actor=lead,
+            actor=principal(lead),
             user=make_user(country_code="BR"),
             changed_fields=["full_name"],
             created=False,
@@ -135,11 +147,14 @@ def test_user_save_by_staff_refuses_other_countries_and_flags(lead) -> None:
     l2 = make_staff(level="L2", countries=("AR",))
     with pytest.raises(StaffLevelRequired):
         services.user_save_by_staff(
-            actor=l2, user=make_user(country_code="AR"), changed_fields=["is_staff"], created=False
+            actor=principal(l2),
+            user=make_user(country_code="AR"),
+            changed_fields=["is_staff"],
+            created=False,
         )
     with pytest.raises(StaffLevelRequired):
         services.user_save_by_staff(
-            actor=lead,
+            actor=principal(lead),
             user=make_user(country_code="AR"),
             changed_fields=["is_superuser"],
             created=False,
@@ -152,7 +167,7 @@ def test_user_save_by_staff_refuses_other_countries_and_flags(lead) -> None:
 def _change_email(actor, user, email: str = "taken.over@example.test"):
     user.email = email
     return services.user_save_by_staff(
-        actor=actor, user=user, changed_fields=["email"], created=False
+        actor=principal(actor), user=user, changed_fields=["email"], created=False
     )
 
 
@@ -197,7 +212,7 @@ def test_protection_follows_the_stored_account_not_the_edited_copy(lead) -> None
     root.is_staff = False
     with pytest.raises(ProtectedAccount):
         services.user_save_by_staff(
-            actor=lead, user=root, changed_fields=["is_staff"], created=False
+            actor=principal(lead), user=root, changed_fields=["is_staff"], created=False
         )
     root.refresh_from_db()
     assert root.is_superuser and root.is_staff
@@ -261,7 +276,7 @@ def test_moving_a_user_in_from_another_country_is_refused(lead) -> None:
     user.country_code = "AR"
     with pytest.raises(StaffLevelRequired):
         services.user_save_by_staff(
-            actor=lead, user=user, changed_fields=["country_code"], created=False
+            actor=principal(lead), user=user, changed_fields=["country_code"], created=False
         )
     user.refresh_from_db()
     assert user.country_code == "BR"
@@ -271,6 +286,10 @@ def test_moving_a_user_in_from_another_country_is_refused(lead) -> None:
 def test_only_superusers_change_groups_and_permissions(lead, field) -> None:
     agent = make_staff(level="L1", countries=("AR",))
     with pytest.raises(StaffLevelRequired):
-        services.user_save_by_staff(actor=lead, user=agent, changed_fields=[field], created=False)
+        services.user_save_by_staff(
+            actor=principal(lead), user=agent, changed_fields=[field], created=False
+        )
     root = make_staff(level=None, countries=(), superuser=True, country_code="AR")
-    services.user_save_by_staff(actor=root, user=agent, changed_fields=[field], created=False)
+    services.user_save_by_staff(
+        actor=principal(root), user=agent, changed_fields=[field], created=False
+    )

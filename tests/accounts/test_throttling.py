@@ -196,7 +196,9 @@ def test_ops_can_lift_a_lockout_with_the_command(api_client) -> None:
     assert "cleared" in out.getvalue()
     assert _login(api_client, "helpme@example.test", PASSWORD, ATTACKER).status_code == 200
     event = Event.objects.get(action="auth.lockout_cleared")
-    assert event.target_id == str(user.pk) and event.actor_id == "ops:ana"
+    assert event.target_id == str(user.pk)
+    assert (event.actor_type, event.actor_id, event.actor_level) == ("system", "system", "L0")
+    assert event.data["operator"] == "ana"
 
 
 # --- review finding 4: attacks spread over many IPs, IPv6 networks --------------------------

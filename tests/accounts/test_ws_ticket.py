@@ -10,10 +10,20 @@ from django.conf import settings as django_settings
 
 from aventide.accounts import services
 from aventide.accounts.errors import WsTicketInvalid
-from aventide.core.context import Actor
-from tests.accounts.factories import anon_headers, issue_anon, login_headers, make_staff, make_user
+from aventide.accounts.services import ws_tickets
+from aventide.core.principal import Principal, PrincipalKind
+from tests.accounts.factories import (
+    anon_headers,
+    issue_anon,
+    login_headers,
+    make_staff,
+    make_user,
+    principal,
+)
 
 pytestmark = pytest.mark.django_db
+
+USER_1 = Principal(kind=PrincipalKind.USER, id="1")
 
 
 def test_user_gets_a_ticket_that_redeems_once(api_client) -> None:
@@ -23,15 +33,15 @@ def test_user_gets_a_ticket_that_redeems_once(api_client) -> None:
     body = response.json()
     assert body["expiresIn"] == 60 and len(body["ticket"]) >= 40
     actor = services.ws_ticket_redeem(ticket=body["ticket"])
-    assert actor == Actor(type="user", id=str(user.pk), level="", country_code="MX")
+    assert actor == Principal(kind=PrincipalKind.USER, id=str(user.pk), country_code="MX")
     with pytest.raises(WsTicketInvalid):
         services.ws_ticket_redeem(ticket=body["ticket"])
 
 
 def test_staff_ticket_carries_the_level() -> None:
     staff = make_staff(level="L3", countries=("AR",))
-    actor = services.ws_ticket_redeem(ticket=services.ws_ticket_issue(actor=staff))
-    assert (actor.type, actor.level) == ("staff", "L3")
+    actor = services.ws_ticket_redeem(ticket=services.ws_ticket_issue(actor=principal(staff)))
+    assert (actor.kind, actor.level, actor.countries) == ("staff", "L3", frozenset({"AR"}))
 
 
 def test_anonymous_identity_gets_a_ticket(api_client) -> None:
@@ -41,8 +51,12 @@ def test_anonymous_identity_gets_a_ticket(api_client) -> None:
     )
     assert response.status_code == 200
     actor = services.ws_ticket_redeem(ticket=response.json()["ticket"])
-    assert actor == Actor(
-        type="anonymous", id=str(issued.anon_id), level="recipient", country_code="BR"
+    assert actor == Principal(
+        kind=PrincipalKind.ANONYMOUS,
+        id=str(issued.anon_id),
+        country_code="BR",
+        order_id=9,
+        role="recipient",
     )
 
 
@@ -58,8 +72,8 @@ def test_unknown_tickets_are_invalid(ticket: str) -> None:
 
 
 def test_ticket_expires_after_its_ttl(monkeypatch) -> None:
-    monkeypatch.setattr(services, "WS_TICKET_TTL_SECONDS", 1)
-    ticket = services.ws_ticket_issue(actor=Actor(type="user", id="1"))
+    monkeypatch.setattr(ws_tickets, "WS_TICKET_TTL_SECONDS", 1)
+    ticket = services.ws_ticket_issue(actor=USER_1)
     time.sleep(1.2)
     with pytest.raises(WsTicketInvalid):
         services.ws_ticket_redeem(ticket=ticket)
@@ -68,7 +82,7 @@ def test_ticket_expires_after_its_ttl(monkeypatch) -> None:
 def test_the_ticket_is_not_stored_in_clear() -> None:
     from django.core.cache import cache
 
-    ticket = services.ws_ticket_issue(actor=Actor(type="user", id="1"))
+    ticket = services.ws_ticket_issue(actor=USER_1)
     assert cache.get(services.WS_TICKET_KEY.format(ticket)) is None
 
 
@@ -99,13 +113,13 @@ def _race(ticket: str, threads: int = 12) -> list[bool]:
 def test_single_use_under_concurrency_on_redis() -> None:
     assert "redis" in django_settings.CACHES["default"]["BACKEND"].lower()
     for _ in range(5):
-        ticket = services.ws_ticket_issue(actor=Actor(type="user", id="1"))
+        ticket = services.ws_ticket_issue(actor=USER_1)
         results = _race(ticket)
         assert len(results) == 12
         assert results.count(True) == 1
 
 
 def test_single_use_under_concurrency_on_the_configured_cache() -> None:
-    ticket = services.ws_ticket_issue(actor=Actor(type="user", id="1"))
+    ticket = services.ws_ticket_issue(actor=USER_1)
     results = _race(ticket)
     assert results.count(True) == 1

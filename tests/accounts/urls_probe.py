@@ -7,21 +7,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from aventide.accounts.contracts import actor_for
+from aventide.accounts.contracts import api_principal
 from aventide.accounts.permissions import IsUserOrAnonymousIdentity, require_order_access
-from aventide.core.context import get_actor
+from aventide.core.context import get_principal
 
 
 class OrderProbeView(APIView):
     permission_classes = [IsUserOrAnonymousIdentity]
 
     def get(self, request: Request, order_id: int) -> Response:
-        require_order_access(request.user, order_id)
-        bound = get_actor()
+        require_order_access(api_principal(request), order_id)
+        bound = get_principal()
         return Response(
             {
                 "orderId": order_id,
-                "actor": actor_for(request.user).as_log(),
+                "actor": api_principal(request).as_log(),
                 "contextActor": bound.as_log() if bound else None,
             }
         )

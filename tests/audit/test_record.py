@@ -14,14 +14,14 @@ from audit.models import Event
 from audit.selectors import events_for, events_for_target
 from audit.services import record
 from aventide.core import context
-from aventide.core.context import Actor
+from aventide.core.principal import SYSTEM, Principal, PrincipalKind
 
 pytestmark = pytest.mark.django_db
 
 
 def test_record_takes_request_id_and_actor_from_the_context() -> None:
-    actor = Actor(type="user", id="7", level="buyer", country_code="AR")
-    with context.bound_context(request_id="req-abc.123", actor=actor), transaction.atomic():
+    actor = Principal(kind=PrincipalKind.USER, id="7", level="buyer", country_code="AR")
+    with context.bound_context(request_id="req-abc.123", principal=actor), transaction.atomic():
         event = record("order.created", "order:42", data={"amountMinor": 1500})
     stored = Event.objects.get(pk=event.pk)
     assert (stored.actor_type, stored.actor_id, stored.actor_level) == ("user", "7", "buyer")
@@ -55,23 +55,25 @@ def test_record_redacts_data_like_the_logs() -> None:
 
 def test_record_without_context_uses_the_system_actor_and_empty_request_id() -> None:
     event = record("job.ran", ("job", 3))
-    assert (event.actor_type, event.actor_id, event.actor_level) == ("system", "system", "")
+    assert (event.actor_type, event.actor_id, event.actor_level) == ("system", "system", "L0")
     assert event.request_id == ""
     assert event.country_code == ""
 
 
 def test_record_explicit_actor_and_level_override_the_context() -> None:
-    staff = Actor(type="staff", id="5", level="L2", country_code="MX")
-    l0 = Actor(type="system", id="L0", level="L0")
-    with context.bound_context(actor=staff):
+    staff = Principal(kind=PrincipalKind.STAFF, id="5", level="L2", country_code="MX")
+    l0 = SYSTEM
+    with context.bound_context(principal=staff):
         as_role = record("order.accepted", "order:9", actor_level="seller", country_code="ar")
         as_l0 = record("order.completed", "order:9", actor=l0, country_code="AR")
     assert (as_role.actor_id, as_role.actor_level, as_role.country_code) == ("5", "seller", "AR")
-    assert (as_l0.actor_type, as_l0.actor_id, as_l0.actor_level) == ("system", "L0", "L0")
+    assert (as_l0.actor_type, as_l0.actor_id, as_l0.actor_level) == ("system", "system", "L0")
 
 
 def test_record_country_defaults_to_the_actor_when_the_target_has_none() -> None:
-    with context.bound_context(actor=Actor(type="user", id="1", country_code="UY")):
+    with context.bound_context(
+        principal=Principal(kind=PrincipalKind.USER, id="1", country_code="UY")
+    ):
         event = record("x.y", ("thing", "1"))
     assert event.country_code == "UY"
 
@@ -89,6 +91,15 @@ def test_record_refuses_malformed_targets(bad: object) -> None:
     with pytest.raises(AuditTargetInvalid) as exc:
         record("x.y", bad)  # type: ignore[arg-type]
     assert exc.value.code == "AUDIT_TARGET_INVALID"
+
+
+@pytest.mark.parametrize("bad", ["unsaved model", 42, None, ["order", "1"]])
+def test_record_refuses_unsaved_models_and_other_target_types(bad: object) -> None:
+    target = ContentType(app_label="x", model="y") if bad == "unsaved model" else bad
+    with pytest.raises(AuditTargetInvalid) as exc:
+        record("x.y", target)  # type: ignore[arg-type]
+    assert exc.value.code == "AUDIT_TARGET_INVALID"
+    assert not Event.objects.filter(action="x.y").exists()
 
 
 def test_record_digest_survives_the_database_round_trip() -> None:

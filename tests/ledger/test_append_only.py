@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from aventide.core.principal import SYSTEM
 from aventide.ledger import services
 from aventide.ledger.services import EntrySpec
 
@@ -12,7 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _post() -> int:
-    txn = services.post(
+    txn = services.ledger_post(
+        actor=SYSTEM,
         entries=[EntrySpec("buyer_payments:1", -100), EntrySpec("escrow:order:1", 100)],
         idempotency_key="append-only-1",
         reason="capture",
@@ -44,7 +46,8 @@ def test_raw_sql_cannot_rewrite_money(sql: str) -> None:
 
 def test_escrow_balance_rows_stay_updatable() -> None:
     _post()
-    services.post(
+    services.ledger_post(
+        actor=SYSTEM,
         entries=[EntrySpec("escrow:order:1", -100), EntrySpec("buyer_refund:1", 100)],
         idempotency_key="append-only-2",
         reason="refund",

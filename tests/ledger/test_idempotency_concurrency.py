@@ -7,6 +7,7 @@ import threading
 import pytest
 from django.db import connection
 
+from aventide.core.principal import SYSTEM
 from aventide.ledger import selectors, services
 from aventide.ledger.models import Entry, Transaction
 from aventide.ledger.services import EntrySpec
@@ -39,7 +40,8 @@ def _run_concurrently(fn, n: int) -> list[object]:
 @pytest.mark.django_db(transaction=True)
 def test_post_same_key_from_50_threads_creates_one_transaction() -> None:
     def post() -> int:
-        txn = services.post(
+        txn = services.ledger_post(
+            actor=SYSTEM,
             entries=[EntrySpec("buyer_payments:1", -500), EntrySpec("escrow:order:1", 500)],
             idempotency_key="order:1:capture",
             reason="capture",
@@ -60,7 +62,8 @@ def test_post_same_key_from_50_threads_creates_one_transaction() -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_refunds_never_overdraw_the_escrow(countries) -> None:
-    services.capture(
+    services.escrow_capture(
+        actor=SYSTEM,
         order_id=5,
         country_code="AR",
         buyer_id=1,
@@ -75,7 +78,11 @@ def test_concurrent_refunds_never_overdraw_the_escrow(countries) -> None:
     def refund() -> int:
         with lock:
             n = next(counter)
-        return services.refund(order_id=5, amount_minor=300, idempotency_key=f"r{n}").pk
+        txn = services.escrow_refund(
+            actor=SYSTEM, order_id=5, amount_minor=300, idempotency_key=f"r{n}"
+        )
+        assert txn is not None
+        return txn.pk
 
     results = _run_concurrently(refund, 10)
     succeeded = [r for r in results if isinstance(r, int)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audit.selectors import events_for_target
+from aventide.core.principal import SYSTEM
 from aventide.ledger import selectors, services
 from aventide.ledger.errors import (
     EscrowInsufficient,
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _pay_in(key: str = "k1", amount: int = 1000) -> Transaction:
-    return services.post(
+    return services.ledger_post(
+        actor=SYSTEM,
         entries=[EntrySpec("buyer_payments:1", -amount), EntrySpec("escrow:order:1", amount)],
         idempotency_key=key,
         reason="capture",
@@ -73,13 +75,16 @@ def test_post_same_key_other_content_is_idempotency_key_reused() -> None:
 )
 def test_post_refuses_invalid_entries(entries: list[EntrySpec]) -> None:
     with pytest.raises(LedgerInvariantViolation):
-        services.post(entries=entries, idempotency_key="bad", reason="x", currency="ARS")
+        services.ledger_post(
+            actor=SYSTEM, entries=entries, idempotency_key="bad", reason="x", currency="ARS"
+        )
     assert Entry.objects.count() == 0
 
 
 def test_post_refuses_an_escrow_going_negative() -> None:
     with pytest.raises(EscrowInsufficient):
-        services.post(
+        services.ledger_post(
+            actor=SYSTEM,
             entries=[EntrySpec("escrow:order:9", -1), EntrySpec("platform_fee", 1)],
             idempotency_key="overdraw",
             reason="release",
@@ -96,7 +101,8 @@ def test_split_fee_rounds_the_fee_down() -> None:
 
 
 def _capture(countries: list[str], amount: int = 10_001) -> Transaction:
-    return services.capture(
+    return services.escrow_capture(
+        actor=SYSTEM,
         order_id=7,
         country_code="AR",
         buyer_id=3,
@@ -116,8 +122,8 @@ def test_capture_freezes_the_snapshot_with_the_country_fee(countries: list[str])
 
 def test_release_pays_seller_and_fee_exactly_once(countries: list[str]) -> None:
     _capture(countries)
-    first = services.release(order_id=7, idempotency_key="order:7:release")
-    again = services.release(order_id=7, idempotency_key="order:7:release")
+    first = services.escrow_release(actor=SYSTEM, order_id=7, idempotency_key="order:7:release")
+    again = services.escrow_release(actor=SYSTEM, order_id=7, idempotency_key="order:7:release")
     assert again.pk == first.pk
     assert selectors.balance_of("seller_payable:4", "ARS") == 9001
     assert selectors.balance_of("platform_fee", "ARS") == 1000
@@ -128,26 +134,26 @@ def test_release_pays_seller_and_fee_exactly_once(countries: list[str]) -> None:
 
 def test_refund_and_credit_cannot_exceed_what_was_captured(countries: list[str]) -> None:
     _capture(countries, amount=1000)
-    services.refund(order_id=7, amount_minor=600, idempotency_key="r1")
-    services.credit(order_id=7, amount_minor=300, idempotency_key="c1")
+    services.escrow_refund(actor=SYSTEM, order_id=7, amount_minor=600, idempotency_key="r1")
+    services.escrow_credit(actor=SYSTEM, order_id=7, amount_minor=300, idempotency_key="c1")
     with pytest.raises(MoneyCapExceeded):
-        services.refund(order_id=7, amount_minor=101, idempotency_key="r2")
+        services.escrow_refund(actor=SYSTEM, order_id=7, amount_minor=101, idempotency_key="r2")
     money = selectors.order_money(7)
     assert (money.refunded, money.credited, money.escrow) == (600, 300, 100)
-    services.release(order_id=7, idempotency_key="rel")
+    services.escrow_release(actor=SYSTEM, order_id=7, idempotency_key="rel")
     assert selectors.order_money(7).moved_out == 1000
     assert selectors.ledger_total() == 0
 
 
 def test_money_moves_need_a_captured_order() -> None:
     with pytest.raises(SnapshotMissing):
-        services.refund(order_id=404, amount_minor=1, idempotency_key="r")
+        services.escrow_refund(actor=SYSTEM, order_id=404, amount_minor=1, idempotency_key="r")
 
 
 def test_only_escrows_keep_a_locked_balance_row(countries: list[str]) -> None:
     from aventide.ledger.models import AccountBalance
 
     _capture(countries)
-    services.release(order_id=7, idempotency_key="order:7:release")
+    services.escrow_release(actor=SYSTEM, order_id=7, idempotency_key="order:7:release")
     assert set(AccountBalance.objects.values_list("account", flat=True)) == {"escrow:order:7"}
     assert selectors.balance_of("platform_fee", "ARS") == 1000  # the sum of its entries

@@ -8,13 +8,12 @@ from typing import Any
 import pytest
 
 from aventide.accounts import services as accounts
-from aventide.accounts.contracts import AnonymousActor
 from aventide.accounts.models import User
-from aventide.core.context import Actor
+from aventide.core.principal import SYSTEM, Principal
 from aventide.orders import services
 from aventide.orders.models import Listing, Order, OrderStatus, Role
+from tests.accounts.factories import anonymous_principal, principal
 
-SYSTEM = Actor(type="system", id="tests", level="L0")
 PASSWORD = "Corr3ct-Horse-Battery"
 
 
@@ -44,42 +43,42 @@ class OrderWorld:
         self.seller = make_user(f"seller.{suffix}@t.test", country, is_seller=True)
         self.buyer = make_user(f"buyer.{suffix}@t.test", country)
         self.listing = services.listing_create(
-            actor=self.seller, title="Flores", price_minor=15_000
+            actor=principal(self.seller), title="Flores", price_minor=15_000
         )
         self.staff = {
             level: make_staff(level, [country], f"staff.{level.lower()}.{suffix}@t.test")
             for level in ("L1", "L2", "L3")
         }
-        self._recipients: dict[int, AnonymousActor] = {}
+        self._recipients: dict[int, Principal] = {}
 
     def new_order(self) -> Order:
         created = services.order_create(
-            actor=self.buyer, listing_id=self.listing.pk, recipient_name="Ana"
+            actor=principal(self.buyer), listing_id=self.listing.pk, recipient_name="Ana"
         )
         access = created.recipient_access
         assert access is not None
-        self._recipients[created.order.pk] = AnonymousActor(
-            anon_id=access.anon_id,
-            order_id=created.order.pk,
-            role="recipient",
-            country_code=created.order.country_code,
-        )
+        self._recipients[created.order.pk] = anonymous_principal(access.anon_id)
         return created.order
 
-    def recipient(self, order: Order) -> AnonymousActor:
+    def recipient(self, order: Order) -> Principal:
         return self._recipients[order.pk]
 
+    def p(self, user: User) -> Principal:
+        """The principal of one of this world's users."""
+        return principal(user)
+
     def actor(self, role: str, order: Order) -> Any:
+        """The principal acting in ``role`` on ``order``."""
         actors: dict[str, Any] = {
-            Role.BUYER: self.buyer,
-            Role.SELLER: self.seller,
-            Role.RECIPIENT: self._recipients.get(order.pk),
-            Role.SYSTEM: SYSTEM,
-            Role.STAFF_L1: self.staff.get("L1"),
-            Role.STAFF_L2: self.staff.get("L2"),
-            Role.STAFF_L3: self.staff.get("L3"),
+            Role.BUYER: lambda: principal(self.buyer),
+            Role.SELLER: lambda: principal(self.seller),
+            Role.RECIPIENT: lambda: self._recipients.get(order.pk),
+            Role.SYSTEM: lambda: SYSTEM,
+            Role.STAFF_L1: lambda: principal(self.staff["L1"]),
+            Role.STAFF_L2: lambda: principal(self.staff["L2"]),
+            Role.STAFF_L3: lambda: principal(self.staff["L3"]),
         }
-        return actors[role]
+        return actors[role]()
 
     def order_in(self, state: str) -> Order:
         """An order brought to `state` by the same services production uses."""
@@ -110,10 +109,10 @@ class OrderWorld:
         return services.order_mark_paid(actor=SYSTEM, order_id=order.pk, payment_reference="psp-1")
 
     def accept(self, order: Order) -> Order:
-        return services.order_accept(actor=self.seller, order_id=order.pk)
+        return services.order_accept(actor=principal(self.seller), order_id=order.pk)
 
     def dispatch(self, order: Order) -> Order:
-        return services.order_dispatch(actor=self.seller, order_id=order.pk)
+        return services.order_dispatch(actor=principal(self.seller), order_id=order.pk)
 
     def deliver(self, order: Order) -> Order:
         return services.order_confirm_delivery(actor=self.recipient(order), order_id=order.pk)
@@ -122,11 +121,13 @@ class OrderWorld:
         return services.order_complete(actor=SYSTEM, order_id=order.pk)
 
     def cancel(self, order: Order) -> Order:
-        return services.order_cancel(actor=self.buyer, order_id=order.pk, reason="changed mind")
+        return services.order_cancel(
+            actor=principal(self.buyer), order_id=order.pk, reason="changed mind"
+        )
 
     def force(self, order: Order) -> Order:
         return services.order_force_complete(
-            actor=self.staff["L3"],
+            actor=principal(self.staff["L3"]),
             order_id=order.pk,
             reason_code="courier_confirmed_offline",
             evidence_refs=["courier-ticket-77"],

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from audit.selectors import events_for_target
 from aventide.orders.models import Order, OrderStatus
+from tests.accounts.factories import principal
 
 from .conftest import OrderWorld, make_staff
 
@@ -115,5 +116,7 @@ def test_listing_set_active_is_scoped(world: OrderWorld) -> None:
 
     mx_l3 = make_staff("L3", ["MX"], "l3.mx.listing@t.test")
     with pytest.raises(Exception) as exc:  # noqa: PT011 -- asserted by code below
-        services.listing_set_active(actor=mx_l3, listing_id=world.listing.pk, active=False)
+        services.listing_set_active(
+            actor=principal(mx_l3), listing_id=world.listing.pk, active=False
+        )
     assert getattr(exc.value, "code", "") == "SCOPE_VIOLATION"

@@ -10,6 +10,7 @@ from aventide.accounts.tokens import sign_anonymous_id
 from aventide.ledger import selectors as ledger
 from aventide.orders import services
 from aventide.orders.models import Order, OrderStatus
+from tests.accounts.factories import principal
 
 from .conftest import PASSWORD, OrderWorld, make_user
 
@@ -28,7 +29,7 @@ def as_recipient(world: OrderWorld, order: Order) -> APIClient:
     anon = world.recipient(order)
     client.credentials(
         HTTP_X_ANONYMOUS_ID=str(anon.anon_id),
-        HTTP_X_ANONYMOUS_SIGNATURE=sign_anonymous_id(anon.anon_id),
+        HTTP_X_ANONYMOUS_SIGNATURE=sign_anonymous_id(anon.id),
     )
     return client
 
@@ -37,7 +38,7 @@ def test_listings_are_public_and_filtered_by_country(
     api_client: APIClient, world: OrderWorld
 ) -> None:
     mx_seller = make_user("seller.mx@t.test", "MX", is_seller=True)
-    services.listing_create(actor=mx_seller, title="Tacos", price_minor=500)
+    services.listing_create(actor=principal(mx_seller), title="Tacos", price_minor=500)
     response = api_client.get("/api/listings?country=AR")
     assert response.status_code == 200
     body = response.json()
@@ -72,9 +73,9 @@ def test_listing_create_by_seller_and_refusal_for_buyers(
     assert refused.json()["code"] == "SELLER_REQUIRED"
 
 
-def test_order_create_ignores_a_client_amount(api_client: APIClient, world: OrderWorld) -> None:
+def test_order_create_refuses_a_client_amount(api_client: APIClient, world: OrderWorld) -> None:
     login(api_client, world.buyer.email)
-    response = api_client.post(
+    refused = api_client.post(
         "/api/orders",
         {
             "listingId": world.listing.pk,
@@ -82,6 +83,15 @@ def test_order_create_ignores_a_client_amount(api_client: APIClient, world: Orde
             "amountMinor": 1,
             "currency": "USD",
         },
+        format="json",
+    )
+    # A client amount is never used: it is refused by name (strict input), nothing is created.
+    assert (refused.status_code, refused.json()["code"]) == (400, "VALIDATION_ERROR")
+    assert set(refused.json()["details"]) == {"amountMinor", "currency"}
+    assert not Order.objects.filter(buyer=world.buyer).exists()
+    response = api_client.post(
+        "/api/orders",
+        {"listingId": world.listing.pk, "recipient": {"name": "Ana"}},
         format="json",
     )
     assert response.status_code == 201, response.content
@@ -143,7 +153,7 @@ def test_anonymous_recipient_cannot_place_orders(world: OrderWorld) -> None:
     response = client.post(
         "/api/orders", {"listingId": world.listing.pk, "recipient": {"name": "x"}}, format="json"
     )
-    assert response.status_code == 403
+    assert (response.status_code, response.json()["code"]) == (403, "ACCOUNT_REQUIRED")
 
 
 def test_accept_over_http_is_attributed_in_the_audit(world: OrderWorld) -> None:
@@ -211,7 +221,9 @@ def test_listing_pages_are_capped(
     from aventide.core.pagination import CappedLimitOffsetPagination
 
     for i in range(3):
-        services.listing_create(actor=world.seller, title=f"Item {i}", price_minor=100 + i)
+        services.listing_create(
+            actor=principal(world.seller), title=f"Item {i}", price_minor=100 + i
+        )
     monkeypatch.setattr(CappedLimitOffsetPagination, "max_limit", 2)
     body = api_client.get("/api/listings?limit=100000").json()
     assert body["count"] == 4

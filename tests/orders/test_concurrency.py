@@ -11,6 +11,7 @@ from audit.selectors import events_for_target
 from aventide.core.errors import DomainError
 from aventide.orders import services
 from aventide.orders.models import Order, OrderStatus
+from tests.accounts.factories import principal
 
 from .conftest import OrderWorld
 
@@ -28,7 +29,9 @@ def test_order_accept_from_20_threads_has_exactly_one_winner(countries: list[str
     def accept(i: int) -> None:
         try:
             barrier.wait(timeout=30)
-            results[i] = services.order_accept(actor=world.seller, order_id=order.pk).status
+            results[i] = services.order_accept(
+                actor=principal(world.seller), order_id=order.pk
+            ).status
         except DomainError as exc:
             results[i] = exc.code
         except Exception as exc:  # noqa: BLE001 -- any other error fails the assertion below

@@ -7,6 +7,7 @@ import pytest
 from aventide.orders import selectors, services
 from aventide.orders.errors import OrderStateConflict
 from aventide.orders.models import TRANSITIONS, Order, OrderStatus, Role
+from tests.accounts.factories import principal
 
 from .conftest import OrderWorld
 
@@ -59,7 +60,7 @@ def test_order_transition_on_a_stale_row_is_a_state_conflict(
 
     monkeypatch.setattr(services, "role_of", role_then_someone_else_cancels)
     with pytest.raises(OrderStateConflict) as exc:
-        services.order_accept(actor=world.seller, order_id=order.pk)
+        services.order_accept(actor=principal(world.seller), order_id=order.pk)
     assert (exc.value.code, exc.value.status) == ("ORDER_STATE_CONFLICT", 409)
     # the simulated writer shared our transaction, so both rolled back: nothing was accepted
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID

@@ -7,9 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from aventide.core.principal import SYSTEM
 from aventide.ledger import selectors as ledger
 from aventide.orders import services
 from aventide.orders.models import Order, OrderStatus
+from tests.accounts.factories import principal
 
 from .conftest import OrderWorld
 
@@ -28,7 +30,7 @@ def test_order_create_links_a_recipient_with_an_account(world: OrderWorld) -> No
 
     friend = make_user("Friend@T.test")
     created = services.order_create(
-        actor=world.buyer,
+        actor=principal(world.buyer),
         listing_id=world.listing.pk,
         recipient_name="F",
         recipient_email="friend@t.test",
@@ -57,7 +59,7 @@ def test_order_force_complete_releases_too(world: OrderWorld) -> None:
 
 def test_order_cancel_after_payment_refunds_the_buyer(world: OrderWorld) -> None:
     order = world.order_in(OrderStatus.PAID)
-    services.order_cancel(actor=world.seller, order_id=order.pk, reason="out of stock")
+    services.order_cancel(actor=principal(world.seller), order_id=order.pk, reason="out of stock")
     money = ledger.order_money(order.pk)
     assert (money.refunded, money.escrow) == (15_000, 0)
     assert ledger.balance_of(f"buyer_refund:{world.buyer.pk}", "ARS") == 15_000
@@ -101,7 +103,9 @@ def test_orders_complete_due_skips_an_order_that_cannot_complete(world: OrderWor
     broken = world.order_in(OrderStatus.DELIVERED)
     fine = world.order_in(OrderStatus.DELIVERED)
     # a support refund emptied the first order's escrow: its release cannot happen
-    ledger_services.refund(order_id=broken.pk, amount_minor=15_000, idempotency_key="support-1")
+    ledger_services.escrow_refund(
+        actor=SYSTEM, order_id=broken.pk, amount_minor=15_000, idempotency_key="support-1"
+    )
     old = timezone.now() - timedelta(days=4)
     Order.objects.filter(pk__in=[broken.pk, fine.pk]).update(delivered_at=old)
     before = metrics.count_of(
@@ -117,7 +121,7 @@ def test_orders_complete_due_skips_an_order_that_cannot_complete(world: OrderWor
 
 
 def test_orders_complete_due_goes_on_past_a_deactivated_country(countries: list[str]) -> None:
-    from aventide.accounts.models import Country
+    from aventide.markets.models import Country
 
     from .conftest import OrderWorld as World
 
@@ -138,7 +142,7 @@ def test_order_create_refuses_a_party_as_recipient(world: OrderWorld, who: str) 
     email = getattr(world, who).email.upper()
     with pytest.raises(RecipientInvalid) as exc:
         services.order_create(
-            actor=world.buyer,
+            actor=principal(world.buyer),
             listing_id=world.listing.pk,
             recipient_name="Me",
             recipient_email=email,

@@ -11,6 +11,7 @@ from audit.selectors import events_for_target
 from aventide.orders import services
 from aventide.orders.errors import InvalidTransition, OrderActionForbidden
 from aventide.orders.models import TRANSITIONS, Order, OrderStatus, Role
+from tests.accounts.factories import principal
 
 from .conftest import OrderWorld
 
@@ -85,7 +86,7 @@ def test_order_transition_by_a_stranger_is_not_found(world: OrderWorld) -> None:
     order = world.order_in(OrderStatus.PAID)
     stranger = make_user("stranger@t.test")
     with pytest.raises(OrderNotFound):
-        services.order_accept(actor=stranger, order_id=order.pk)
+        services.order_accept(actor=principal(stranger), order_id=order.pk)
 
 
 def test_order_transition_by_out_of_scope_staff_is_a_scope_violation(world: OrderWorld) -> None:
@@ -94,7 +95,7 @@ def test_order_transition_by_out_of_scope_staff_is_a_scope_violation(world: Orde
     order = world.order_in(OrderStatus.PAID)
     mx_lead = make_staff("L3", ["MX"], "l3.mx@t.test")
     with pytest.raises(Exception) as exc:  # noqa: PT011 -- asserted by code below
-        services.order_cancel(actor=mx_lead, order_id=order.pk, reason="x")
+        services.order_cancel(actor=principal(mx_lead), order_id=order.pk, reason="x")
     assert getattr(exc.value, "code", "") == "SCOPE_VIOLATION"
     assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
 
@@ -106,7 +107,10 @@ def test_order_force_complete_requires_reason_and_evidence(world: OrderWorld) ->
     for reason, refs in (("bogus", ["t-1"]), ("platform_fault", []), ("platform_fault", [" "])):
         with pytest.raises(ForceCompleteInvalid):
             services.order_force_complete(
-                actor=world.staff["L3"], order_id=order.pk, reason_code=reason, evidence_refs=refs
+                actor=principal(world.staff["L3"]),
+                order_id=order.pk,
+                reason_code=reason,
+                evidence_refs=refs,
             )
     done = world.force(order)
     assert done.status == OrderStatus.FORCE_COMPLETED

@@ -26,8 +26,10 @@ from typing import Any
 from django.db import models
 
 from aventide.accounts import services as accounts_services
-from aventide.accounts.models import AnonymousIdentity, Country
-from tests.accounts.factories import SYSTEM, issue_anon, make_staff, make_user
+from aventide.accounts.models import AnonymousIdentity
+from aventide.core.principal import SYSTEM
+from aventide.markets.models import Country
+from tests.accounts.factories import issue_anon, make_staff, make_user, principal
 
 _seq = itertools.count(1)
 
@@ -59,7 +61,9 @@ def _listing(country: str) -> models.Model:
     from aventide.orders import services as orders_services
 
     seller = make_user(country_code=country, is_seller=True)
-    return orders_services.listing_create(actor=seller, title="Flores", price_minor=15_000)
+    return orders_services.listing_create(
+        actor=principal(seller), title="Flores", price_minor=15_000
+    )
 
 
 def _order(country: str) -> models.Model:
@@ -68,7 +72,7 @@ def _order(country: str) -> models.Model:
     listing: Any = _listing(country)
     buyer = make_user(country_code=country)
     return orders_services.order_create(
-        actor=buyer, listing_id=listing.pk, recipient_name="Ana"
+        actor=principal(buyer), listing_id=listing.pk, recipient_name="Ana"
     ).order
 
 
@@ -76,7 +80,8 @@ def _captured(country: str) -> Any:
     from aventide.ledger import services as ledger_services
 
     currency = Country.objects.get(code=country).currency
-    return ledger_services.capture(
+    return ledger_services.escrow_capture(
+        actor=SYSTEM,
         order_id=900_000 + next(_seq),
         country_code=country,
         buyer_id=1,
@@ -114,7 +119,7 @@ ROW_FACTORIES: dict[str, Callable[[str], models.Model]] = {
     "accounts.staffprofile": _staff_profile,
     "accounts.staffcountryscope": _staff_scope,
     "accounts.anonymousidentity": _anonymous_identity,
-    "accounts.country": lambda country: Country.objects.get(code=country),
+    "markets.country": lambda country: Country.objects.get(code=country),
     "audit.event": _audit_event,
     "orders.listing": _listing,
     "orders.order": _order,

@@ -24,8 +24,9 @@ import pytest
 from aventide.accounts import errors as accounts_errors
 from aventide.accounts import services, tokens
 from aventide.accounts.errors import ProtectedAccount, WsTicketInvalid
-from aventide.core.context import Actor, bound_context
+from aventide.core.context import bound_context
 from aventide.core.errors import AuthRequired, DomainError
+from aventide.core.principal import SYSTEM
 from tests.accounts.factories import (
     PASSWORD,
     anon_headers,
@@ -34,6 +35,7 @@ from tests.accounts.factories import (
     login_headers,
     make_staff,
     make_user,
+    principal,
 )
 from tests.accounts.google_stub import CLIENT_ID, JwksStub
 
@@ -159,7 +161,7 @@ def case_anon_signature_invalid(ctx: Ctx) -> tuple[Any, list[str]]:
 def case_anon_revoked(ctx: Ctx) -> tuple[Any, list[str]]:
     client = ctx.client
     issued = issue_anon(order_id=1)
-    services.anonymous_identity_revoke(actor=Actor(type="system", id="t"), anon_id=issued.anon_id)
+    services.anonymous_identity_revoke(actor=SYSTEM, anon_id=issued.anon_id)
     headers = anon_headers(issued.anon_id, issued.signature)
     return client.post("/api/auth/ws-token", **headers), [issued.signature]
 
@@ -355,7 +357,9 @@ def service_protected_account() -> DomainError:
     root = make_staff(level=None, countries=(), superuser=True, country_code="AR")
     root.email = "taken.over@example.test"
     with pytest.raises(ProtectedAccount) as err:
-        services.user_save_by_staff(actor=lead, user=root, changed_fields=["email"], created=False)
+        services.user_save_by_staff(
+            actor=principal(lead), user=root, changed_fields=["email"], created=False
+        )
     return err.value
 
 

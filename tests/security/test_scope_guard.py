@@ -21,8 +21,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from audit.models import Event
+from aventide.accounts.admin_scope import ScopedAdminMixin, scope_field_for_model
 from aventide.accounts.models import User
-from aventide.accounts.scope import ScopedAdminMixin, scope_field_for_model
 from tests.accounts.factories import ensure_countries, login_headers, make_staff
 from tests.security.scope_cases import ENDPOINT_CASES, PARTY_REFUSALS, ROW_FACTORIES
 

@@ -2,7 +2,8 @@
 
 ``--whole-ip`` also lifts the IP's block (many accounts tried from it); ``--whole-account`` also
 ends the account's under-attack mode (failures from many IPs). Audited as
-``auth.lockout_cleared`` with the operator given by ``--operator`` (required).
+``auth.lockout_cleared`` by the system principal, naming the operator given by ``--operator``
+(required) in the event's data.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from aventide.accounts import services
-from aventide.core.context import Actor, bound_context
+from aventide.core.context import bound_context
+from aventide.core.principal import SYSTEM
 
 
 class Command(BaseCommand):
@@ -30,10 +32,10 @@ class Command(BaseCommand):
         parser.add_argument("--operator", required=True, help="Who does this (for the audit).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = Actor(type="system", id=f"ops:{options['operator'][:40]}", level="ops")
-        with bound_context(actor=actor):
+        with bound_context(principal=SYSTEM):
             services.login_lockout_clear(
-                actor=actor,
+                actor=SYSTEM,
+                operator=options["operator"],
                 email=options["email"],
                 ip=options["ip"],
                 whole_ip=options["whole_ip"],

@@ -1,0 +1,246 @@
+"""Resolve who is calling into a `Principal`, once per entry point.
+
+- REST: ``authentication.py`` turns a verified access token (`principal_for_access_token`) or a
+  signed anonymous identity (`principal_for_anonymous_id`) into ``request.user``.
+- Admin: `principal_for_request` turns the session's staff ``User`` into a principal (cached on
+  the request).
+- WebSocket: the single-use ticket carries the principal (``services.ws_ticket_redeem``).
+- Celery, beat, management commands: the one ``SYSTEM`` principal.
+
+Short cache (``AUTH_PRINCIPAL_CACHE_SECONDS``, default 5 s)
+  The state behind a token -- the user is active, the session (refresh family) is not revoked,
+  the staff level and countries -- is kept per process for a few seconds, so an API request
+  makes no database round trip to authenticate. Revoking a session, deactivating a user or
+  changing a staff member's level or scopes drops the entries of that user in the process that
+  made the change at once; other processes see it within the TTL. That is the documented bound:
+  a revoked session stops working everywhere within ``AUTH_PRINCIPAL_CACHE_SECONDS``
+  (docs/operations/auth.md). ``0`` disables the cache.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from aventide.accounts.errors import AnonIdentityExpired, AnonIdentityRevoked, AnonIdentityUnknown
+from aventide.accounts.models import AnonymousIdentity, StaffCountryScope, StaffProfile, User
+from aventide.core.principal import Principal, PrincipalKind
+from aventide.markets.policy import active_country_codes
+
+_MAX_ENTRIES = 20_000
+
+
+def _now() -> float:
+    """The cache's clock (monotonic; tests replace it)."""
+    return time.monotonic()
+
+
+class _TTLCache:
+    """A small thread-safe TTL map (per process). Values are immutable principals."""
+
+    def __init__(self) -> None:
+        self._data: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def ttl() -> float:
+        return float(getattr(settings, "AUTH_PRINCIPAL_CACHE_SECONDS", 5))
+
+    def get(self, key: Any) -> Any:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        expires, value = entry
+        if expires < _now():
+            with self._lock:
+                self._data.pop(key, None)
+            return None
+        return value
+
+    def put(self, key: Any, value: Any) -> None:
+        ttl = self.ttl()
+        if ttl <= 0:
+            return
+        with self._lock:
+            if len(self._data) >= _MAX_ENTRIES:
+                # Drop the oldest insertions (dicts keep insertion order).
+                for old in list(self._data)[: _MAX_ENTRIES // 10]:
+                    del self._data[old]
+            self._data[key] = (_now() + ttl, value)
+
+    def drop_where(self, predicate: Any) -> None:
+        with self._lock:
+            for key in [k for k in self._data if predicate(k)]:
+                del self._data[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_sessions = _TTLCache()  # (user_id, family_id) -> Principal
+_anonymous = _TTLCache()  # anon_id -> Principal | DomainError class
+
+
+def forget_user(user_id: int | None) -> None:
+    """Drop this process's cached principals of a user (session revoked, user changed)."""
+    if user_id is not None:
+        _sessions.drop_where(lambda key: key[0] == user_id)
+
+
+def forget_anonymous(anon_id: uuid.UUID | str) -> None:
+    key = str(anon_id)
+    _anonymous.drop_where(lambda k: k == key)
+
+
+def forget_user_on_change(user_id: int) -> None:
+    """For a service changing what a user's principal says (session revoked, deactivated,
+    level or scope changed): drop it in this process now -- so this process sees the change
+    at once -- and again after commit (a request racing the change's transaction may have
+    cached the old state meanwhile). Other processes see it within the TTL."""
+    forget_user(user_id)
+    transaction.on_commit(lambda: forget_user(user_id), robust=True)
+
+
+def forget_anonymous_on_change(anon_id: uuid.UUID) -> None:
+    forget_anonymous(anon_id)
+    transaction.on_commit(lambda: forget_anonymous(anon_id), robust=True)
+
+
+def clear_caches() -> None:
+    """Tests and ``flush``: forget every cached principal of this process."""
+    _sessions.clear()
+    _anonymous.clear()
+
+
+def _staff_countries(user: User) -> frozenset[str]:
+    if user.is_superuser:
+        return active_country_codes()
+    return frozenset(
+        StaffCountryScope.objects.filter(staff__user_id=user.pk).values_list(
+            "country_code", flat=True
+        )
+    )
+
+
+def principal_for_user(user: User) -> Principal:
+    """The principal of a registered user (staff: with level, flags and countries).
+
+    One query for staff (their countries; the profile comes along when the caller used
+    ``select_related("staff_profile")``), none for parties.
+    """
+    if not user.is_staff:
+        return Principal(
+            kind=PrincipalKind.USER,
+            id=str(user.pk),
+            country_code=user.country_code,
+            is_seller=user.is_seller,
+            email=user.email,
+            full_name=user.full_name,
+        )
+    try:
+        profile: StaffProfile | None = user.staff_profile
+    except StaffProfile.DoesNotExist:
+        profile = None
+    return Principal(
+        kind=PrincipalKind.STAFF,
+        id=str(user.pk),
+        country_code=user.country_code,
+        level=profile.level if profile is not None else "",
+        is_seller=user.is_seller,
+        is_superuser=user.is_superuser,
+        is_ops_lead=user.is_superuser or bool(profile is not None and profile.is_ops_lead),
+        countries=_staff_countries(user),
+        email=user.email,
+        full_name=user.full_name,
+    )
+
+
+def principal_for_access_token(*, user_id: str, family_id: str) -> Principal | None:
+    """The principal behind a verified access token whose user is active and whose session is
+    not revoked; None otherwise. Cached (see the module docstring)."""
+    try:
+        pk = int(user_id)
+        fam = str(uuid.UUID(family_id))
+    except (TypeError, ValueError):
+        return None
+    key = (pk, fam)
+    cached: Principal | None = _sessions.get(key)
+    if cached is not None:
+        return cached
+    user = (
+        User.objects.select_related("staff_profile")
+        .filter(
+            pk=pk,
+            is_active=True,
+            refresh_families__id=fam,
+            refresh_families__revoked_at__isnull=True,
+        )
+        .first()
+    )
+    if user is None:
+        return None
+    principal = principal_for_user(user)
+    _sessions.put(key, principal)
+    return principal
+
+
+def principal_for_identity(identity: AnonymousIdentity) -> Principal:
+    return Principal(
+        kind=PrincipalKind.ANONYMOUS,
+        id=str(identity.anon_id),
+        country_code=identity.country_code,
+        order_id=identity.order_id,
+        role=identity.role,
+    )
+
+
+def principal_for_anonymous_id(anon_id: uuid.UUID) -> Principal:
+    """The principal of a usable anonymous identity (signature already verified).
+
+    Raises ``ANON_SIGNATURE_INVALID`` (unknown id), ``ANON_IDENTITY_REVOKED`` or
+    ``ANON_IDENTITY_EXPIRED``. Cached like sessions; the expiry is re-checked on every call.
+    """
+    key = str(anon_id)
+    cached = _anonymous.get(key)
+    if cached is None:
+        identity = AnonymousIdentity.objects.filter(anon_id=anon_id).first()
+        if identity is None:
+            raise AnonIdentityUnknown()
+        if identity.revoked_at is not None:
+            raise AnonIdentityRevoked()
+        cached = (identity.expires_at, principal_for_identity(identity))
+        _anonymous.put(key, cached)
+    expires_at, principal = cached
+    if expires_at <= timezone.now():
+        raise AnonIdentityExpired()
+    assert isinstance(principal, Principal)
+    return principal
+
+
+_REQUEST_ATTR = "_aventide_principal"
+
+
+def principal_for_request(request: HttpRequest, *, user: object = None) -> Principal | None:
+    """The principal of a Django request: an API request's ``request.user`` already is one;
+    a session (admin) request's active user (``request.user``, or ``user`` when the caller
+    already awaited it) is resolved once and kept on the request."""
+    if user is None:
+        user = getattr(request, "user", None)
+    if isinstance(user, Principal):
+        return user
+    cached: Principal | None = getattr(request, _REQUEST_ATTR, None)
+    if cached is not None:
+        return cached
+    if not isinstance(user, User) or not user.is_active:
+        return None
+    principal = principal_for_user(user)
+    setattr(request, _REQUEST_ATTR, principal)
+    return principal

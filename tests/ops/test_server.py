@@ -1,0 +1,97 @@
+"""The launcher (`python -m aventide.server`): N worker processes, graceful and bounded shutdown.
+
+Real processes on a loopback port. Two workers need Redis (validation: the in-memory channel
+layer would be per process); the probe views live in tests/ops/server_urls.py.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+
+from tests.ops.live_server import live_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+GRACEFUL_SECONDS = 4
+
+
+def launcher_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "DJANGO_SETTINGS_MODULE": "tests.ops.server_settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'server.sqlite3'}",  # the probes use no DB
+        "REDIS_URL": settings.REDIS_URL,
+        "WEB_CONCURRENCY": "2",
+        "WEB_GRACEFUL_TIMEOUT_SECONDS": str(GRACEFUL_SECONDS),
+    }
+
+
+def test_two_workers_serve_requests(tmp_path: Path) -> None:
+    with live_server(tmp_path, launcher_env(tmp_path), workers=2) as server:
+        workers = server.worker_pids()
+        assert len(workers) == 2, server.log()[-2000:]
+
+        def answer(_: int) -> int:
+            response = httpx.get(server.url + "/probe/slow?seconds=0.05", timeout=30)
+            assert response.status_code == 200
+            return int(response.json()["pid"])
+
+        answered: set[int] = set()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            for _ in range(5):  # connections spread over both processes; a few rounds at most
+                answered |= set(pool.map(answer, range(48)))
+                if answered == workers:
+                    break
+        assert answered == workers
+
+
+def test_sigterm_finishes_in_flight_requests_and_is_bounded(tmp_path: Path) -> None:
+    with live_server(tmp_path, launcher_env(tmp_path), workers=2) as server:
+        results: dict[str, Any] = {}
+
+        def call(name: str, seconds: float) -> None:
+            try:
+                response = httpx.get(f"{server.url}/probe/slow?seconds={seconds}", timeout=90)
+                results[name] = response
+            except httpx.HTTPError as exc:
+                results[name] = exc
+
+        short = threading.Thread(target=call, args=("short", 3))  # ends inside the grace
+        endless = threading.Thread(target=call, args=("endless", 120))  # never would
+        short.start()
+        endless.start()
+        time.sleep(1.0)  # both are being served
+
+        sigterm_at = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+
+        deadline = time.monotonic() + 3
+        while server.accepts_connections() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not server.accepts_connections(), "stops accepting right away"
+        assert short.is_alive(), "...while the in-flight request is still running"
+
+        short.join(timeout=30)
+        response = results["short"]
+        assert isinstance(response, httpx.Response), response
+        assert response.status_code == 200 and response.json()["slept"] == 3
+
+        endless.join(timeout=60)
+        status = server.process.wait(timeout=60)
+        took = time.monotonic() - sigterm_at
+        assert status == 0, server.log()[-2000:]
+        # graceful timeout, then at most the hard margin per worker: far below 120 s
+        assert took < GRACEFUL_SECONDS + 15, took
+        cut = results["endless"]
+        assert isinstance(cut, httpx.Response), cut
+        assert cut.status_code == 503
+        assert cut.json()["code"] == "SERVICE_UNAVAILABLE"
+        assert cut.headers["retry-after"] == "1"

@@ -1,0 +1,9 @@
+"""``python -m tools.mutation --help``."""
+
+from __future__ import annotations
+
+import sys
+
+from tools.mutation.runner import main
+
+sys.exit(main())
