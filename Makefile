@@ -65,7 +65,8 @@ test: lint typecheck imports schema pytest  ## everything CI checks
 # written only into throw-away copies under var/mutation/; the tests run on PostgreSQL
 # (databases <name>_mcov, <name>_mw0.. derived from MUTATION_DATABASE_URL).
 MUTATION_MODULES ?= aventide/ledger/services.py aventide/orders/services.py audit/services.py \
-	audit/merkle.py aventide/accounts/scope.py aventide/accounts/tokens.py
+	audit/merkle.py aventide/accounts/scope.py aventide/accounts/tokens.py \
+	aventide/accounts/admin_scope.py aventide/accounts/usecase.py aventide/accounts/refusals.py
 MUTATION_JOBS ?= 2
 MUTATION_FAIL_UNDER ?= 90
 MUTATION_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/aventide_mutation

@@ -110,6 +110,12 @@ def test_ledger_post_refuses_a_posting_without_reason() -> None:
     assert not Transaction.objects.exists()
 
 
+def test_ledger_post_refuses_an_oversized_reason_and_accepts_the_limit() -> None:
+    assert _refused(_post, reason="r" * 65) == "LEDGER_INVALID_POSTING"
+    assert not Transaction.objects.exists()
+    assert _post(reason="r" * 64).reason == "r" * 64  # the limit itself
+
+
 @pytest.mark.parametrize("currency", ["", "AR", "ARSX", "ars", "Ars"])
 def test_ledger_post_refuses_a_currency_that_is_not_an_iso_code(currency: str) -> None:
     assert _refused(_post, currency=currency) == "LEDGER_INVALID_POSTING"
