@@ -272,6 +272,18 @@ if ENABLE_PUSH_NOTIFICATIONS and not (VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY and
 else:
     PUSH_EFFECTIVELY_ENABLED = ENABLE_PUSH_NOTIFICATIONS
 
+# --- Integrations hub (docs/operations/integrations.md) ------------------------------------
+# Adapter per kind: a dotted class path, or {"default": path, "<COUNTRY>": path}.
+# INTEGRATIONS_PROVIDERS_<KIND>=<dotted path> overrides one kind's default from the env.
+# The [outbox]/[providers] sub-blocks below are filled by the integrations work (issue 10).
+INTEGRATIONS_PROVIDERS: dict[str, Any] = {}
+# Inbound webhook secrets: WEBHOOK_SECRET_<PROVIDER>="<signing secret>,<older secret>,...".
+WEBHOOK_SECRETS: dict[str, list[str]] = {
+    key.removeprefix("WEBHOOK_SECRET_").lower(): [p.strip() for p in value.split(",") if p.strip()]
+    for key, value in os.environ.items()
+    if key.startswith("WEBHOOK_SECRET_") and value.strip()
+}
+
 # --- Realtime --------------------------------------------------------------------------
 WS_ALLOWED_ORIGINS: list[str] = env.list(
     "WS_ALLOWED_ORIGINS",
