@@ -41,7 +41,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import QuerySet
 
 from aventide.accounts.refusals import in_application_transaction, record_refusals
@@ -111,9 +111,11 @@ def use_case(actor: Principal, *, level: str | None = None) -> Iterator[UseCase]
     if not isinstance(actor, Principal):  # a programming error, not a client error
         raise TypeError(f"use_case() needs a Principal, got {type(actor).__name__}")
     outer = _current.get()
-    if outer is not None:
+    if outer is not None and connection.in_atomic_block:
         yield outer  # a nested step: same transaction, same attribution
         return
+    # No frame, or the outer frame's transaction is over: this code runs in its after-commit
+    # effects (e.g. an eager task). Those get a frame -- and a transaction -- of their own.
     frame = UseCase(principal=actor, level=actor.level if level is None else level)
     joins_foreign = in_application_transaction()
     frame_token = _current.set(frame)

@@ -52,9 +52,18 @@ _SAFE_KEYS = {"ts", "level", "logger", "requestId", "event_id", "durationMs"}
 
 _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*)?")
-_URL_QUERY_RE = re.compile(r"((?:https?://[^\s?#\"']*)|(?:(?<![\w])/[^\s?#\"']*))\?[^\s#\"']*")
-_EMAIL_RE = re.compile(r"(?i)[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}")
-_PHONE_RE = re.compile(r"(?<![\w+])\+?\d[\d ().-]{6,}\d(?![\w])")
+# Every pattern below runs in linear time on hostile input (a log line may carry text a client
+# sent): a match may only START where the previous character cannot belong to it (the
+# lookbehinds), so a long run of candidate characters is scanned once, not once per position;
+# the scans that could still repeat are bounded. tests/core/test_logging_redaction_cost.py.
+_URL_QUERY_RE = re.compile(
+    r"((?:(?<![^\s\"'=(<\[,;])https?://[^\s?#\"']{0,2048})"
+    r"|(?:(?<![^\s\"'(<\[,;])/[^\s?#\"']{0,2048}))\?[^\s#\"']*"
+)
+_EMAIL_RE = re.compile(r"(?i)(?<![a-z0-9._%+-])[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}")
+_PHONE_RE = re.compile(r"(?<![\w+])\+?\d[\d ().-]{6,24}\d(?![\w])")
+#: Longer strings are cut before redaction (a log line is no place for them).
+MAX_REDACTED_CHARS = 16_384
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _KV_SECRET_RE = re.compile(
     r"(?i)\b(token|access_token|refresh_token|password|secret|signature|sig|ticket|api_key|code"
@@ -72,7 +81,13 @@ def _mask_phone(match: re.Match[str]) -> str:
 
 
 def redact_text(value: str) -> str:
-    """Mask secrets and PII inside free text (messages, URLs, exception text)."""
+    """Mask secrets and PII inside free text (messages, URLs, exception text).
+
+    Text longer than ``MAX_REDACTED_CHARS`` is cut there first, with a marker saying how much
+    was dropped."""
+    if len(value) > MAX_REDACTED_CHARS:
+        dropped = len(value) - MAX_REDACTED_CHARS
+        value = f"{value[:MAX_REDACTED_CHARS]}...[{dropped} chars cut]"
     value = _BEARER_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
     value = _JWT_RE.sub("[jwt]", value)
     value = _URL_QUERY_RE.sub(lambda m: f"{m.group(1)}?{REDACTED}", value)

@@ -155,3 +155,25 @@ def test_principal_round_trips_through_its_payload_without_pii() -> None:
     assert "lead@example.test" not in str(payload) and "Zelda" not in str(payload)
     assert Principal.from_payload(payload) == staff
     assert "lead@example.test" not in repr(staff)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_use_case_after_commit_effects_run_in_a_frame_and_transaction_of_their_own() -> None:
+    """An after-commit effect that changes state (an eager task in embedded mode) must not join
+    the finished frame: it would run outside any transaction, unattributed to its own actor."""
+    staff = principal(make_staff(level="L2", countries=("AR",)))
+    seen: dict[str, object] = {}
+
+    def effect() -> None:
+        with use_case(SYSTEM) as later:
+            seen["frame_is_new"] = later is not first
+            seen["in_transaction"] = connection.in_atomic_block
+            audit.record("x.y", "order:2")
+
+    with use_case(staff) as first:
+        audit.record("x.y", "order:1")
+        first.on_commit(effect)
+    assert seen == {"frame_is_new": True, "in_transaction": True}
+    rows = dict(Event.objects.filter(action="x.y").values_list("target_id", "actor_type"))
+    assert rows == {"1": "staff", "2": "system"}
+    assert current_use_case() is None and context.get_attribution() is None

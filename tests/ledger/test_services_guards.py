@@ -202,6 +202,11 @@ def test_ledger_capture_refuses_another_amount_for_a_captured_order(
     assert _money() == (1000, 0, 0, 0, 1000)
     snapshot = OrderSnapshot.objects.get(order_id=ORDER)
     assert (snapshot.captured_minor, snapshot.currency) == (1000, "ARS")
+    # the payments team reads why: the amount differs from the captured one (same key too)
+    for key in ("psp-retry-5", f"order:{ORDER}:capture"):
+        with pytest.raises(DomainError, match="another amount") as exc:
+            _capture(999, key=key)
+        assert exc.value.code == "IDEMPOTENCY_KEY_REUSED"
 
 
 def test_ledger_capture_repeated_returns_the_first_transaction(countries: list[str]) -> None:

@@ -106,3 +106,37 @@ def test_20_concurrent_creates_with_one_key_make_one_order(countries: list[str])
     assert len(set(ids)) == 1
     assert Order.objects.filter(buyer=world.buyer).count() == 1
     assert Event.objects.filter(action="order.created").count() == 1
+
+
+def test_a_key_of_255_characters_works_and_256_is_a_validation_error(world: OrderWorld) -> None:
+    client = _client(world)
+    longest = "k" * 255
+    assert _create(client, world, longest).status_code == 201
+    assert _create(client, world, longest).status_code == 200  # the limit itself dedupes
+    response = _create(client, world, "k" * 256)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "VALIDATION_ERROR" and "Idempotency-Key" in body["details"]
+    assert Order.objects.count() == 1
+
+
+def test_the_service_itself_bounds_the_key_for_other_callers(world: OrderWorld) -> None:
+    """Admin actions, commands and tasks call order_create without the API's header check."""
+    from aventide.core.errors import DomainError
+    from aventide.orders import services
+    from tests.accounts.factories import principal
+
+    def create(key: str) -> Any:
+        return services.order_create(
+            actor=principal(world.buyer),
+            listing_id=world.listing.pk,
+            recipient_name="Ana",
+            idempotency_key=key,
+        )
+
+    assert create("s" * 255).created
+    with pytest.raises(DomainError) as exc:
+        create("s" * 256)
+    assert exc.value.code == "VALIDATION_ERROR"
+    assert exc.value.details == {"idempotencyKey": ["At most 255 characters."]}
+    assert Order.objects.count() == 1

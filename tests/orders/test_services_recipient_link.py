@@ -54,3 +54,19 @@ def test_order_recipient_link_reissue_refuses_l1_other_countries_and_closed_orde
             actor=principal(world.staff["L3"]), order_id=closed.pk
         )
     assert not Event.objects.filter(action="order.recipient_link_reissued").exists()
+
+
+def test_order_recipient_link_reissue_keeps_200_characters_of_a_long_reason(
+    world: OrderWorld,
+) -> None:
+    order = world.order_in(OrderStatus.PAID)
+    old = order.recipient_anon_id
+    reason = "r" * 199 + "ñ" + "x" * 100  # the 200th character kept, the rest cut
+    services.order_recipient_link_reissue(
+        actor=principal(world.staff["L2"]), order_id=order.pk, reason=reason
+    )
+    event = Event.objects.get(action="order.recipient_link_reissued")
+    assert event.data["reason"] == reason[:200]
+    revoked = Event.objects.get(action="anonymous_identity.revoked")
+    assert revoked.target_id == str(old)
+    assert revoked.data["reason"] == reason[:200]
