@@ -413,12 +413,20 @@ class SandboxAdapter(KindAdapter):
         raise TransientProviderError(f"{where}: 503 unavailable (injected)", status_code=503)
 
     def _effect(
-        self, ctx: CallContext, prefix: str, failure: str | None, cfg: SandboxConfig
+        self,
+        ctx: CallContext,
+        prefix: str,
+        failure: str | None,
+        cfg: SandboxConfig,
+        on_first: Callable[[str], None] | None = None,
     ) -> tuple[str, bool]:
-        """Apply the effect once per key; ``(reference, first_time)``. A ``timeout`` failure
-        happens after the effect (the answer is lost, the effect is not)."""
+        """Apply the effect once per key (``on_first(reference)`` sends its webhook);
+        ``(reference, first_time)``. A ``timeout`` failure happens after the effect and its
+        webhook (the answer is lost, the effect is not)."""
         reference = provider_id(prefix, self.kind, ctx.operation, ctx.idempotency_key)
         first = LEDGER.record_effect(self.kind, ctx.idempotency_key, reference)
+        if first and on_first is not None:
+            on_first(reference)
         if failure == "timeout":
             self._fail("timeout", cfg)
         return reference, first
@@ -429,8 +437,8 @@ class SandboxPayments(SandboxAdapter):
 
     def create_payment(self, request: PaymentRequest, ctx: CallContext) -> PaymentResult:
         cfg, failure = self._begin(ctx)
-        ref, first = self._effect(ctx, "pi", failure, cfg)
-        if first:
+
+        def captured(ref: str) -> None:
             send_webhook(
                 self.kind,
                 stripe_event(
@@ -446,12 +454,14 @@ class SandboxPayments(SandboxAdapter):
                     },
                 ),
             )
+
+        ref, _ = self._effect(ctx, "pi", failure, cfg, captured)
         return PaymentResult(ref, "succeeded", request.amount_minor, request.currency)
 
     def refund(self, request: RefundRequest, ctx: CallContext) -> PaymentResult:
         cfg, failure = self._begin(ctx)
-        ref, first = self._effect(ctx, "re", failure, cfg)
-        if first:
+
+        def succeeded(ref: str) -> None:
             send_webhook(
                 self.kind,
                 stripe_event(
@@ -468,6 +478,8 @@ class SandboxPayments(SandboxAdapter):
                     },
                 ),
             )
+
+        ref, _ = self._effect(ctx, "re", failure, cfg, succeeded)
         return PaymentResult(ref, "succeeded", request.amount_minor, request.currency)
 
 
@@ -503,20 +515,25 @@ class SandboxCourier(SandboxAdapter):
 
     def create_shipment(self, request: ShipmentRequest, ctx: CallContext) -> ShipmentResult:
         cfg, failure = self._begin(ctx)
-        ref, first = self._effect(ctx, "shp", failure, cfg)
-        tracking = "TRK" + ref.rsplit("_", 1)[-1][:12].upper()
-        if first:
+
+        def created(ref: str) -> None:
             obj: dict[str, Any] = {
                 "id": ref,
                 "object": "shipment",
-                "tracking_code": tracking,
+                "tracking_code": _tracking_code(ref),
                 "status": cfg.courier_outcome,
                 "metadata": {"order_id": request.order_id},
             }
             if cfg.courier_outcome == COURIER_ATTEMPT_FAILED:
                 obj["reason"] = "recipient_absent"
             send_webhook(self.kind, stripe_event(cfg.courier_outcome, ctx.idempotency_key, obj))
-        return ShipmentResult(ref, tracking)
+
+        ref, _ = self._effect(ctx, "shp", failure, cfg, created)
+        return ShipmentResult(ref, _tracking_code(ref))
+
+
+def _tracking_code(reference: str) -> str:
+    return "TRK" + reference.rsplit("_", 1)[-1][:12].upper()
 
 
 class SandboxStorage(SandboxAdapter):
