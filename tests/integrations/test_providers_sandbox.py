@@ -368,7 +368,7 @@ def test_default_delivery_posts_to_our_endpoint_after_the_delay_without_blocking
 ) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     _Recorder.received, _Recorder.arrived = [], threading.Event()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         port = server.server_address[1]
