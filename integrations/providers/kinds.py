@@ -19,7 +19,7 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from integrations.providers.base import Call, Kind, Outcome, PermanentProviderError
 
@@ -492,8 +492,8 @@ class KindAdapter:
 
     Subclasses set ``name`` and ``kind`` and implement the kind's protocol."""
 
-    name: ClassVar[str] = ""
-    kind: ClassVar[str] = ""
+    name: str = ""  # instance-typed so subclasses satisfy ``base.Adapter`` (a Protocol)
+    kind: str = ""
 
     def operation_for(self, operation: str) -> Operation:
         """The operation if this adapter's kind offers it and the adapter implements it."""

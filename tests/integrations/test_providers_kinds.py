@@ -59,7 +59,7 @@ class Recorder(KindAdapter):
     name = "recorder"
 
     def __init__(self, kind: str) -> None:
-        self.kind = kind  # type: ignore[misc]  # per-instance kind for the test
+        self.kind = kind
         self.seen: list[tuple[str, object, CallContext]] = []
 
     def _record(self, method: str, request: object, ctx: CallContext) -> kinds.MessageResult:
@@ -227,3 +227,47 @@ def test_the_operations_table_is_documented() -> None:
         assert f"`{name}`" in providers, name
         for key in op.payload_keys:
             assert f"`{key.rstrip('?')}`" in providers, (name, key)
+
+
+def test_every_adapter_is_an_adapter_for_the_worker_statically_and_at_runtime() -> None:
+    from integrations.providers import sandbox
+    from integrations.providers.email_smtp import SmtpEmail
+    from integrations.providers.payments_stripe import StripePayments
+    from integrations.providers.storage import DjangoStorage
+
+    # typed as the worker sees them: mypy checks these assignments against base.Adapter
+    adapters: list[Adapter] = [
+        sandbox.SandboxPayments(),
+        sandbox.SandboxEmail(),
+        sandbox.SandboxSms(),
+        sandbox.SandboxPush(),
+        sandbox.SandboxCourier(),
+        sandbox.SandboxStorage(),
+        sandbox.SandboxGeocoding(),
+        sandbox.SandboxTax(),
+        SmtpEmail(),
+        StripePayments(),
+        DjangoStorage(),
+    ]
+    for adapter in adapters:
+        assert isinstance(adapter, Adapter)
+        assert adapter.kind in set(Kind)
+        assert adapter.name
+
+
+def test_every_providers_variable_is_documented_for_operators() -> None:
+    env_example = (ROOT / ".env.example").read_text()
+    block = env_example.split("[providers]", 1)[1].split("[/providers]", 1)[0]
+    names = [line.split("=", 1)[0] for line in block.splitlines() if "=" in line[:40]]
+    names = [n for n in names if n and not n.startswith("#")]
+    assert "SANDBOX_FAILURE_MODE" in names and "STRIPE_API_BASE" in names
+    configuration = (ROOT / "docs/operations/configuration.md").read_text()
+    settings_text = (ROOT / "aventide/settings.py").read_text()
+    for name in names:
+        generic = name.replace("_PAYMENTS", "_<KIND>").replace("_EMAIL", "_<KIND>")
+        generic = generic.replace("_STORAGE", "_<KIND>").replace("_SMS", "_<KIND>")
+        assert name in configuration or generic in configuration, name
+        read_by_pattern = name.startswith("INTEGRATIONS_PROVIDER_") or name.endswith(
+            ("_LATENCY_MS", "_ERROR_RATE", "_FAILURE_MODE")  # SANDBOX_[<KIND>_]...
+        )
+        assert f'"{name}"' in settings_text or read_by_pattern, name
