@@ -344,6 +344,11 @@ INTEGRATIONS_SANDBOX: dict[str, Any] = {
         if (found := _sandbox_overrides(f"SANDBOX_{kind.upper()}_"))
     },
 }
+for _found in (INTEGRATIONS_SANDBOX, *INTEGRATIONS_SANDBOX["per_kind"].values()):
+    if str(_found.get("failure_mode", "none")) not in ("none", "timeout", "5xx", "429", "4xx"):
+        raise ValueError("SANDBOX_[<KIND>_]FAILURE_MODE must be none|timeout|5xx|429|4xx")
+if INTEGRATIONS_SANDBOX["courier_outcome"] not in ("delivered", "attempt_failed"):
+    raise ValueError("SANDBOX_COURIER_OUTCOME must be delivered|attempt_failed")
 # Outside production the sandbox can sign its webhooks with no setup (make run, demos).
 if not IS_PRODUCTION:
     for _provider in ("payments", "courier"):

@@ -348,6 +348,23 @@ def test_a_failing_deliver_never_fails_the_provider_call(settings: Any) -> None:
         assert sandbox.SandboxPayments().execute(pay()).provider_reference
 
 
+COLLECTED: list[tuple[str, bytes, dict[str, str]]] = []
+
+
+def collect(provider: str, body: bytes, headers: dict[str, str]) -> None:
+    """A deliver function named by the ``deliver`` setting (SANDBOX_DELIVER)."""
+    COLLECTED.append((provider, body, headers))
+
+
+def test_the_deliver_setting_plugs_a_function_instead_of_http(settings: Any) -> None:
+    COLLECTED.clear()
+    configure(settings, webhooks=True, deliver="tests.integrations.test_providers_sandbox.collect")
+    sandbox.SandboxPayments().execute(pay())
+    [(provider, body, headers)] = COLLECTED
+    assert provider == "payments"
+    assert signing.verify(body, headers[signing.SIGNATURE_HEADER], secrets=SECRETS["payments"])
+
+
 class _Recorder(BaseHTTPRequestHandler):
     received: list[tuple[str, bytes, dict[str, str]]] = []
     arrived = threading.Event()
