@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 from django.conf import settings
@@ -395,7 +395,7 @@ class SandboxAdapter(KindAdapter):
         if failure is not None:
             self._fail(failure, cfg)
 
-    def _fail(self, mode: str, cfg: SandboxConfig) -> None:
+    def _fail(self, mode: str, cfg: SandboxConfig) -> NoReturn:
         where = f"sandbox {self.kind}"
         if mode == "timeout":
             raise ProviderTimeout(f"{where}: timed out (injected)")
