@@ -283,6 +283,95 @@ WEBHOOK_SECRETS: dict[str, list[str]] = {
     for key, value in os.environ.items()
     if key.startswith("WEBHOOK_SECRET_") and value.strip()
 }
+# [providers] ------------------------------------------------------------------------------
+# Every kind defaults to its sandbox adapter (integrations/providers/sandbox.py);
+# INTEGRATIONS_PROVIDER_<KIND>=<dotted path> picks another (INTEGRATIONS_PROVIDERS_<KIND> is
+# accepted as an alias). Real adapters (integrations.providers.*): email_smtp.SmtpEmail,
+# storage.DjangoStorage, payments_stripe.StripePayments.
+_PROVIDER_KINDS = ("payments", "email", "sms", "push", "courier", "storage", "geocoding", "tax")
+_SANDBOX_CLASSES = {
+    "payments": "SandboxPayments",
+    "email": "SandboxEmail",
+    "sms": "SandboxSms",
+    "push": "SandboxPush",
+    "courier": "SandboxCourier",
+    "storage": "SandboxStorage",
+    "geocoding": "SandboxGeocoding",
+    "tax": "SandboxTax",
+}
+for _kind in _PROVIDER_KINDS:
+    INTEGRATIONS_PROVIDERS.setdefault(
+        _kind,
+        os.environ.get(f"INTEGRATIONS_PROVIDER_{_kind.upper()}")
+        or os.environ.get(f"INTEGRATIONS_PROVIDERS_{_kind.upper()}")
+        or f"integrations.providers.sandbox.{_SANDBOX_CLASSES[_kind]}",
+    )
+
+
+def _sandbox_overrides(prefix: str) -> dict[str, Any]:
+    """SANDBOX_[<KIND>_]LATENCY_MS / _ERROR_RATE / _FAILURE_MODE from the env (set ones only)."""
+    found: dict[str, Any] = {}
+    if (value := os.environ.get(f"{prefix}LATENCY_MS", "").strip()) != "":
+        found["latency_ms"] = int(value)
+    if (value := os.environ.get(f"{prefix}ERROR_RATE", "").strip()) != "":
+        found["error_rate"] = float(value)
+    if (value := os.environ.get(f"{prefix}FAILURE_MODE", "").strip()) != "":
+        found["failure_mode"] = value.lower()
+    return found
+
+
+# The sandbox providers (docs/operations/integrations.md "Providers"): latency, failure
+# injection (none|timeout|5xx|429|4xx at error_rate; 1.0 when only a mode is set), a seed for
+# reproducible runs, and the signed webhooks they send back to SANDBOX_WEBHOOK_BASE_URL.
+INTEGRATIONS_SANDBOX: dict[str, Any] = {
+    "latency_ms": 0,
+    "error_rate": None,
+    "failure_mode": "none",
+    **_sandbox_overrides("SANDBOX_"),
+    "retry_after_seconds": env.float("SANDBOX_RETRY_AFTER_SECONDS", default=1.0),
+    "seed": env.int("SANDBOX_SEED", default=None),
+    "webhooks": env.bool("SANDBOX_WEBHOOKS", default=True),
+    "webhook_base_url": env.str(
+        "SANDBOX_WEBHOOK_BASE_URL", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+    ),
+    "webhook_delay_ms": env.int("SANDBOX_WEBHOOK_DELAY_MS", default=200),
+    "webhook_timeout_seconds": env.float("SANDBOX_WEBHOOK_TIMEOUT_SECONDS", default=5.0),
+    "courier_outcome": env.str("SANDBOX_COURIER_OUTCOME", default="delivered"),
+    "deliver": env.str("SANDBOX_DELIVER", default=""),
+    "per_kind": {
+        kind: found
+        for kind in _PROVIDER_KINDS
+        if (found := _sandbox_overrides(f"SANDBOX_{kind.upper()}_"))
+    },
+}
+for _found in (INTEGRATIONS_SANDBOX, *INTEGRATIONS_SANDBOX["per_kind"].values()):
+    if str(_found.get("failure_mode", "none")) not in ("none", "timeout", "5xx", "429", "4xx"):
+        raise ValueError("SANDBOX_[<KIND>_]FAILURE_MODE must be none|timeout|5xx|429|4xx")
+if INTEGRATIONS_SANDBOX["courier_outcome"] not in ("delivered", "attempt_failed"):
+    raise ValueError("SANDBOX_COURIER_OUTCOME must be delivered|attempt_failed")
+# Outside production the sandbox can sign its webhooks with no setup (make run, demos).
+if not IS_PRODUCTION:
+    for _provider in ("payments", "courier"):
+        WEBHOOK_SECRETS.setdefault(_provider, [f"dev-sandbox-webhook-secret-{_provider}"])
+# Email over SMTP (integrations.providers.email_smtp.SmtpEmail; Django's SMTP backend).
+EMAIL_HOST: str = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT: int = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER: str = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD: str = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS: bool = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL: bool = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT: float = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL: str = env.str(
+    "DEFAULT_FROM_EMAIL", default="Aventide Gift <no-reply@aventide.gift>"
+)
+# Files through Django's storage API (integrations.providers.storage.DjangoStorage).
+MEDIA_ROOT: Path = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL: str = env.str("MEDIA_URL", default="/media/")
+INTEGRATIONS_STORAGE_ALIAS: str = env.str("INTEGRATIONS_STORAGE_ALIAS", default="default")
+# Payments on the official stripe library (integrations.providers.payments_stripe).
+STRIPE_API_KEY: str = env.str("STRIPE_API_KEY", default="")
+STRIPE_API_BASE: str = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# [/providers] -----------------------------------------------------------------------------
 
 # --- Realtime --------------------------------------------------------------------------
 WS_ALLOWED_ORIGINS: list[str] = env.list(
