@@ -45,7 +45,6 @@ from django.utils import timezone
 
 from audit import services as audit
 from aventide.accounts.contracts import UseCase, use_case
-from aventide.core import context
 from aventide.core.errors import IdempotencyKeyReused
 from aventide.core.logging import get_logger, redact_mapping, redact_text
 from aventide.core.metrics import emit
@@ -76,6 +75,8 @@ from integrations.providers.base import (
 logger = get_logger("aventide.integrations")
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# The use-case frame's context variable (aventide.accounts.usecase), cleared for publishes.
+_FRAME_VAR_NAME = "aventide_use_case"
 _jitter = random.SystemRandom()
 
 
@@ -188,19 +189,20 @@ def _send(job_ids: list[int]) -> None:
 
 def publish(job_ids: Iterable[int]) -> None:
     """Hand jobs to Celery (after commit). A broker error is counted, not raised: the job
-    stays due and ``dispatch_due`` hands it over later. Runs in a fresh context (only the
-    request id carried over) so an eager run opens its own frames, not the caller's."""
+    stays due and ``dispatch_due`` hands it over later.
+
+    After-commit effects run while the committing frame is still bound in the context; the
+    publish runs in a copy of the context without it, so an eager run (embedded mode, tests)
+    opens its own frames and transactions -- the same code path as a worker.
+    """
     ids = list(job_ids)
     if not ids:
         return
-    rid = context.get_request_id()
-
-    def run() -> None:
-        if rid:
-            context.set_request_id(rid)
-        _send(ids)
-
-    contextvars.Context().run(run)
+    detached = contextvars.copy_context()
+    for var in detached:
+        if var.name == _FRAME_VAR_NAME:
+            detached.run(var.set, None)
+    detached.run(_send, ids)
 
 
 # --- the worker --------------------------------------------------------------------------

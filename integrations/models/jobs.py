@@ -153,7 +153,8 @@ class AttemptOutcome(models.TextChoices):
 
 
 class Attempt(models.Model):
-    """One call of a job to its provider (or local executor)."""
+    """One call of a job to its provider (or local executor): latency, outcome, redacted
+    error. Written in the same transaction as the job's transition."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_rows")
     number = models.PositiveIntegerField()
@@ -166,9 +167,9 @@ class Attempt(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["job", "number"], name="integ_attempt_job_number_uniq")
-        ]
+        # ``number`` is the job's attempt counter at the call; a DLQ replay restarts it at 1,
+        # so a job's history is ordered by id, not by number.
+        ordering = ["id"]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of job:{self.job_id} {self.outcome}"
