@@ -6,57 +6,113 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('integrations', '0001_initial'),
+        ("integrations", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=32)),
-                ('operation', models.CharField(max_length=64)),
-                ('payload', models.JSONField(default=dict)),
-                ('idempotency_key', models.CharField(max_length=255, unique=True)),
-                ('request_fingerprint', models.CharField(max_length=64)),
-                ('country_code', models.CharField(blank=True, default='', max_length=2)),
-                ('status', django_fsm.FSMField(choices=[('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('retry_scheduled', 'Retry Scheduled'), ('dead', 'Dead'), ('discarded', 'Discarded')], default='pending', max_length=50)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('max_attempts', models.PositiveSmallIntegerField(default=8)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error_code', models.CharField(blank=True, default='', max_length=64)),
-                ('last_error', models.CharField(blank=True, default='', max_length=500)),
-                ('provider_reference', models.CharField(blank=True, default='', max_length=255)),
-                ('discard_reason', models.CharField(blank=True, default='', max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=32)),
+                ("operation", models.CharField(max_length=64)),
+                ("payload", models.JSONField(default=dict)),
+                ("idempotency_key", models.CharField(max_length=255, unique=True)),
+                ("request_fingerprint", models.CharField(max_length=64)),
+                ("country_code", models.CharField(blank=True, default="", max_length=2)),
+                (
+                    "status",
+                    django_fsm.FSMField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("retry_scheduled", "Retry Scheduled"),
+                            ("dead", "Dead"),
+                            ("discarded", "Discarded"),
+                        ],
+                        default="pending",
+                        max_length=50,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("max_attempts", models.PositiveSmallIntegerField(default=8)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error_code", models.CharField(blank=True, default="", max_length=64)),
+                ("last_error", models.CharField(blank=True, default="", max_length=500)),
+                ("provider_reference", models.CharField(blank=True, default="", max_length=255)),
+                ("discard_reason", models.CharField(blank=True, default="", max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('status__in', ['pending', 'retry_scheduled'])), fields=['next_attempt_at'], name='integ_job_due_idx'), models.Index(condition=models.Q(('status', 'running')), fields=['lease_expires_at'], name='integ_job_lease_idx'), models.Index(condition=models.Q(('status', 'dead')), fields=['country_code', 'kind', 'updated_at'], name='integ_job_dlq_idx')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status__in", ["pending", "retry_scheduled"])),
+                        fields=["next_attempt_at"],
+                        name="integ_job_due_idx",
+                    ),
+                    models.Index(
+                        condition=models.Q(("status", "running")),
+                        fields=["lease_expires_at"],
+                        name="integ_job_lease_idx",
+                    ),
+                    models.Index(
+                        condition=models.Q(("status", "dead")),
+                        fields=["country_code", "kind", "updated_at"],
+                        name="integ_job_dlq_idx",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Attempt',
+            name="Attempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('latency_ms', models.PositiveIntegerField()),
-                ('outcome', models.CharField(choices=[('succeeded', 'Succeeded'), ('transient', 'Transient'), ('permanent', 'Permanent')], max_length=16)),
-                ('provider', models.CharField(blank=True, default='', max_length=64)),
-                ('error_code', models.CharField(blank=True, default='', max_length=64)),
-                ('error', models.CharField(blank=True, default='', max_length=500)),
-                ('status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempt_rows', to='integrations.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("latency_ms", models.PositiveIntegerField()),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("succeeded", "Succeeded"),
+                            ("transient", "Transient"),
+                            ("permanent", "Permanent"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("provider", models.CharField(blank=True, default="", max_length=64)),
+                ("error_code", models.CharField(blank=True, default="", max_length=64)),
+                ("error", models.CharField(blank=True, default="", max_length=500)),
+                ("status_code", models.PositiveSmallIntegerField(blank=True, null=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempt_rows",
+                        to="integrations.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
     ]

@@ -74,9 +74,13 @@ def test_enqueue_joins_the_callers_frame_and_rolls_back_with_it(provider: FakePr
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom), use_case(SYSTEM):
-        _enqueue()
-        raise Boom
+    def enqueue_then_fail() -> None:
+        with use_case(SYSTEM):
+            _enqueue()
+            raise Boom
+
+    with pytest.raises(Boom):
+        enqueue_then_fail()
     assert not Job.objects.exists()
     assert not Event.objects.filter(action="integration.intent").exists()
     assert provider.calls == []
@@ -193,9 +197,7 @@ def test_job_run_local_executor_skips_breaker(
     assert memory_breaker.open_until("inbound") == 0.0
 
 
-def test_job_run_query_budget(
-    provider: FakeProvider, django_assert_max_num_queries: Any
-) -> None:
+def test_job_run_query_budget(provider: FakeProvider, django_assert_max_num_queries: Any) -> None:
     job = _enqueue()
     # claim: select + update; settle: select + attempt + update + audit; 2 savepoint pairs
     with django_assert_max_num_queries(10):
