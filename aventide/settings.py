@@ -318,6 +318,24 @@ INTEGRATIONS_BREAKER_STORAGE: str = env.str(
     "INTEGRATIONS_BREAKER_STORAGE", default="redis" if REDIS_URL else "memory"
 )
 INTEGRATIONS_BREAKER_PREFIX: str = f"{_KEY_NAMESPACE}:breaker"
+# Alert thresholds (seed runbook 004): pending backlog > 1,000 for 15 min; a circuit open
+# for more than 5 min; any job entering the DLQ (alerted at once, and here while it grows).
+INTEGRATIONS_BACKLOG_ALERT_THRESHOLD: int = env.int(
+    "INTEGRATIONS_BACKLOG_ALERT_THRESHOLD", default=1000
+)
+INTEGRATIONS_BACKLOG_ALERT_SECONDS: float = env.float(
+    "INTEGRATIONS_BACKLOG_ALERT_SECONDS", default=900.0
+)
+INTEGRATIONS_CIRCUIT_OPEN_ALERT_SECONDS: float = env.float(
+    "INTEGRATIONS_CIRCUIT_OPEN_ALERT_SECONDS", default=300.0
+)
+INTEGRATIONS_REPORT_EVERY_SECONDS: float = env.float(
+    "INTEGRATIONS_REPORT_EVERY_SECONDS", default=60.0
+)
+CELERY_BEAT_SCHEDULE["integrations-report"] = {
+    "task": "integrations.report",
+    "schedule": INTEGRATIONS_REPORT_EVERY_SECONDS,
+}
 CELERY_BEAT_SCHEDULE["integrations-dispatch-due"] = {
     "task": "integrations.dispatch_due",
     "schedule": env.float("INTEGRATIONS_DISPATCH_EVERY_SECONDS", default=5.0),

@@ -51,6 +51,7 @@ class Storage(Protocol):
     def set_open(self, provider: str, until: float) -> None: ...
     def take_probe(self, provider: str, ttl: float) -> bool: ...
     def close(self, provider: str) -> None: ...
+    def opened_at(self, provider: str) -> float: ...
 
 
 class MemoryStorage:
@@ -61,6 +62,7 @@ class MemoryStorage:
         self._failures: dict[str, int] = {}
         self._open_until: dict[str, float] = {}
         self._probe_until: dict[str, float] = {}
+        self._opened_at: dict[str, float] = {}
 
     def failures_incr(self, provider: str) -> int:
         with self._lock:
@@ -72,6 +74,7 @@ class MemoryStorage:
 
     def set_open(self, provider: str, until: float) -> None:
         with self._lock:
+            self._opened_at.setdefault(provider, time.time())
             self._open_until[provider] = until
             self._failures.pop(provider, None)
             self._probe_until.pop(provider, None)
@@ -89,6 +92,10 @@ class MemoryStorage:
             self._failures.pop(provider, None)
             self._open_until.pop(provider, None)
             self._probe_until.pop(provider, None)
+            self._opened_at.pop(provider, None)
+
+    def opened_at(self, provider: str) -> float:
+        return self._opened_at.get(provider, 0.0)
 
 
 class RedisStorage:
@@ -119,6 +126,7 @@ class RedisStorage:
 
     def set_open(self, provider: str, until: float) -> None:
         pipe = self._client.pipeline()
+        pipe.set(self._key(provider, "opened_at"), repr(time.time()), nx=True, ex=86400)
         pipe.set(self._key(provider, "open_until"), repr(until), ex=86400)
         pipe.delete(self._key(provider, "failures"), self._key(provider, "probe"))
         pipe.execute()
@@ -133,7 +141,12 @@ class RedisStorage:
             self._key(provider, "failures"),
             self._key(provider, "open_until"),
             self._key(provider, "probe"),
+            self._key(provider, "opened_at"),
         )
+
+    def opened_at(self, provider: str) -> float:
+        value = self._client.get(self._key(provider, "opened_at"))
+        return float(value) if value else 0.0
 
 
 _storage: Storage | None = None
@@ -173,6 +186,14 @@ def state(provider: str, *, now: float | None = None) -> CircuitState:
         return CircuitState.CLOSED
     current = time.time() if now is None else now
     return CircuitState.OPEN if current < until else CircuitState.HALF_OPEN
+
+
+def open_seconds(provider: str, *, now: float | None = None) -> float:
+    """How long the circuit has been open (or half-open) without closing; 0 when closed."""
+    since = storage().opened_at(provider)
+    if not since:
+        return 0.0
+    return max(0.0, (time.time() if now is None else now) - since)
 
 
 def before_call(provider: str, *, now: float | None = None) -> Permit:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Min, QuerySet
 
 from aventide.accounts.contracts import ScopeGuard
 from aventide.core.principal import Principal
@@ -50,3 +50,21 @@ def pending_backlog() -> int:
 def circuit_states(kinds: list[str]) -> dict[str, str]:
     """The circuit state of each provider kind."""
     return {kind: breaker.state(kind).value for kind in kinds}
+
+
+def backlog_by_kind(*, now: datetime) -> dict[str, tuple[int, datetime | None]]:
+    """Per kind: waiting jobs, and the oldest ``next_attempt_at`` among those already due."""
+    rows = (
+        Job.objects.filter(status__in=WAITING)
+        .values("kind")
+        .annotate(n=Count("pk"), oldest=Min("next_attempt_at"))
+    )
+    return {
+        row["kind"]: (int(row["n"]), row["oldest"] if row["oldest"] <= now else None)
+        for row in rows
+    }
+
+
+def dlq_entered_since(since: datetime) -> int:
+    """Jobs that entered the DLQ since ``since`` (and are still there)."""
+    return Job.objects.filter(status=JobStatus.DEAD, finished_at__gte=since).count()

@@ -17,3 +17,11 @@ def run_job(job_id: int) -> None:
 def dispatch_due() -> int:
     """Beat, every few seconds: re-queue expired leases, hand due jobs to the broker."""
     return len(services.jobs_dispatch_due().dispatched)
+
+
+@shared_task(name="integrations.report", ignore_result=True)
+def report() -> None:
+    """Beat, every minute: backlog, DLQ size and circuit gauges, and their alerts."""
+    from integrations import observability
+
+    observability.report()

@@ -70,9 +70,15 @@ def test_breaker_lets_exactly_one_half_open_probe_through(store: breaker.Storage
 
 def test_breaker_probe_success_closes(store: breaker.Storage) -> None:
     _fail(3, now=1000.0)
+    opened_at = store.opened_at(P)
+    assert opened_at > 0
     permit = breaker.before_call(P, now=1031.0)
+    breaker.record_failure(P, probe=permit.probe, now=1031.0)  # re-open: still "open since"
+    assert store.opened_at(P) == opened_at
+    permit = breaker.before_call(P, now=1062.0)
     breaker.record_success(P, probe=permit.probe)
     assert breaker.state(P) == CircuitState.CLOSED
+    assert store.opened_at(P) == 0.0
     assert breaker.before_call(P).allowed
 
 
