@@ -210,6 +210,8 @@ def test_enqueue_query_budget(django_assert_max_num_queries: Any) -> None:
     # existence check + insert + read back + intent audit, and the savepoint pair
     with django_assert_max_num_queries(6):
         _enqueue()
+    with django_assert_max_num_queries(3):  # the same request again: one read
+        _enqueue()
 
 
 def test_dispatch_due_query_budget(

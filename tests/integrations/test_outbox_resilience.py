@@ -188,3 +188,54 @@ def test_dispatch_due_and_job_run_skip_rows_locked_by_another_worker(
         assert services.job_run(job_id=busy.pk) is None  # nor does the worker
     assert handed == [free.pk]
     assert provider.calls == []
+
+
+def _lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_enqueue_concurrent_same_key_yields_one_job(
+    provider: FakeProvider, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(services, "publish", lambda ids: None)
+    inserted, results, errors = threading.Event(), {}, []
+
+    def first() -> None:
+        try:
+            with use_case(SYSTEM):
+                results["first"] = _enqueue("race").pk
+                inserted.set()
+                deadline = time.monotonic() + 30
+                while _lock_waiters() == 0 and time.monotonic() < deadline:
+                    time.sleep(0.01)  # until the second enqueue waits on our insert
+        except Exception as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            assert inserted.wait(30)
+            results["second"] = _enqueue("race").pk
+        except Exception as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert results["first"] == results["second"]
+    assert Job.objects.count() == 1
+    assert Event.objects.filter(action="integration.intent").count() == 1
