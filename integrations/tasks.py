@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from integrations import services
 
+# The adapter gets the call timeout in its ``Call``; these limits back it up in prefork
+# workers: the soft one raises inside the call (a transient EXECUTOR_ERROR, retried), the
+# hard one kills the process (the job's lease expires and dispatch_due re-dispatches it).
+_CALL_TIMEOUT = int(settings.INTEGRATIONS_CALL_TIMEOUT_SECONDS + 0.999)
 
-@shared_task(name="integrations.run_job", ignore_result=True)
+
+@shared_task(
+    name="integrations.run_job",
+    ignore_result=True,
+    soft_time_limit=_CALL_TIMEOUT + 5,
+    time_limit=_CALL_TIMEOUT * 2 + 10,
+)
 def run_job(job_id: int) -> None:
     """Run one outbox job (nothing happens when it is not due or runs elsewhere)."""
     services.job_run(job_id=job_id)

@@ -185,3 +185,21 @@ def test_admin_discard_action_calls_the_service_with_the_reason(
     job.refresh_from_db()
     assert job.status == JobStatus.DISCARDED
     assert Event.objects.filter(action="integration.dlq_discarded").count() == 1
+
+
+def test_admin_offers_dlq_actions_only_to_ops_leads_and_l3(
+    provider: FakeProvider, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = _dead_job(provider, django_capture_on_commit_callbacks)
+    url = reverse("admin:integrations_job_changelist")
+    l3, lead = Client(), Client()
+    l3.force_login(make_staff(level="L3", countries=("AR",)))
+    lead.force_login(make_staff(level="L1", countries=("AR",), ops_lead=True))
+    for client in (l3, lead):
+        page = client.get(url).content.decode()
+        assert "replay_jobs" in page and "discard_jobs" in page
+    detail = l3.get(reverse("admin:integrations_job_change", args=[job.pk])).content.decode()
+    assert "payload (redacted)" in detail.lower()
+    l1 = Client()
+    l1.force_login(make_staff(level="L1", countries=("AR",)))
+    assert l1.get(url).status_code == 403  # no grant to the outbox at all
