@@ -21,6 +21,8 @@ from datetime import datetime
 from django.db import models
 from django_fsm import FSMField, transition
 
+from aventide.core.logging import redact_mapping
+
 __all__ = ["Attempt", "AttemptOutcome", "Job", "JobStatus"]
 
 
@@ -39,7 +41,9 @@ WAITING = (JobStatus.PENDING, JobStatus.RETRY_SCHEDULED)
 class Job(models.Model):
     kind = models.CharField(max_length=32)
     operation = models.CharField(max_length=64)
-    # The execution input the adapter needs (redacted copies go to audit, logs and admin).
+    # The execution input the adapter needs while the job may still run (audit, logs and
+    # admin only ever see it redacted); replaced by its redacted form once the job succeeded
+    # or was discarded, so PII is kept no longer than the work needs it.
     payload = models.JSONField(default=dict)
     idempotency_key = models.CharField(max_length=255, unique=True)
     request_fingerprint = models.CharField(max_length=64)
@@ -60,6 +64,7 @@ class Job(models.Model):
     #: the fields a transition may change (``save(update_fields=...)``)
     TRANSITION_FIELDS = (
         "status",
+        "payload",
         "attempts",
         "next_attempt_at",
         "lease_expires_at",
@@ -107,6 +112,7 @@ class Job(models.Model):
     @transition(field=status, source=JobStatus.RUNNING, target=JobStatus.SUCCEEDED)
     def succeed(self, *, at: datetime, provider_reference: str) -> None:
         self.provider_reference = provider_reference[:255]
+        self.payload = redact_mapping(self.payload or {})
         self.lease_expires_at = None
         self.last_error_code = ""
         self.last_error = ""
@@ -143,6 +149,7 @@ class Job(models.Model):
     @transition(field=status, source=JobStatus.DEAD, target=JobStatus.DISCARDED)
     def discard(self, *, at: datetime, reason: str) -> None:
         self.discard_reason = reason[:500]
+        self.payload = redact_mapping(self.payload or {})
         self.finished_at = at
 
 

@@ -68,6 +68,8 @@ def test_enqueue_writes_pending_job_and_intent_and_runs_after_commit(
     assert len(result.data["responseDigest"]) == 64
     attempt = Attempt.objects.get(job=job)
     assert attempt.outcome == "succeeded" and attempt.provider == "fake"
+    # done: the stored payload keeps no PII any longer
+    assert job.payload == {"to": "[email]", "template": "invite", "orderId": 7}
 
 
 def test_enqueue_joins_the_callers_frame_and_rolls_back_with_it(provider: FakeProvider) -> None:
