@@ -113,7 +113,6 @@ def test_dispatch_due_hands_a_job_over_once_per_grace(
     assert services.jobs_dispatch_due(now=later).dispatched == [job.pk]
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_embedded_mode_runs_the_job_in_process_after_commit(provider: FakeProvider) -> None:
     with use_case(SYSTEM):
