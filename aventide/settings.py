@@ -372,6 +372,63 @@ INTEGRATIONS_STORAGE_ALIAS: str = env.str("INTEGRATIONS_STORAGE_ALIAS", default=
 STRIPE_API_KEY: str = env.str("STRIPE_API_KEY", default="")
 STRIPE_API_BASE: str = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 # [/providers] -----------------------------------------------------------------------------
+# [outbox] jobs, retries, circuit breakers, DLQ (docs/operations/integrations.md).
+# Retry policy per kind (seconds): full-jitter exponential backoff, delay in [0, min(cap,
+# base * 2**(attempt-1))]; a 429's Retry-After is honoured (up to RETRY_AFTER_MAX).
+INTEGRATIONS_RETRY_POLICY: dict[str, dict[str, float]] = {
+    "default": {
+        "base": env.float("INTEGRATIONS_RETRY_BASE_SECONDS", default=2.0),
+        "cap": env.float("INTEGRATIONS_RETRY_CAP_SECONDS", default=300.0),
+        "max_attempts": env.int("INTEGRATIONS_MAX_ATTEMPTS", default=8),
+    },
+    "payments": {"base": 5.0, "cap": 600.0, "max_attempts": 10},
+}
+INTEGRATIONS_RETRY_AFTER_MAX_SECONDS: float = env.float(
+    "INTEGRATIONS_RETRY_AFTER_MAX_SECONDS", default=3600.0
+)
+INTEGRATIONS_CALL_TIMEOUT_SECONDS: float = env.float(
+    "INTEGRATIONS_CALL_TIMEOUT_SECONDS", default=10.0
+)
+# A running attempt's lease: past it, dispatch_due re-queues the job (worker killed mid-job).
+INTEGRATIONS_LEASE_SECONDS: float = env.float("INTEGRATIONS_LEASE_SECONDS", default=120.0)
+# A waiting job handed to the broker is not dispatched again for this long.
+INTEGRATIONS_DISPATCH_GRACE_SECONDS: float = env.float(
+    "INTEGRATIONS_DISPATCH_GRACE_SECONDS", default=60.0
+)
+INTEGRATIONS_DISPATCH_BATCH: int = env.int("INTEGRATIONS_DISPATCH_BATCH", default=500)
+# Circuit breaker per provider kind: opens after FAILURES consecutive transient failures,
+# lets one half-open probe through after COOLDOWN seconds. State in Redis (REDIS_URL) shared
+# by every process; in memory without Redis (embedded mode).
+INTEGRATIONS_BREAKER_FAILURES: int = env.int("INTEGRATIONS_BREAKER_FAILURES", default=5)
+INTEGRATIONS_BREAKER_COOLDOWN_SECONDS: float = env.float(
+    "INTEGRATIONS_BREAKER_COOLDOWN_SECONDS", default=30.0
+)
+INTEGRATIONS_BREAKER_STORAGE: str = env.str(
+    "INTEGRATIONS_BREAKER_STORAGE", default="redis" if REDIS_URL else "memory"
+)
+INTEGRATIONS_BREAKER_PREFIX: str = f"{_KEY_NAMESPACE}:breaker"
+# Alert thresholds (seed runbook 004): pending backlog > 1,000 for 15 min; a circuit open
+# for more than 5 min; any job entering the DLQ (alerted at once, and here while it grows).
+INTEGRATIONS_BACKLOG_ALERT_THRESHOLD: int = env.int(
+    "INTEGRATIONS_BACKLOG_ALERT_THRESHOLD", default=1000
+)
+INTEGRATIONS_BACKLOG_ALERT_SECONDS: float = env.float(
+    "INTEGRATIONS_BACKLOG_ALERT_SECONDS", default=900.0
+)
+INTEGRATIONS_CIRCUIT_OPEN_ALERT_SECONDS: float = env.float(
+    "INTEGRATIONS_CIRCUIT_OPEN_ALERT_SECONDS", default=300.0
+)
+INTEGRATIONS_REPORT_EVERY_SECONDS: float = env.float(
+    "INTEGRATIONS_REPORT_EVERY_SECONDS", default=60.0
+)
+CELERY_BEAT_SCHEDULE["integrations-report"] = {
+    "task": "integrations.report",
+    "schedule": INTEGRATIONS_REPORT_EVERY_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["integrations-dispatch-due"] = {
+    "task": "integrations.dispatch_due",
+    "schedule": env.float("INTEGRATIONS_DISPATCH_EVERY_SECONDS", default=5.0),
+}
 
 # --- Realtime --------------------------------------------------------------------------
 WS_ALLOWED_ORIGINS: list[str] = env.list(

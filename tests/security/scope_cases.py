@@ -114,6 +114,21 @@ def _order_snapshot(country: str) -> models.Model:
     return OrderSnapshot.objects.get(order_id=txn.order_id)
 
 
+def _integration_job(country: str) -> models.Model:
+    from integrations import services as integrations_services
+
+    return integrations_services.enqueue(
+        kind="email",
+        operation="email.send",
+        payload={"template": "scope-case"},
+        idempotency_key=f"scope-case-{next(_job_seq)}",
+        country_code=country,
+    )
+
+
+_job_seq = itertools.count(1)
+
+
 ROW_FACTORIES: dict[str, Callable[[str], models.Model]] = {
     "accounts.user": lambda country: make_user(country_code=country),
     "accounts.staffprofile": _staff_profile,
@@ -125,6 +140,7 @@ ROW_FACTORIES: dict[str, Callable[[str], models.Model]] = {
     "orders.order": _order,
     "ledger.transaction": _ledger_transaction,
     "ledger.ordersnapshot": _order_snapshot,
+    "integrations.job": _integration_job,
 }
 
 

@@ -1,0 +1,508 @@
+"""The outbox: enqueue inside the caller's transaction, run after commit, retry, DLQ.
+
+Write use cases (docs/development/recipe.md), each in a use-case frame:
+
+- ``enqueue`` -- called INSIDE the caller's frame (it joins it: same transaction, same
+  attribution). Writes the ``Job`` and ``integration.intent``; after commit it publishes
+  ``integrations.run_job``. Idempotent on ``idempotency_key``: the same key and the same
+  request return the existing job; another request is ``IDEMPOTENCY_KEY_REUSED`` (422).
+  A broker that refuses the publish loses nothing: the job stays ``pending`` and the beat task
+  ``dispatch_due`` hands it over later.
+- ``job_run`` -- the worker: (1) claim the due job (``FOR UPDATE SKIP LOCKED``), ask the
+  provider's circuit breaker (open: reschedule without calling, ``CIRCUIT_OPEN``), mark it
+  ``running`` with a lease, commit; (2) call the adapter (or the local executor) OUTSIDE any
+  transaction, with the timeout in the ``Call``; (3) in a second short transaction store the
+  ``Attempt`` and classify: success -> ``succeeded``; transient -> ``retry_scheduled`` with
+  backoff (``integrations.backoff``), or ``dead`` after ``max_attempts``; permanent -> ``dead``
+  at once. ``integration.result`` is audited when the job ends (succeeded or dead); entering
+  the DLQ counts ``METRIC_INTEGRATION_DLQ`` and raises the ``ALERT_INTEGRATION_DLQ`` alert.
+  Safe to run twice: a job not due, or running elsewhere, is left alone.
+- ``jobs_dispatch_due`` -- the beat task: re-queue ``running`` jobs whose lease expired
+  (worker killed mid-job: the next run sends the same idempotency key, so one effect), then
+  hand every due job to the broker once per ``INTEGRATIONS_DISPATCH_GRACE_SECONDS``.
+- ``job_replay`` / ``job_discard`` -- the DLQ, for ops leads and L3 (and the system, from
+  ``manage.py integrations dlq``): replay keeps the idempotency key and resets attempts;
+  discard needs a reason. Both audited.
+
+Nothing here talks to a provider inside a transaction.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import random
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from audit import services as audit
+from aventide.accounts.contracts import UseCase, use_case
+from aventide.core.errors import IdempotencyKeyReused
+from aventide.core.logging import get_logger, redact_mapping, redact_text
+from aventide.core.metrics import emit
+from aventide.core.principal import SYSTEM, Principal
+from integrations import backoff, breaker, executors
+from integrations.audit_actions import IntegrationAction
+from integrations.errors import (
+    CIRCUIT_OPEN,
+    EXECUTOR_ERROR,
+    LEASE_EXPIRED,
+    UNKNOWN_PROVIDER,
+    DiscardReasonRequired,
+    DlqActionForbidden,
+    IntegrationPayloadInvalid,
+    JobNotFound,
+    JobNotInDlq,
+)
+from integrations.models import Attempt, AttemptOutcome, Job, JobStatus
+from integrations.models.jobs import WAITING
+from integrations.providers import registry
+from integrations.providers.base import (
+    Call,
+    Outcome,
+    PermanentProviderError,
+    TransientProviderError,
+)
+
+logger = get_logger("aventide.integrations")
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# The use-case frame's context variable (aventide.accounts.usecase), cleared for publishes.
+_FRAME_VAR_NAME = "aventide_use_case"
+_jitter = random.SystemRandom()
+
+
+# --- enqueue ---------------------------------------------------------------------------
+
+
+def request_fingerprint(
+    *, kind: str, operation: str, payload: Mapping[str, Any], country_code: str
+) -> str:
+    """sha256 of the request's canonical JSON (what "the same request" means for a key)."""
+    canonical = json.dumps(
+        {"k": kind, "o": operation, "p": payload, "c": country_code.upper()},
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def enqueue(
+    *,
+    kind: str,
+    operation: str,
+    payload: Mapping[str, Any],
+    idempotency_key: str,
+    country_code: str,
+    actor: Principal | None = None,
+) -> Job:
+    """Write an outbox job in the caller's transaction; it runs after commit.
+
+    Joins the enclosing use-case frame (or opens one as ``actor``, default ``SYSTEM``).
+    Idempotent: same key + same request -> the existing job (no new intent, no new publish);
+    same key + another request -> ``IDEMPOTENCY_KEY_REUSED``. Concurrent enqueues of one key
+    serialize on the unique index (``INSERT ... ON CONFLICT DO NOTHING``), never fail.
+    Queries: 3 for a new job (+1 when the key exists) plus the intent's audit row.
+    """
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise IntegrationPayloadInvalid(
+            details={"idempotencyKey": [f"1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters."]}
+        )
+    if not kind or not operation:
+        raise IntegrationPayloadInvalid(details={"kind": ["kind and operation are required."]})
+    try:
+        body = json.loads(json.dumps(dict(payload)))
+    except (TypeError, ValueError):
+        raise IntegrationPayloadInvalid(details={"payload": ["Must be JSON."]}) from None
+    country = (country_code or "").upper()
+    fingerprint = request_fingerprint(
+        kind=kind, operation=operation, payload=body, country_code=country
+    )
+    with use_case(actor or SYSTEM) as uc:
+        existing = Job.objects.filter(idempotency_key=key).first()
+        if existing is None:
+            now = timezone.now()
+            candidate = Job(
+                kind=kind,
+                operation=operation,
+                payload=body,
+                idempotency_key=key,
+                request_fingerprint=fingerprint,
+                country_code=country,
+                max_attempts=backoff.policy_for(kind).max_attempts,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            Job.objects.bulk_create([candidate], ignore_conflicts=True)
+            job = Job.objects.get(idempotency_key=key)
+            created = job.created_at == candidate.created_at and (
+                job.request_fingerprint == fingerprint
+            )
+        else:
+            job, created = existing, False
+        if job.request_fingerprint != fingerprint:
+            raise IdempotencyKeyReused()
+        if not created:
+            return job
+        audit.record(
+            IntegrationAction.INTENT,
+            job,
+            data={
+                "kind": kind,
+                "operation": operation,
+                "idempotencyKey": key,
+                "payload": redact_mapping(body),
+            },
+        )
+        emit("METRIC_INTEGRATION_ENQUEUED", labels={"provider": kind}, jobId=job.pk)
+        job_id = job.pk
+        uc.on_commit(lambda: publish([job_id]))
+    return job
+
+
+# --- handing jobs to the broker ----------------------------------------------------------
+
+
+def _send(job_ids: list[int]) -> None:
+    from integrations import tasks
+
+    for job_id in job_ids:
+        try:
+            tasks.run_job.delay(job_id)
+        except Exception as exc:  # noqa: BLE001 -- broker down: the row is the truth
+            emit(
+                "METRIC_INTEGRATION_PUBLISH_FAILED",
+                labels={"error": type(exc).__name__},
+                jobId=job_id,
+            )
+
+
+def publish(job_ids: Iterable[int]) -> None:
+    """Hand jobs to Celery (after commit). A broker error is counted, not raised: the job
+    stays due and ``dispatch_due`` hands it over later.
+
+    After-commit effects run while the committing frame is still bound in the context; the
+    publish runs in a copy of the context without it, so an eager run (embedded mode, tests)
+    opens its own frames and transactions -- the same code path as a worker.
+    """
+    ids = list(job_ids)
+    if not ids:
+        return
+    detached = contextvars.copy_context()
+    for var in detached:
+        if var.name == _FRAME_VAR_NAME:
+            detached.run(var.set, None)
+    detached.run(_send, ids)
+
+
+# --- the worker --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Claim:
+    job_id: int
+    attempt: int
+    call: Call
+    local: bool
+    probe: bool
+
+
+@dataclass(frozen=True)
+class _Result:
+    outcome: AttemptOutcome
+    provider: str
+    latency_ms: int
+    started_at: datetime
+    reference: str = ""
+    data: Mapping[str, Any] | None = None
+    code: str = ""
+    error: str = ""
+    status_code: int | None = None
+    retry_after: float | None = None
+
+
+def _claim(job_id: int) -> _Claim | None:
+    now = timezone.now()
+    with use_case(SYSTEM):
+        rows = list(
+            Job.objects.filter(pk=job_id, status__in=WAITING, next_attempt_at__lte=now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by()[:1]
+        )
+        if not rows:
+            return None
+        job = rows[0]
+        local = executors.is_local(job.kind)
+        permit = breaker.Permit(allowed=True) if local else breaker.before_call(job.kind)
+        if not permit.allowed:
+            wait = permit.retry_in + _jitter.uniform(0.0, 1.0)
+            job.schedule_retry(at=now + timedelta(seconds=wait), code=CIRCUIT_OPEN)
+            job.save(update_fields=list(Job.TRANSITION_FIELDS))
+            emit(
+                "METRIC_INTEGRATION_CALL",
+                labels={"provider": job.kind, "outcome": "circuit_open"},
+                jobId=job.pk,
+            )
+            return None
+        lease = timedelta(seconds=float(settings.INTEGRATIONS_LEASE_SECONDS))
+        job.start(lease_until=now + lease)
+        job.save(update_fields=list(Job.TRANSITION_FIELDS))
+        call = Call(
+            kind=job.kind,
+            operation=job.operation,
+            payload=job.payload,
+            idempotency_key=job.idempotency_key,
+            country_code=job.country_code,
+            timeout_seconds=float(settings.INTEGRATIONS_CALL_TIMEOUT_SECONDS),
+            attempt=job.attempts,
+        )
+        return _Claim(job.pk, job.attempts, call, local, permit.probe)
+
+
+def _execute(claim: _Claim) -> _Result:
+    """Call the provider (no transaction open). Never raises."""
+    started_at = timezone.now()
+    started = time.perf_counter()
+    provider = "local"
+
+    def ms() -> int:
+        return max(0, int((time.perf_counter() - started) * 1000))
+
+    try:
+        fn = executors.local_executor(claim.call.kind)
+        if fn is not None:
+            outcome: Outcome = fn(claim.call)
+        else:
+            adapter = registry.adapter_for(claim.call.kind, claim.call.country_code)
+            provider = str(getattr(adapter, "name", "") or type(adapter).__name__)
+            outcome = adapter.execute(claim.call)
+    except PermanentProviderError as exc:
+        return _Result(
+            AttemptOutcome.PERMANENT, provider, ms(), started_at,
+            code=exc.code, error=redact_text(exc.detail), status_code=exc.status_code,
+        )  # fmt: skip
+    except TransientProviderError as exc:
+        return _Result(
+            AttemptOutcome.TRANSIENT, provider, ms(), started_at,
+            code=exc.code, error=redact_text(exc.detail), status_code=exc.status_code,
+            retry_after=exc.retry_after,
+        )  # fmt: skip
+    except registry.UnknownProvider:
+        return _Result(
+            AttemptOutcome.PERMANENT, provider, ms(), started_at,
+            code=UNKNOWN_PROVIDER, error=f"no adapter for kind {claim.call.kind}",
+        )  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 -- not proof of a refusal: transient
+        return _Result(
+            AttemptOutcome.TRANSIENT, provider, ms(), started_at,
+            code=EXECUTOR_ERROR, error=type(exc).__name__,
+        )  # fmt: skip
+    return _Result(
+        AttemptOutcome.SUCCEEDED, provider, ms(), started_at,
+        reference=str(outcome.provider_reference or ""), data=dict(outcome.data or {}),
+    )  # fmt: skip
+
+
+def _digest(data: Mapping[str, Any] | None) -> str:
+    canonical = json.dumps(redact_mapping(data or {}), sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _settle(claim: _Claim, result: _Result) -> Job | None:
+    now = timezone.now()
+    with use_case(SYSTEM) as uc:
+        job = uc.lock(Job.objects.filter(pk=claim.job_id, status=JobStatus.RUNNING))
+        if job is None or job.attempts != claim.attempt:
+            # The lease expired and another worker took over: its run settles the job.
+            logger.warning("INTEGRATION_RESULT_STALE", jobId=claim.job_id)
+            return None
+        Attempt.objects.create(
+            job=job,
+            number=claim.attempt,
+            started_at=result.started_at,
+            latency_ms=result.latency_ms,
+            outcome=result.outcome,
+            provider=result.provider[:64],
+            error_code=result.code[:64],
+            error=result.error[:500],
+            status_code=result.status_code,
+        )
+        if result.outcome == AttemptOutcome.SUCCEEDED:
+            job.succeed(at=now, provider_reference=result.reference)
+        elif result.outcome == AttemptOutcome.TRANSIENT and job.attempts < job.max_attempts:
+            delay = backoff.delay_for(
+                backoff.policy_for(job.kind), job.attempts, retry_after=result.retry_after
+            )
+            job.schedule_retry(
+                at=now + timedelta(seconds=delay), code=result.code, error=result.error
+            )
+        else:
+            job.die(at=now, code=result.code, error=result.error)
+        job.save(update_fields=list(Job.TRANSITION_FIELDS))
+        if job.status in (JobStatus.SUCCEEDED, JobStatus.DEAD):
+            audit.record(
+                IntegrationAction.RESULT,
+                job,
+                data={
+                    "status": job.status,
+                    "kind": job.kind,
+                    "operation": job.operation,
+                    "idempotencyKey": job.idempotency_key,
+                    "providerReference": job.provider_reference,
+                    "attempts": job.attempts,
+                    "latencyMs": result.latency_ms,
+                    "errorCode": job.last_error_code,
+                    "responseDigest": _digest(result.data),
+                },
+            )
+        if job.status == JobStatus.DEAD:
+            dead_id, kind, code, country = job.pk, job.kind, job.last_error_code, job.country_code
+            uc.on_commit(lambda: _dlq_alert(dead_id, kind, code, country))
+    return job
+
+
+def _dlq_alert(job_id: int, kind: str, code: str, country: str) -> None:
+    emit("METRIC_INTEGRATION_DLQ", labels={"provider": kind, "code": code}, jobId=job_id)
+    logger.error(
+        "ALERT_INTEGRATION_DLQ",
+        jobId=job_id,
+        provider=kind,
+        code=code,
+        country=country,
+        runbook="docs/operations/integrations.md#reading-and-replaying-the-dlq",
+    )
+
+
+def job_run(*, job_id: int) -> Job | None:
+    """Run one due job once (see the module docstring); None when there was nothing to do."""
+    claim = _claim(job_id)
+    if claim is None:
+        return None
+    result = _execute(claim)
+    if not claim.local:
+        if result.outcome == AttemptOutcome.TRANSIENT:
+            breaker.record_failure(claim.call.kind, probe=claim.probe)
+        else:  # the provider answered (a refusal is an answer): it is up
+            breaker.record_success(claim.call.kind, probe=claim.probe)
+    emit(
+        "METRIC_INTEGRATION_CALL",
+        labels={"provider": claim.call.kind, "outcome": result.outcome.value},
+        durationMs=result.latency_ms,
+        jobId=claim.job_id,
+        code=result.code,
+    )
+    return _settle(claim, result)
+
+
+@dataclass(frozen=True)
+class DispatchReport:
+    requeued: int
+    dispatched: list[int]
+
+
+def jobs_dispatch_due(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
+    """Re-queue running jobs whose lease expired, then hand due jobs to the broker.
+
+    Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (several beat/dispatcher processes never
+    hand out one job twice) and marked dispatched until ``now + grace`` (``lease_expires_at``
+    of a waiting job), so a slow broker does not get the same job every tick. The publish
+    happens after commit.
+    """
+    current = now or timezone.now()
+    batch = limit or int(settings.INTEGRATIONS_DISPATCH_BATCH)
+    grace = timedelta(seconds=float(settings.INTEGRATIONS_DISPATCH_GRACE_SECONDS))
+    with use_case(SYSTEM) as uc:
+        expired = list(
+            Job.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=current)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("lease_expires_at")[:batch]
+        )
+        for job in expired:
+            job.schedule_retry(at=current, code=LEASE_EXPIRED, error="lease expired")
+            job.save(update_fields=list(Job.TRANSITION_FIELDS))
+            logger.warning("INTEGRATION_LEASE_EXPIRED", jobId=job.pk, provider=job.kind)
+        due = list(
+            Job.objects.filter(status__in=WAITING, next_attempt_at__lte=current)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=current))
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if due:
+            Job.objects.filter(pk__in=due).update(lease_expires_at=current + grace)
+            uc.on_commit(lambda: publish(due))
+    return DispatchReport(requeued=len(expired), dispatched=due)
+
+
+# --- the DLQ -----------------------------------------------------------------------------
+
+
+def _require_dlq_operator(actor: Principal) -> None:
+    if actor.is_system:
+        return
+    if actor.is_staff and (actor.is_superuser or actor.is_ops_lead or actor.has_level("L3")):
+        return
+    raise DlqActionForbidden()
+
+
+def _dead_job(uc: UseCase, actor: Principal, job_id: int, action: str) -> Job:
+    job = uc.lock(Job.objects.filter(pk=job_id))
+    if job is None:
+        raise JobNotFound()
+    uc.require_scope(job.country_code, action=action, target=job)
+    _require_dlq_operator(actor)
+    if job.status != JobStatus.DEAD:
+        raise JobNotInDlq()
+    return job
+
+
+def job_replay(*, actor: Principal, job_id: int) -> Job:
+    """Take a dead job out of the DLQ: same idempotency key, attempts reset, ``pending``,
+    published after commit. Ops leads, L3 and the system; staff only in their countries.
+    Audit: ``integration.dlq_replayed`` (previous error code, attempts)."""
+    with use_case(actor) as uc:
+        job = _dead_job(uc, actor, job_id, "integration.dlq_replay")
+        previous = {"errorCode": job.last_error_code, "attempts": job.attempts}
+        job.replay(at=timezone.now())
+        job.save(update_fields=list(Job.TRANSITION_FIELDS))
+        audit.record(
+            IntegrationAction.DLQ_REPLAYED,
+            job,
+            data={"kind": job.kind, "idempotencyKey": job.idempotency_key, **previous},
+        )
+        uc.on_commit(lambda: publish([job_id]))
+    emit("METRIC_INTEGRATION_DLQ_REPLAYED", labels={"provider": job.kind}, jobId=job_id)
+    return job
+
+
+def job_discard(*, actor: Principal, job_id: int, reason: str) -> Job:
+    """Close a dead job for good (``discarded``); ``reason`` is required (400
+    ``DISCARD_REASON_REQUIRED``). Audit: ``integration.dlq_discarded`` with the reason."""
+    text = (reason or "").strip()
+    if not text:
+        raise DiscardReasonRequired()
+    with use_case(actor) as uc:
+        job = _dead_job(uc, actor, job_id, "integration.dlq_discard")
+        job.discard(at=timezone.now(), reason=redact_text(text))
+        job.save(update_fields=list(Job.TRANSITION_FIELDS))
+        audit.record(
+            IntegrationAction.DLQ_DISCARDED,
+            job,
+            data={
+                "kind": job.kind,
+                "idempotencyKey": job.idempotency_key,
+                "reason": text,
+                "errorCode": job.last_error_code,
+            },
+        )
+    return job

@@ -1,0 +1,226 @@
+"""The outbox: enqueue in the caller's frame, run after commit, classify, audit, budgets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from audit.models import Event
+from aventide.accounts.contracts import use_case
+from aventide.core.errors import IdempotencyKeyReused
+from aventide.core.metrics import count_of
+from aventide.core.principal import SYSTEM
+from integrations import executors, services
+from integrations.errors import IntegrationPayloadInvalid
+from integrations.models import Attempt, Job, JobStatus
+from integrations.providers.base import Call, Outcome
+from tests.integrations.conftest import KIND, FakeProvider, make_due
+
+pytestmark = pytest.mark.django_db
+
+
+def _enqueue(key: str = "k-1", **overrides: Any) -> Job:
+    args: dict[str, Any] = {
+        "kind": KIND,
+        "operation": "email.send",
+        "payload": {"to": "ana@example.com", "template": "invite", "orderId": 7},
+        "idempotency_key": key,
+        "country_code": "ar",
+    }
+    args.update(overrides)
+    return services.enqueue(**args)
+
+
+def _actions(job: Job) -> list[str]:
+    return list(
+        Event.objects.filter(target_type="job", target_id=str(job.pk))
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+
+
+def test_enqueue_writes_pending_job_and_intent_and_runs_after_commit(
+    provider: FakeProvider, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = _enqueue()
+        assert job.status == JobStatus.PENDING
+        assert job.country_code == "AR"
+        assert provider.calls == []  # nothing leaves before commit
+    assert len(callbacks) == 1
+    intent = Event.objects.get(action="integration.intent", target_id=str(job.pk))
+    assert intent.actor_id == SYSTEM.id
+    assert intent.data["payload"]["to"] == "[email]"  # redacted evidence
+    assert intent.data["idempotencyKey"] == "k-1"
+    callbacks[0]()
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.provider_reference == "ref-k-1"
+    assert provider.calls == ["k-1"]
+    assert _actions(job) == ["integration.intent", "integration.result"]
+    result = Event.objects.get(action="integration.result", target_id=str(job.pk))
+    assert result.data["status"] == "succeeded"
+    assert result.data["attempts"] == 1
+    assert result.data["providerReference"] == "ref-k-1"
+    assert len(result.data["responseDigest"]) == 64
+    attempt = Attempt.objects.get(job=job)
+    assert attempt.outcome == "succeeded" and attempt.provider == "fake"
+    # done: the stored payload keeps no PII any longer
+    assert job.payload == {"to": "[email]", "template": "invite", "orderId": 7}
+
+
+def test_enqueue_joins_the_callers_frame_and_rolls_back_with_it(provider: FakeProvider) -> None:
+    class Boom(Exception):
+        pass
+
+    def enqueue_then_fail() -> None:
+        with use_case(SYSTEM):
+            _enqueue()
+            raise Boom
+
+    with pytest.raises(Boom):
+        enqueue_then_fail()
+    assert not Job.objects.exists()
+    assert not Event.objects.filter(action="integration.intent").exists()
+    assert provider.calls == []
+
+
+def test_enqueue_same_key_same_payload_returns_existing_job(
+    provider: FakeProvider, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _enqueue()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        again = _enqueue()
+    assert again.pk == first.pk
+    assert callbacks == []  # not published again
+    assert Event.objects.filter(action="integration.intent").count() == 1
+    assert provider.calls == ["k-1"]
+
+
+def test_enqueue_same_key_other_payload_is_idempotency_key_reused(provider: FakeProvider) -> None:
+    _enqueue()
+    with pytest.raises(IdempotencyKeyReused) as exc:
+        _enqueue(payload={"to": "other@example.com"})
+    assert exc.value.code == "IDEMPOTENCY_KEY_REUSED"
+    assert Job.objects.count() == 1
+
+
+def test_enqueue_refuses_empty_key() -> None:
+    with pytest.raises(IntegrationPayloadInvalid):
+        _enqueue(key=" ")
+
+
+def test_job_run_transient_schedules_retry_with_backoff(
+    provider: FakeProvider, django_capture_on_commit_callbacks: Any
+) -> None:
+    provider.mode = "transient"
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _enqueue()
+    job.refresh_from_db()
+    assert job.status == JobStatus.RETRY_SCHEDULED
+    assert job.attempts == 1
+    assert job.last_error_code == "PROVIDER_UNAVAILABLE"
+    # attempt 1: full jitter in [0, base=1s]
+    assert before <= job.next_attempt_at <= timezone.now() + timedelta(seconds=1)
+    assert _actions(job) == ["integration.intent"]  # no result until the job ends
+    attempt = Attempt.objects.get(job=job)
+    assert (attempt.outcome, attempt.status_code) == ("transient", 503)
+
+
+def test_job_run_429_honours_retry_after(
+    provider: FakeProvider, django_capture_on_commit_callbacks: Any
+) -> None:
+    provider.mode, provider.retry_after = "throttled", 120.0
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _enqueue()
+    job.refresh_from_db()
+    assert job.status == JobStatus.RETRY_SCHEDULED
+    assert job.last_error_code == "PROVIDER_THROTTLED"
+    assert job.next_attempt_at >= before + timedelta(seconds=120)
+
+
+def test_job_run_permanent_is_dead_at_once_with_dlq_metric_and_alert(
+    provider: FakeProvider, django_capture_on_commit_callbacks: Any, json_logs: Any
+) -> None:
+    provider.mode = "permanent"
+    dlq_before = count_of("METRIC_INTEGRATION_DLQ", provider=KIND, code="PROVIDER_REFUSED")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = _enqueue()
+    job.refresh_from_db()
+    assert job.status == JobStatus.DEAD
+    assert job.attempts == 1
+    assert job.last_error_code == "PROVIDER_REFUSED"
+    assert "ana@example.com" not in job.last_error  # redacted
+    assert "ana@example.com" not in Attempt.objects.get(job=job).error
+    assert count_of("METRIC_INTEGRATION_DLQ", provider=KIND, code="PROVIDER_REFUSED") == (
+        dlq_before + 1
+    )
+    alerts = json_logs.events("ALERT_INTEGRATION_DLQ")
+    assert [a["jobId"] for a in alerts] == [job.pk]
+    result = Event.objects.get(action="integration.result", target_id=str(job.pk))
+    assert result.data["status"] == "dead"
+    assert result.data["errorCode"] == "PROVIDER_REFUSED"
+
+
+def test_job_run_not_due_or_done_does_nothing(provider: FakeProvider) -> None:
+    job = _enqueue()
+    Job.objects.filter(pk=job.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    assert services.job_run(job_id=job.pk) is None
+    make_due()
+    assert services.job_run(job_id=job.pk) is not None
+    assert services.job_run(job_id=job.pk) is None  # safe to run twice
+    assert provider.calls == ["k-1"]
+
+
+def test_job_run_local_executor_skips_breaker(
+    django_capture_on_commit_callbacks: Any, memory_breaker: Any
+) -> None:
+    seen: list[Call] = []
+
+    def handle(call: Call) -> Outcome:
+        seen.append(call)
+        return Outcome(provider_reference="local-1")
+
+    executors.register_local("inbound", handle)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            job = _enqueue(kind="inbound", operation="webhook.process", payload={"eventId": 1})
+    finally:
+        executors.unregister_local("inbound")
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    assert [c.operation for c in seen] == ["webhook.process"]
+    assert memory_breaker.open_until("inbound") == 0.0
+
+
+def test_job_run_query_budget(provider: FakeProvider, django_assert_max_num_queries: Any) -> None:
+    job = _enqueue()
+    # claim: select + update; settle: select + attempt + update + audit; 2 savepoint pairs
+    with django_assert_max_num_queries(10):
+        services.job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+
+
+def test_enqueue_query_budget(django_assert_max_num_queries: Any) -> None:
+    # existence check + insert + read back + intent audit, and the savepoint pair
+    with django_assert_max_num_queries(6):
+        _enqueue()
+    with django_assert_max_num_queries(3):  # the same request again: one read
+        _enqueue()
+
+
+def test_dispatch_due_query_budget(
+    provider: FakeProvider, django_assert_max_num_queries: Any
+) -> None:
+    for i in range(5):
+        _enqueue(key=f"k-{i}")
+    with django_assert_max_num_queries(5):
+        report = services.jobs_dispatch_due()
+    assert len(report.dispatched) == 5
