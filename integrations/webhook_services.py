@@ -214,15 +214,24 @@ class ParsedEvent:
     payload: dict[str, Any]
 
 
-def _without_nul(value: Any) -> Any:
-    """PostgreSQL text/jsonb cannot hold U+0000: drop it from strings and keys (the depth is
-    already capped by ``loads_strict``)."""
+MAX_STORED_TEXT = 1024  # longer strings are stored as a marker (handlers need ids, amounts)
+
+
+def _clip(text: str) -> str:
+    text = text.replace("\x00", "")
+    return text if len(text) <= MAX_STORED_TEXT else f"[{len(text)} characters not stored]"
+
+
+def _storable(value: Any) -> Any:
+    """PostgreSQL text/jsonb cannot hold U+0000: it is dropped from strings and keys. Long
+    strings are replaced by a marker before the redaction, whose regexes are not linear on
+    long text (the depth is already capped by ``loads_strict``)."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return _clip(value)
     if isinstance(value, dict):
-        return {str(k).replace("\x00", ""): _without_nul(v) for k, v in value.items()}
+        return {_clip(str(k)): _storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_without_nul(v) for v in value]
+        return [_storable(v) for v in value]
     return value
 
 
@@ -267,7 +276,7 @@ def parse_event(body: bytes) -> ParsedEvent:
     if problems:
         raise ValidationFailed(details=problems)
     assert isinstance(event_id, str) and isinstance(event_type, str)  # narrowed above
-    return ParsedEvent(event_id, event_type, redact_payload(_without_nul(data)))
+    return ParsedEvent(event_id, event_type, redact_payload(_storable(data)))
 
 
 def _find_header(headers: Mapping[str, str], names: list[str]) -> str | None:
@@ -300,12 +309,10 @@ def _insert_once(
         "last_error": "",
     }
     qn = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in values]
-    columns = ", ".join(qn(f.column) for f in fields)  # type: ignore[union-attr]  # concrete
-    params = [
-        f.get_db_prep_save(values[f.name], connection)  # type: ignore[union-attr]  # concrete
-        for f in fields
-    ]
+    by_name = {f.name: f for f in meta.concrete_fields}
+    fields = [by_name[name] for name in values]
+    columns = ", ".join(qn(str(f.column)) for f in fields)
+    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
     # Identifiers come from the model's meta, values are parameters.
     placeholders = ", ".join(["%s"] * len(params))
     sql = (
@@ -455,7 +462,7 @@ def process_event(event_pk: int) -> str:
             event.save(update_fields=["attempts", "processed_at", "last_error", "status"])
             audit.record(
                 WebhookAction.PROCESSED,
-                event,
+                ("webhook_event", event.pk),
                 data={
                     "provider": event.provider,
                     "eventId": event.event_id,
