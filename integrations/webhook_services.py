@@ -35,6 +35,7 @@ currency, ``metadata.order_id``). Raw bodies, signatures and secrets are never l
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from django.utils import timezone
 
 from audit import services as audit
 from aventide.accounts.contracts import use_case
-from aventide.core import metrics
+from aventide.core import context, metrics
 from aventide.core.body_limit import PayloadTooLarge, max_body_bytes_for, too_large_message
 from aventide.core.errors import ValidationFailed
 from aventide.core.logging import get_logger, redact_mapping, redact_text
@@ -325,12 +326,25 @@ def _insert_once(
     return int(row[0]) if row else None
 
 
-def _dispatch(event_pk: int) -> None:
-    """After commit: hand the event to the worker (imported here: the task module imports
-    this one)."""
-    from integrations.webhook_tasks import process_webhook_event
+def _publish(event_pk: int, request_id: str | None) -> None:
+    from integrations.webhook_tasks import process_webhook_event  # it imports this module
 
+    if request_id:
+        context.set_request_id(request_id)  # the worker's logs carry the delivery's id
     process_webhook_event.delay(event_pk)
+
+
+def _dispatch(event_pk: int) -> None:
+    """After commit: hand the event to the worker.
+
+    Runs in a fresh ``contextvars`` context: after-commit effects run while the receiving
+    use-case frame is still the current one (the frame resets its context variables only
+    after its atomic block, which is what runs the effects), so an eager (in-process) task
+    would otherwise *join* that finished frame and run outside any transaction. The fresh
+    context is what a worker sees: no frame, no principal; only the request id is kept.
+    (Django's connections are thread-local, not per-context: the same connection is used.)
+    """
+    contextvars.Context().run(_publish, event_pk, context.get_request_id())
 
 
 def webhook_receive(
