@@ -45,7 +45,7 @@ def delivery(index: int) -> tuple[str, bytes]:
     return "payments", event_body(f"evt_{index}", order_id=str(index))
 
 
-def headers_for(provider: str, body: bytes) -> dict[str, str]:
+def headers_for(provider: str, body: bytes) -> dict[str, Any]:
     return signed_headers(body, secret=SECRET if provider == "payments" else COURIER_SECRET)
 
 
