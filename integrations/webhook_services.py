@@ -39,7 +39,7 @@ import contextvars
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -73,6 +73,7 @@ __all__ = [
     "register_handler",
     "require_provider",
     "webhook_body_too_large",
+    "webhook_events_redispatch",
     "webhook_providers",
     "webhook_receive",
 ]
@@ -499,3 +500,32 @@ def process_event(event_pk: int) -> str:
         raise
     logger.info("WEBHOOK_EVENT_PROCESSED", eventPk=event_pk, outcome=outcome)
     return outcome
+
+
+MAX_ATTEMPTS = 8  # the task's retry budget (integrations.webhook_tasks)
+
+
+def webhook_events_redispatch(
+    *, older_than_seconds: int = 60, max_attempts: int = MAX_ATTEMPTS, limit: int = 500
+) -> int:
+    """Re-enqueue events still ``received`` (never tried because the dispatch was lost --
+    broker down at commit, process killed -- or waiting after `RetryLater`) that arrived
+    more than ``older_than_seconds`` ago and have tries left. Returns how many were
+    enqueued. Safe to overlap with the task's own retries: processing locks the row and
+    skips finished events. Run by beat (``integrations.redispatch_webhook_events``) until
+    the outbox's dispatcher takes it over."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pks = list(
+        WebhookEvent.objects.filter(
+            status=WebhookEvent.Status.RECEIVED,
+            received_at__lt=cutoff,
+            attempts__lt=max_attempts,
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in pks:
+        _dispatch(pk)
+    if pks:
+        logger.info("WEBHOOK_EVENTS_REDISPATCHED", count=len(pks))
+    return len(pks)

@@ -10,7 +10,10 @@ row lock + status check skip a processed event). A handler that raises (or asks 
 ``RetryLater``) is retried with capped exponential backoff and full jitter, short countdowns
 only (at most ``WEBHOOK_RETRY_MAX_SECONDS``, far below Redis's visibility timeout), up to
 ``WEBHOOK_MAX_ATTEMPTS`` tries; then the event stays ``failed`` / ``received`` in the table.
-In eager mode (embedded, tests) there is no in-process retry loop: the row keeps the state.
+In eager mode (embedded, tests) there is no in-process retry loop: the row keeps the state,
+and the beat task ``integrations.redispatch_webhook_events`` (every minute) re-enqueues
+events still ``received`` -- never tried because the dispatch was lost (broker down at
+commit), or waiting after ``RetryLater`` -- while they have tries left.
 The durable retry path (rows with ``next_attempt_at``, DLQ) is the outbox's: at the merge
 ``process_event`` is registered there as the local executor of kind ``"inbound"``.
 """
@@ -25,7 +28,7 @@ from celery import shared_task
 from integrations import webhook_services
 from integrations.webhook_services import RetryLater
 
-WEBHOOK_MAX_ATTEMPTS = 8
+WEBHOOK_MAX_ATTEMPTS = webhook_services.MAX_ATTEMPTS
 WEBHOOK_RETRY_BASE_SECONDS = 5.0
 WEBHOOK_RETRY_MAX_SECONDS = 300.0
 
@@ -50,3 +53,10 @@ def process_webhook_event(self: Any, event_pk: int) -> str:
         if self.request.is_eager or self.request.retries >= self.max_retries:
             return outcome
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from None
+
+
+@shared_task(name="integrations.redispatch_webhook_events", ignore_result=True)
+def redispatch_webhook_events() -> int:
+    """Beat: re-enqueue pending events whose dispatch was lost (or that wait after
+    ``RetryLater`` in embedded mode)."""
+    return webhook_services.webhook_events_redispatch()

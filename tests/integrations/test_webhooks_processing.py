@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,10 +15,11 @@ from audit import services as audit
 from audit.models import Event as AuditEvent
 from integrations import webhook_services
 from integrations.models import WebhookEvent
-from integrations.webhook_services import InboundEvent, RetryLater, process_event
+from integrations.webhook_services import MAX_ATTEMPTS, InboundEvent, RetryLater, process_event
 from integrations.webhook_tasks import (
     WEBHOOK_RETRY_MAX_SECONDS,
     process_webhook_event,
+    redispatch_webhook_events,
     retry_countdown,
 )
 from tests.audit_actions import TestOnlyAction
@@ -165,3 +167,35 @@ def test_retry_countdown_is_capped_full_jitter() -> None:
         ceiling = min(WEBHOOK_RETRY_MAX_SECONDS, 5.0 * 2**retries)
         values = [retry_countdown(retries, rng=rng) for _ in range(50)]
         assert all(0 <= v <= ceiling for v in values)
+
+
+def test_webhook_events_redispatch_completes_an_event_whose_dispatch_was_lost(
+    api_client: Any, captured: Calls
+) -> None:
+    body = event_body("evt_lost")
+    # No after-commit effects run: as if the broker was down when the request committed.
+    response = api_client.post(
+        URL.format("payments"), data=body, content_type="application/json", **signed_headers(body)
+    )
+    assert response.json() == {"received": True, "duplicate": False}
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.RECEIVED and event.attempts == 0
+
+    assert webhook_services.webhook_events_redispatch() == 0  # too recent
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        received_at=event.received_at - timedelta(minutes=2)
+    )
+    assert redispatch_webhook_events.delay().get() == 1
+    event.refresh_from_db()
+    assert event.status == WebhookEvent.Status.PROCESSED
+    assert captured.by_event == {"evt_lost": 1}
+    assert webhook_services.webhook_events_redispatch() == 0
+
+
+def test_webhook_events_redispatch_stops_after_the_retry_budget(deliver: Any) -> None:
+    webhook_services.register_handler("payments", "refund.succeeded", Ledger().refund)
+    event = deliver(event_body("evt_wait", "refund.succeeded"))
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        received_at=event.received_at - timedelta(minutes=2), attempts=MAX_ATTEMPTS
+    )
+    assert webhook_services.webhook_events_redispatch() == 0
