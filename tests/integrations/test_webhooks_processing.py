@@ -199,3 +199,20 @@ def test_webhook_events_redispatch_stops_after_the_retry_budget(deliver: Any) ->
         received_at=event.received_at - timedelta(minutes=2), attempts=MAX_ATTEMPTS
     )
     assert webhook_services.webhook_events_redispatch() == 0
+
+
+def test_webhook_receive_and_process_query_budgets(
+    django_assert_num_queries: Any, captured: Calls
+) -> None:
+    """A new event: insert + audit row (+ the test's savepoint pair); a duplicate: the one
+    insert that does nothing; processing: lock, update, audit row."""
+    body = event_body("evt_budget")
+    headers = {"X-Aventide-Signature": signed_headers(body)["HTTP_X_AVENTIDE_SIGNATURE"]}
+    with django_assert_num_queries(4):
+        receipt = webhook_services.webhook_receive(provider="payments", body=body, headers=headers)
+    with django_assert_num_queries(3):
+        again = webhook_services.webhook_receive(provider="payments", body=body, headers=headers)
+    assert receipt.event_pk is not None and again.duplicate
+    with django_assert_num_queries(5):
+        assert process_event(receipt.event_pk) == "processed"
+    assert captured.by_event == {"evt_budget": 1}
