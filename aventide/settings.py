@@ -297,8 +297,11 @@ INTEGRATIONS_WEBHOOK_PROVIDERS: dict[str, list[str]] = {
     name: ["X-Aventide-Signature", "Stripe-Signature"]
     if name == "payments"
     else ["X-Aventide-Signature"]
-    for name in env.list("INTEGRATIONS_WEBHOOK_PROVIDERS", default=["payments", "courier"])
-    if name.strip()
+    for name in (
+        raw.strip().lower()  # lower case, like the WEBHOOK_SECRET_<PROVIDER> keys
+        for raw in env.list("INTEGRATIONS_WEBHOOK_PROVIDERS", default=["payments", "courier"])
+    )
+    if name
 }
 INTEGRATIONS_WEBHOOK_PATH_PREFIX = "/api/integrations/webhooks/"
 INTEGRATIONS_WEBHOOK_MAX_BODY_BYTES: int = env.int(

@@ -351,3 +351,27 @@ async def test_webhook_several_megabytes_chunked_are_cut_at_the_limit() -> None:
     assert response.status_code == 413
     assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
     assert upload.pulled <= LIMIT + CHUNK
+
+
+async def _chunks(body: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), 100):
+        yield body[start : start + 100]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_webhook_accepted_through_the_asgi_app_with_and_without_content_length(
+    captured: Calls,
+) -> None:
+    body = event_body("evt_asgi", extra={"note": "x" * 1000})
+    headers = {
+        "Content-Type": "application/json",
+        "X-Aventide-Signature": sign(body, secret=SECRET),
+    }
+    async with asgi_client() as http:
+        declared = await http.post(URL.format("payments"), content=body, headers=headers)
+        chunked = await http.post(URL.format("payments"), content=_chunks(body), headers=headers)
+    assert declared.status_code == 200, declared.text[:300]
+    assert declared.json() == {"received": True, "duplicate": False}
+    assert chunked.status_code == 200, chunked.text[:300]
+    assert chunked.json() == {"received": True, "duplicate": True}
+    assert captured.by_event == {"evt_asgi": 1}
