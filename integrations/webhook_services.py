@@ -70,6 +70,7 @@ __all__ = [
     "note_rejected_body",
     "parse_event",
     "process_event",
+    "redact_payload",
     "register_handler",
     "require_provider",
     "webhook_body_too_large",

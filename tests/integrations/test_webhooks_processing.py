@@ -216,3 +216,36 @@ def test_webhook_receive_and_process_query_budgets(
     with django_assert_num_queries(5):
         assert process_event(receipt.event_pk) == "processed"
     assert captured.by_event == {"evt_budget": 1}
+
+
+def test_redact_payload_keeps_numeric_ids_that_look_like_phone_numbers() -> None:
+    payload = {
+        "id": "evt_1",
+        "type": "payment.captured",
+        "data": {
+            "object": {
+                "id": "5551234567",
+                "amount": 1500,
+                "metadata": {"order_id": "12345678901", "note": "call +54 11 5555 1234"},
+                "customer_phone": "+54 11 5555 1234",
+            }
+        },
+    }
+    obj = webhook_services.redact_payload(payload)["data"]["object"]
+    assert (obj["id"], obj["amount"], obj["metadata"]["order_id"]) == (
+        "5551234567",
+        1500,
+        "12345678901",
+    )
+    assert "5555 1234" not in json.dumps(obj)
+
+
+def test_note_rejected_body_counts_only_webhook_paths(json_logs: Any) -> None:
+    webhook_services.note_rejected_body("/api/integrations/webhooks/courier")
+    webhook_services.note_rejected_body("/api/integrations/webhooks/<script>")
+    webhook_services.note_rejected_body("/api/orders")
+    outcomes = [
+        (line["provider"], line["outcome"])
+        for line in json_logs.events(webhook_services.METRIC_INTEGRATION_WEBHOOK)
+    ]
+    assert outcomes == [("courier", "too_large"), ("unknown", "too_large")]
