@@ -197,6 +197,11 @@ CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     "audit-seal-events": {"task": "audit.seal_audit_events", "schedule": 60.0},
     # Complete delivered orders whose country's dispute window has passed.
     "orders-complete-due": {"task": "orders.complete_due_orders", "schedule": 300.0},
+    # [webhooks] Re-enqueue inbound webhook events whose dispatch was lost (broker down).
+    "integrations-redispatch-webhook-events": {
+        "task": "integrations.redispatch_webhook_events",
+        "schedule": 60.0,
+    },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -429,6 +434,28 @@ CELERY_BEAT_SCHEDULE["integrations-dispatch-due"] = {
     "task": "integrations.dispatch_due",
     "schedule": env.float("INTEGRATIONS_DISPATCH_EVERY_SECONDS", default=5.0),
 }
+# [webhooks] Inbound webhooks (POST /api/integrations/webhooks/<provider>): the providers that
+# may call us (INTEGRATIONS_WEBHOOK_PROVIDERS=payments,courier; any other name is 404), each
+# -> the signature headers it may sign with (ours; the payments provider also Stripe's). The
+# body cap (INTEGRATIONS_WEBHOOK_MAX_BODY_BYTES, 256 KiB) is applied before reading through
+# API_MAX_BODY_BYTES_BY_PREFIX below.
+INTEGRATIONS_WEBHOOK_PROVIDERS: dict[str, list[str]] = {
+    name: ["X-Aventide-Signature", "Stripe-Signature"]
+    if name == "payments"
+    else ["X-Aventide-Signature"]
+    for name in (
+        raw.strip().lower()  # lower case, like the WEBHOOK_SECRET_<PROVIDER> keys
+        for raw in env.list("INTEGRATIONS_WEBHOOK_PROVIDERS", default=["payments", "courier"])
+    )
+    if name
+}
+INTEGRATIONS_WEBHOOK_PATH_PREFIX = "/api/integrations/webhooks/"
+INTEGRATIONS_WEBHOOK_MAX_BODY_BYTES: int = env.int(
+    "INTEGRATIONS_WEBHOOK_MAX_BODY_BYTES", default=256 * 1024
+)
+WEBHOOK_SIGNATURE_TOLERANCE_SECONDS: int = env.int(
+    "WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", default=300
+)
 
 # --- Realtime --------------------------------------------------------------------------
 WS_ALLOWED_ORIGINS: list[str] = env.list(
@@ -446,9 +473,11 @@ HEALTH_CHECK_TIMEOUT_SECONDS: float = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", 
 # API_MAX_BODY_BYTES_BY_PREFIX ("/api/uploads/=10485760"). Django's own cap (request.body,
 # form fields) says the same.
 API_MAX_BODY_BYTES: int = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
-API_MAX_BODY_BYTES_BY_PREFIX: dict[str, int] = (
-    parse_prefix_limits(env.str("API_MAX_BODY_BYTES_BY_PREFIX", "")) or {}
-)
+API_MAX_BODY_BYTES_BY_PREFIX: dict[str, int] = {
+    # [webhooks] inbound webhooks are capped lower (256 KiB); the env can still override it.
+    INTEGRATIONS_WEBHOOK_PATH_PREFIX: INTEGRATIONS_WEBHOOK_MAX_BODY_BYTES,
+    **(parse_prefix_limits(env.str("API_MAX_BODY_BYTES_BY_PREFIX", "")) or {}),
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # JSON nesting deeper than this is a 400 before anything recursive runs (core.parsers).
 API_JSON_MAX_DEPTH: int = env.int("API_JSON_MAX_DEPTH", default=32)

@@ -18,6 +18,7 @@ api_patterns: list = [  # type: ignore[type-arg]  # mixed URLPattern/URLResolver
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("auth/", include("aventide.accounts.urls")),
     path("", include("aventide.orders.urls")),
+    path("integrations/", include("integrations.urls")),  # /api/integrations/ [webhooks]
 ]
 
 urlpatterns = [

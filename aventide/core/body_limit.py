@@ -17,6 +17,10 @@ The 413 is the error contract with a ``requestId`` (a sane client ``X-Request-ID
 and the ``X-Request-ID`` header, and the connection is closed (the unread body is never
 drained). `aventide.core.parsers.SafeJSONParser` checks the same limit again (defense in
 depth: Django's test client and any non-ASGI entry point do not pass through here).
+
+Apps may listen to these refusals (`on_body_rejected`, called with the request path; e.g.
+integrations counts refused webhook deliveries per provider). A failing listener is logged
+and never changes the 413.
 """
 
 from __future__ import annotations
@@ -41,6 +45,23 @@ ASGIApp = Callable[..., Awaitable[None]]  # Django's ASGIHandler types its args 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 logger = get_logger("aventide.request")
+
+_REJECTION_LISTENERS: list[Callable[[str], None]] = []
+
+
+def on_body_rejected(listener: Callable[[str], None]) -> None:
+    """Call ``listener(path)`` after each 413 answered here (registered once, at
+    ``AppConfig.ready()``; registering the same listener again is a no-op)."""
+    if listener not in _REJECTION_LISTENERS:
+        _REJECTION_LISTENERS.append(listener)
+
+
+def _notify_rejected(path: str) -> None:
+    for listener in list(_REJECTION_LISTENERS):
+        try:
+            listener(path)
+        except Exception:  # a metric must never turn a 413 into a 500
+            logger.exception("BODY_LIMIT_LISTENER_FAILED")
 
 
 class PayloadTooLarge(DomainError):
@@ -151,6 +172,7 @@ class BodySizeLimitMiddleware:
                 labels={"method": method, "route": "<body-limit>", "status": "413"},
                 durationMs=0,
             )
+            _notify_rejected(str(scope.get("path") or ""))
         finally:
             context.reset_request_id(token)
         await send(
