@@ -165,6 +165,13 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
+#: operationId -> why its body is not ours to make strict.
+PROVIDER_DEFINED_BODIES: dict[str, str] = {
+    "integrations_webhook_receive": "a provider's event: providers add fields at will; the "
+    "signature authenticates the bytes and the handlers read only what they need",
+}
+
+
 def test_strict_input_every_write_endpoint_refuses_an_unknown_field(world: OrderWorld) -> None:
     """Enumerates every operation with a request body in the OpenAPI schema: the body schema
     says ``additionalProperties: false`` and the endpoint refuses an unknown key by name."""
@@ -172,9 +179,13 @@ def test_strict_input_every_write_endpoint_refuses_an_unknown_field(world: Order
     staff = make_staff(level="L2", countries=("AR",))  # a registered user that passes every
     order = world.order_in(OrderStatus.PAID)  # permission, so validation is what answers
     operations = 0
+    exempt_seen: set[str] = set()
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             if "requestBody" not in operation:
+                continue
+            if operation["operationId"] in PROVIDER_DEFINED_BODIES:
+                exempt_seen.add(operation["operationId"])
                 continue
             operations += 1
             ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
@@ -187,6 +198,7 @@ def test_strict_input_every_write_endpoint_refuses_an_unknown_field(world: Order
     assert (
         operations >= 9
     )  # register, login, refresh, logout, google, revoke, listing, order, cancel
+    assert exempt_seen == set(PROVIDER_DEFINED_BODIES), "stale PROVIDER_DEFINED_BODIES"
 
 
 # --- 2. JSON types -------------------------------------------------------------------------

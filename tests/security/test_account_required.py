@@ -34,6 +34,7 @@ NOT_ACCOUNT_ONLY: dict[str, str] = {
     "orders_accept": "decided by the order's role table (ORDER_ACTION_FORBIDDEN / 404)",
     "orders_dispatch": "decided by the order's role table (ORDER_ACTION_FORBIDDEN / 404)",
     "orders_cancel": "decided by the order's role table (ORDER_ACTION_FORBIDDEN / 404)",
+    "integrations_webhook_receive": "providers call it: the webhook signature authenticates",
 }
 
 
