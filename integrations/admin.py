@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from aventide.accounts.contracts import ScopedAdminMixin, admin_principal
+from aventide.accounts.contracts import ReadOnlyAdminMixin, ScopedAdminMixin, admin_principal
 from aventide.core.errors import DomainError
 from aventide.core.logging import redact_mapping
 from aventide.core.principal import Principal
@@ -62,10 +62,10 @@ class AttemptInline(admin.TabularInline[Attempt, Job]):
 
 
 @admin.register(Job)
-class JobAdmin(ScopedAdminMixin, admin.ModelAdmin[Job]):
+class JobAdmin(ReadOnlyAdminMixin, ScopedAdminMixin, admin.ModelAdmin[Job]):
     scope_field = "country_code"
     action_form = DlqActionForm
-    actions = ["replay_jobs", "discard_jobs"]
+    actions = ["replay_jobs", "discard_jobs"]  # the DLQ actions; the rest is read-only
     list_display = (
         "id",
         "kind",
@@ -81,15 +81,6 @@ class JobAdmin(ScopedAdminMixin, admin.ModelAdmin[Job]):
     search_fields = ("=idempotency_key", "=provider_reference")
     exclude = ("payload",)
     inlines = [AttemptInline]
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in Job._meta.fields if f.name != "payload"] + ["redacted_payload"]

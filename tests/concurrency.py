@@ -22,7 +22,7 @@ from aventide.core.errors import DomainError
 WAIT = 60.0  # seconds: a generous bound for a loaded machine, never a measured duration
 
 
-def _waiting_on_locks() -> int:
+def waiting_on_locks() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
@@ -85,7 +85,7 @@ def race(calls: Sequence[Callable[[], Any]], sql: str, params: list[Any]) -> lis
         for _ in range(int(WAIT * 20)):
             while done.acquire(blocking=False):
                 finished += 1
-            if finished + _waiting_on_locks() >= len(calls):
+            if finished + waiting_on_locks() >= len(calls):
                 break
             threading.Event().wait(0.05)
         release.set()

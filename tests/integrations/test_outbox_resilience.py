@@ -20,6 +20,7 @@ from aventide.core.metrics import count_of
 from aventide.core.principal import SYSTEM
 from integrations import breaker, services, tasks
 from integrations.models import Job, JobStatus
+from tests.concurrency import waiting_on_locks
 from tests.integrations.conftest import KIND, FakeProvider, make_due
 
 
@@ -189,16 +190,6 @@ def test_dispatch_due_and_job_run_skip_rows_locked_by_another_worker(
     assert provider.calls == []
 
 
-def _lock_waiters() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-        )
-        row = cursor.fetchone()
-    return int(row[0]) if row else 0
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_enqueue_concurrent_same_key_yields_one_job(
@@ -213,7 +204,7 @@ def test_enqueue_concurrent_same_key_yields_one_job(
                 results["first"] = _enqueue("race").pk
                 inserted.set()
                 deadline = time.monotonic() + 30
-                while _lock_waiters() == 0 and time.monotonic() < deadline:
+                while waiting_on_locks() == 0 and time.monotonic() < deadline:
                     time.sleep(0.01)  # until the second enqueue waits on our insert
         except Exception as exc:  # noqa: BLE001 -- reported below
             errors.append(exc)
