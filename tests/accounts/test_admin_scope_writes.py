@@ -2,8 +2,9 @@
 
 ``ScopedAdminMixin.save_model`` is the last line of defence behind the scoped querysets and
 the form choices: a tampered POST that got past both must still be refused. The country
-admin uses the mixin's ``save_model`` as is; a staff member is given ``change_country`` here
-(no staff group has it today) so the write path is exercised end to end.
+admin repeats the guard before calling its audited service (``country_policy_set``); the
+mixin's own ``save_model`` is tested on a plain scoped admin. A staff member is given
+``change_country`` here (no staff group has it today) so the write path runs end to end.
 """
 
 from __future__ import annotations
@@ -117,3 +118,45 @@ def test_scoped_admin_index_hides_country_modules_from_staff_without_a_country(
     assert index.status_code == 200
     assert "/admin/orders/order/" not in index.content.decode()
     assert client.get("/admin/orders/").status_code == 404  # no visible model in the app
+
+
+def test_scoped_admin_mixin_save_model_guards_every_admin_that_inherits_it(
+    countries: list[str],
+) -> None:
+    """The mixin's own ``save_model`` (the one a new scoped admin inherits when it does not
+    call a service): out of scope is a 403 and nothing is written; in scope is saved."""
+    from aventide.accounts.admin_scope import ScopedAdminMixin
+
+    plain = type("PlainScopedCountryAdmin", (ScopedAdminMixin, admin.ModelAdmin), {})
+    plain.scope_field = "code"
+    model_admin = plain(Country, admin.site)
+    request = RequestFactory().post("/admin/markets/country/MX/change/")
+    request.user = _country_editor(("AR",))
+    mx = Country.objects.get(code="MX")
+    before = _state("MX")
+    mx.name = "Tampered"
+    with pytest.raises(PermissionDenied):
+        model_admin.save_model(request, mx, form=None, change=True)
+    assert _state("MX") == before
+    ar = Country.objects.get(code="AR")
+    ar.name = "Argentina (plain admin)"
+    model_admin.save_model(request, ar, form=None, change=True)
+    assert Country.objects.get(code="AR").name == "Argentina (plain admin)"
+
+
+def test_scoped_admin_country_field_is_restricted_for_staff_and_free_for_superusers(
+    countries: list[str],
+) -> None:
+    from django import forms
+
+    model_admin = admin.site._registry[Country]
+    field = Country._meta.get_field("code")
+    request = RequestFactory().get("/admin/markets/country/add/")
+    request.user = _country_editor(("AR",))
+    staff_field = model_admin.formfield_for_dbfield(field, request)
+    assert isinstance(staff_field, forms.ChoiceField)
+    assert [c for c, _ in staff_field.choices] == ["", "AR"]
+    request = RequestFactory().get("/admin/markets/country/add/")  # its own principal
+    request.user = make_staff(level=None, superuser=True)
+    root_field = model_admin.formfield_for_dbfield(field, request)
+    assert not isinstance(root_field, forms.ChoiceField)  # any code: a new country

@@ -214,3 +214,12 @@ def test_scope_check_outside_any_transaction_is_not_reported_as_misuse(json_logs
     assert json_logs.events("METRIC_SCOPE_VIOLATION")
     assert json_logs.events("SCOPE_VIOLATION_IN_TRANSACTION") == []
     assert Event.objects.filter(action="scope.violation").count() == 1
+
+
+@pytest.mark.parametrize("minimum", ["L4", "l2", "", "L0"])
+def test_scope_require_level_refuses_to_check_a_level_that_does_not_exist(minimum: str) -> None:
+    """A typo in a service (``require_level("L4")``) is a programming error, loud at once --
+    not a check that a superuser silently passes and everyone else fails."""
+    for who in (make_staff(level=None, superuser=True), make_staff(level="L3", countries=("AR",))):
+        with pytest.raises(ValueError, match="unknown staff level"):
+            _require_level(who, minimum)

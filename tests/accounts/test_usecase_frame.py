@@ -177,3 +177,34 @@ def test_use_case_after_commit_effects_run_in_a_frame_and_transaction_of_their_o
     rows = dict(Event.objects.filter(action="x.y").values_list("target_id", "actor_type"))
     assert rows == {"1": "staff", "2": "system"}
     assert current_use_case() is None and context.get_attribution() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_use_case_a_failing_after_commit_effect_does_not_stop_the_others() -> None:
+    """The durable rows are the truth: a fan-out that raises is logged, the next effect runs
+    and the caller (who committed) gets no exception."""
+    ran: list[str] = []
+
+    def broken() -> None:
+        ran.append("broken")
+        raise RuntimeError("channel layer down")
+
+    with use_case(SYSTEM) as uc:
+        audit.record("x.y", "order:3")
+        uc.on_commit(broken)
+        uc.on_commit(lambda: ran.append("next"))
+    assert ran == ["broken", "next"]
+    assert Event.objects.filter(action="x.y", target_id="3").exists()
+
+
+@pytest.mark.django_db
+def test_use_case_binds_its_actor_as_the_principal_only_where_none_is_bound() -> None:
+    """A Celery task or command has no principal: inside the frame its logs and nested reads
+    see the frame's actor. A request's principal is never replaced by the frame's."""
+    assert context.get_principal() is None
+    with use_case(SYSTEM):
+        assert context.get_principal() is SYSTEM
+    assert context.get_principal() is None
+    staff = principal(make_staff(level="L2", countries=("AR",)))
+    with context.bound_context(principal=staff), use_case(SYSTEM):
+        assert context.get_principal() is staff

@@ -165,3 +165,53 @@ def test_ledger_concurrent_captures_of_one_order_post_once(countries: list[str])
     assert Transaction.objects.count() == 1
     assert selectors.balance_of(ESCROW, "ARS") == 1000
     _assert_ledger_consistent()
+
+
+@pytest.mark.parametrize("same_content", [True, False])
+def test_ledger_same_key_racing_without_an_escrow_posts_once(same_content: bool) -> None:
+    """Postings that lock no escrow (adjustments) rely on the key's UNIQUE index: the second
+    insert waits for the first to commit, then does nothing -- and answers with the first
+    posting (same content) or ``IDEMPOTENCY_KEY_REUSED`` (other content)."""
+    first_posted = threading.Event()
+    release_first = threading.Event()
+    results: dict[str, Any] = {}
+    entries = [EntrySpec("buyer_payments:1", -100), EntrySpec("seller_payable:2", 100)]
+    other = entries if same_content else [EntrySpec("buyer_payments:1", -99),
+                                          EntrySpec("seller_payable:2", 99)]  # fmt: skip
+
+    def post(name: str, specs: list[EntrySpec], hold: bool) -> None:
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                txn = services.ledger_post(
+                    actor=SYSTEM,
+                    entries=specs,
+                    idempotency_key="adjust:race",
+                    reason="adjustment",
+                    currency="ARS",
+                )
+                if hold:
+                    first_posted.set()
+                    release_first.wait(WAIT)
+            results[name] = txn.pk
+        except Exception as exc:  # noqa: BLE001 -- the test inspects what each thread got
+            results[name] = getattr(exc, "code", repr(exc))
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=post, args=("first", entries, True))
+    first.start()
+    assert first_posted.wait(WAIT)
+    second = threading.Thread(target=post, args=("second", other, False))
+    second.start()
+    second.join(0.5)  # blocked on the first's uncommitted key
+    assert second.is_alive()
+    release_first.set()
+    first.join(WAIT)
+    second.join(WAIT)
+    assert Transaction.objects.filter(idempotency_key="adjust:race").count() == 1
+    pk = Transaction.objects.get(idempotency_key="adjust:race").pk
+    assert results["first"] == pk
+    assert results["second"] == (pk if same_content else "IDEMPOTENCY_KEY_REUSED")
+    assert Entry.objects.count() == 2

@@ -70,3 +70,21 @@ def test_order_recipient_link_reissue_keeps_200_characters_of_a_long_reason(
     revoked = Event.objects.get(action="anonymous_identity.revoked")
     assert revoked.target_id == str(old)
     assert revoked.data["reason"] == reason[:200]
+
+
+def test_order_recipient_link_reissue_answers_not_found_to_parties_and_unknown_orders(
+    world: OrderWorld,
+) -> None:
+    """Buyers, sellers and recipients cannot re-issue (nor learn that the order exists)."""
+    from aventide.orders.errors import OrderNotFound
+
+    order = world.order_in(OrderStatus.PAID)
+    for who in (world.buyer, world.seller):
+        with pytest.raises(OrderNotFound):
+            services.order_recipient_link_reissue(actor=principal(who), order_id=order.pk)
+    with pytest.raises(OrderNotFound):
+        services.order_recipient_link_reissue(
+            actor=principal(world.staff["L3"]), order_id=order.pk + 10_000
+        )
+    assert Order.objects.get(pk=order.pk).recipient_anon_id == order.recipient_anon_id
+    assert not Event.objects.filter(action="order.recipient_link_reissued").exists()
