@@ -127,9 +127,10 @@ def test_scoped_admin_mixin_save_model_guards_every_admin_that_inherits_it(
     call a service): out of scope is a 403 and nothing is written; in scope is saved."""
     from aventide.accounts.admin_scope import ScopedAdminMixin
 
-    plain = type("PlainScopedCountryAdmin", (ScopedAdminMixin, admin.ModelAdmin), {})
-    plain.scope_field = "code"
-    model_admin = plain(Country, admin.site)
+    class PlainScopedCountryAdmin(ScopedAdminMixin, admin.ModelAdmin[Country]):
+        scope_field = "code"
+
+    model_admin = PlainScopedCountryAdmin(Country, admin.site)
     request = RequestFactory().post("/admin/markets/country/MX/change/")
     request.user = _country_editor(("AR",))
     mx = Country.objects.get(code="MX")
@@ -155,7 +156,8 @@ def test_scoped_admin_country_field_is_restricted_for_staff_and_free_for_superus
     request.user = _country_editor(("AR",))
     staff_field = model_admin.formfield_for_dbfield(field, request)
     assert isinstance(staff_field, forms.ChoiceField)
-    assert [c for c, _ in staff_field.choices] == ["", "AR"]
+    choices: Any = staff_field.choices
+    assert [c for c, _ in choices] == ["", "AR"]
     request = RequestFactory().get("/admin/markets/country/add/")  # its own principal
     request.user = make_staff(level=None, superuser=True)
     root_field = model_admin.formfield_for_dbfield(field, request)
