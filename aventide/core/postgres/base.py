@@ -8,6 +8,10 @@ Django's own backend plus two things (docs/decisions/0008-connection-pooling.md)
   ``DatabaseBusy``, a DomainError with status 503 and code ``SERVICE_UNAVAILABLE``, so the
   client gets the error contract with ``Retry-After`` instead of an anonymous 500, and the
   ``METRIC_DB_POOL_EXHAUSTED`` counter says it happened.
+- When no connection of the pool ever succeeded (wrong database name, credentials, host
+  down), the timeout is not "busy": one direct connection attempt gets the server's own
+  error and ``DatabaseUnavailable`` (503, same code) is raised from it, so an operator's
+  traceback says why (``database "x" does not exist``).
 - A process forked from one that had opened a pool (Celery's prefork children) must not use
   the parent's pool: its sockets are the parent's and its worker threads did not survive the
   fork. The child forgets the inherited pools (without closing them, which would end the
@@ -44,6 +48,8 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         except (PoolTimeout, TooManyRequests) as exc:
             pool = getattr(self, "pool", None)  # django-stubs 5.2 lacks the pool attributes
             stats = pool.get_stats() if pool is not None else {}
+            if pool is not None and _never_connected(stats):
+                _raise_connect_error(pool)  # unreachable, not exhausted: say why
             metrics.emit(
                 "METRIC_DB_POOL_EXHAUSTED",
                 labels={"alias": self.alias},
@@ -51,6 +57,36 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
                 requestsWaiting=stats.get("requests_waiting"),
             )
             raise DatabaseBusy(headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+
+
+def _never_connected(stats: dict[str, int]) -> bool:
+    """Every connection the pool tried failed: nothing is busy, the database is unreachable
+    (wrong name, credentials, host down) -- answering "busy, retry" would mislead."""
+    errors = stats.get("connections_errors", 0)
+    return errors > 0 and stats.get("connections_num", 0) <= errors
+
+
+class DatabaseUnavailable(DomainError):
+    """No connection to the database could be made at all (its cause is chained)."""
+
+    code = "SERVICE_UNAVAILABLE"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    default_message = "The service cannot reach its database right now. Retry in a moment."
+
+
+def _raise_connect_error(pool: Any) -> None:
+    """Connect once outside the pool and raise ``DatabaseUnavailable`` from the server's own
+    error (e.g. ``database "x" does not exist``): clients still get a 503 with Retry-After,
+    an operator's traceback names the cause. One probe per timed-out request, only while no
+    connection of the pool ever succeeded; when the probe connects, the caller says busy."""
+    import psycopg
+
+    kwargs = {**pool.kwargs, "connect_timeout": 5}
+    try:
+        psycopg.connect(pool.conninfo, **kwargs).close()
+    except psycopg.OperationalError as cause:
+        metrics.emit("METRIC_DB_UNREACHABLE", labels={"alias": "default"})
+        raise DatabaseUnavailable(headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from cause
 
 
 #: Pools inherited through fork(): kept referenced (never used, never closed) so the child
