@@ -197,11 +197,6 @@ CELERY_BEAT_SCHEDULE: dict[str, Any] = {
     "audit-seal-events": {"task": "audit.seal_audit_events", "schedule": 60.0},
     # Complete delivered orders whose country's dispute window has passed.
     "orders-complete-due": {"task": "orders.complete_due_orders", "schedule": 300.0},
-    # [webhooks] Re-enqueue inbound webhook events whose dispatch was lost (broker down).
-    "integrations-redispatch-webhook-events": {
-        "task": "integrations.redispatch_webhook_events",
-        "schedule": 60.0,
-    },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

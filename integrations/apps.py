@@ -16,12 +16,12 @@ class IntegrationsConfig(AppConfig):
             "integrations",
             {StaffGroup.L3: view, StaffGroup.OPS_LEAD: view},
         )
-        # [webhooks] Celery's autodiscovery imports only `integrations.tasks`: importing the
-        # webhook task module here registers `integrations.process_webhook_event` in every
-        # process (web, worker, beat). The body-limit listener counts 413s answered by the
-        # ASGI middleware for the webhook endpoint in METRIC_INTEGRATION_WEBHOOK.
+        # [webhooks] Stored webhook events are processed as outbox jobs of kind "inbound"
+        # (retries, DLQ, replay). The body-limit listener counts 413s answered by the ASGI
+        # middleware for the webhook endpoint in METRIC_INTEGRATION_WEBHOOK.
         from aventide.core.body_limit import on_body_rejected
-        from integrations import webhook_tasks  # noqa: F401
-        from integrations.webhook_services import note_rejected_body
+        from integrations import executors
+        from integrations.webhook_services import INBOUND_KIND, note_rejected_body, run_inbound
 
+        executors.register_local(INBOUND_KIND, run_inbound)
         on_body_rejected(note_rejected_body)

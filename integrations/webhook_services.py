@@ -11,15 +11,17 @@ Flow (``POST /api/integrations/webhooks/<provider>``, docs/operations/integratio
    The event is inserted with ``INSERT ... ON CONFLICT (provider, event_id) DO NOTHING``
    inside one use-case frame (as ``SYSTEM``): a duplicate, even a concurrent one, inserts
    nothing and is acknowledged (200, ``duplicate: true``) without being processed again.
-   A new event writes ``integration.webhook_received`` and, after commit, enqueues the Celery
-   task ``integrations.process_webhook_event`` (``integrations.webhook_tasks``).
+   A new event writes ``integration.webhook_received`` and, in the same transaction, an outbox
+   job of kind ``inbound`` (`run_inbound`): processing gets the outbox's dispatch after
+   commit, durable retry schedule with backoff, DLQ, replay and alerts.
 3. `process_event`: locks the row, skips it when already processed or ignored, calls the
    handler registered for ``(provider, event_type)`` inside a use-case frame as ``SYSTEM``
    and marks it processed (``integration.webhook_processed``), all in one transaction.
    No handler -> ``ignored`` (stored and acknowledged, never dispatched). A handler that
    raises `RetryLater` leaves the event ``received`` (pending) for a retry; any other
    exception rolls the handler's writes back, marks the event ``failed`` (attempts,
-   redacted ``last_error``) and re-raises so the caller retries.
+   redacted ``last_error``) and re-raises; `run_inbound` turns both into a transient failure
+   of the job, so the outbox retries it and, after its attempts, dead-letters it.
 
 Handlers (registered by domain apps at ``AppConfig.ready()`` with `register_handler`) must
 be **idempotent** (an event may be processed again after a crash between the handler's
@@ -35,11 +37,10 @@ currency, ``metadata.order_id``). Raw bodies, signatures and secrets are never l
 
 from __future__ import annotations
 
-import contextvars
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -48,14 +49,16 @@ from django.utils import timezone
 
 from audit import services as audit
 from aventide.accounts.contracts import use_case
-from aventide.core import context, metrics
+from aventide.core import metrics
 from aventide.core.body_limit import PayloadTooLarge, max_body_bytes_for, too_large_message
 from aventide.core.errors import ValidationFailed
 from aventide.core.logging import get_logger, redact_mapping, redact_text
 from aventide.core.parsers import loads_strict, max_json_depth
 from aventide.core.principal import SYSTEM
+from integrations import services as outbox
 from integrations import signing
 from integrations.models import WebhookEvent
+from integrations.providers.base import Call, Outcome, TransientProviderError
 from integrations.webhook_audit_actions import WebhookAction
 from integrations.webhook_errors import WebhookProviderUnknown, WebhookSignatureInvalid
 
@@ -73,8 +76,8 @@ __all__ = [
     "redact_payload",
     "register_handler",
     "require_provider",
+    "run_inbound",
     "webhook_body_too_large",
-    "webhook_events_redispatch",
     "webhook_providers",
     "webhook_receive",
 ]
@@ -328,27 +331,6 @@ def _insert_once(
     return int(row[0]) if row else None
 
 
-def _publish(event_pk: int, request_id: str | None) -> None:
-    from integrations.webhook_tasks import process_webhook_event  # it imports this module
-
-    if request_id:
-        context.set_request_id(request_id)  # the worker's logs carry the delivery's id
-    process_webhook_event.delay(event_pk)
-
-
-def _dispatch(event_pk: int) -> None:
-    """After commit: hand the event to the worker.
-
-    Runs in a fresh ``contextvars`` context: after-commit effects run while the receiving
-    use-case frame is still the current one (the frame resets its context variables only
-    after its atomic block, which is what runs the effects), so an eager (in-process) task
-    would otherwise *join* that finished frame and run outside any transaction. The fresh
-    context is what a worker sees: no frame, no principal; only the request id is kept.
-    (Django's connections are thread-local, not per-context: the same connection is used.)
-    """
-    contextvars.Context().run(_publish, event_pk, context.get_request_id())
-
-
 def webhook_receive(
     *, provider: str, body: bytes, headers: Mapping[str, str], now: float | None = None
 ) -> WebhookReceipt:
@@ -383,7 +365,7 @@ def webhook_receive(
         _emit(provider, "invalid")
         raise
     signed_at = datetime.fromtimestamp(signed, tz=UTC)
-    with use_case(SYSTEM) as uc:
+    with use_case(SYSTEM):
         pk = _insert_once(
             provider=provider, parsed=parsed, received_at=timezone.now(), signed_at=signed_at
         )
@@ -398,8 +380,13 @@ def webhook_receive(
                 },
                 country_code="",
             )
-            event_pk = pk
-            uc.on_commit(lambda: _dispatch(event_pk))
+            outbox.enqueue(
+                kind=INBOUND_KIND,
+                operation=INBOUND_OPERATION,
+                payload={"event": pk},
+                idempotency_key=f"webhook-event:{pk}",
+                country_code="",
+            )
     receipt = WebhookReceipt(provider, parsed.event_id, parsed.event_type, pk)
     outcome = "duplicate" if receipt.duplicate else "accepted"
     logger.info(
@@ -503,30 +490,21 @@ def process_event(event_pk: int) -> str:
     return outcome
 
 
-MAX_ATTEMPTS = 8  # the task's retry budget (integrations.webhook_tasks)
+INBOUND_KIND = "inbound"
+INBOUND_OPERATION = "webhook.process"
 
 
-def webhook_events_redispatch(
-    *, older_than_seconds: int = 60, max_attempts: int = MAX_ATTEMPTS, limit: int = 500
-) -> int:
-    """Re-enqueue events still ``received`` (never tried because the dispatch was lost --
-    broker down at commit, process killed -- or waiting after `RetryLater`) that arrived
-    more than ``older_than_seconds`` ago and have tries left. Returns how many were
-    enqueued. Safe to overlap with the task's own retries: processing locks the row and
-    skips finished events. Run by beat (``integrations.redispatch_webhook_events``) until
-    the outbox's dispatcher takes it over."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    pks = list(
-        WebhookEvent.objects.filter(
-            status=WebhookEvent.Status.RECEIVED,
-            received_at__lt=cutoff,
-            attempts__lt=max_attempts,
-        )
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for pk in pks:
-        _dispatch(pk)
-    if pks:
-        logger.info("WEBHOOK_EVENTS_REDISPATCHED", count=len(pks))
-    return len(pks)
+def run_inbound(call: Call) -> Outcome:
+    """The outbox's executor for jobs of kind ``inbound`` (registered at ``ready()``): process
+    the stored event. ``RetryLater`` and a failing handler are transient for the outbox, so
+    the event gets its retry schedule with backoff, then the DLQ, replay and alerts."""
+    event_pk = int(call.payload["event"])
+    try:
+        outcome = process_event(event_pk)
+    except RetryLater as exc:
+        raise TransientProviderError(
+            f"retry later: {exc.reason}", code="WEBHOOK_RETRY_LATER"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 -- any handler failure is retried, then dead-lettered
+        raise TransientProviderError(_error_text(exc), code="WEBHOOK_HANDLER_FAILED") from None
+    return Outcome(provider_reference=f"webhook_event:{event_pk}", data={"outcome": outcome})

@@ -5,23 +5,18 @@ recorded as failed, and the task is safe to run twice."""
 from __future__ import annotations
 
 import json
-import random
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from audit import services as audit
 from audit.models import Event as AuditEvent
+from integrations import services as outbox
 from integrations import webhook_services
-from integrations.models import WebhookEvent
-from integrations.webhook_services import MAX_ATTEMPTS, InboundEvent, RetryLater, process_event
-from integrations.webhook_tasks import (
-    WEBHOOK_RETRY_MAX_SECONDS,
-    process_webhook_event,
-    redispatch_webhook_events,
-    retry_countdown,
-)
+from integrations.models import Job, JobStatus, WebhookEvent
+from integrations.webhook_services import InboundEvent, RetryLater, process_event
 from tests.audit_actions import TestOnlyAction
 from tests.integrations.webhook_helpers import (
     URL,
@@ -87,7 +82,10 @@ def test_process_event_refund_before_capture_waits_then_applies(deliver: Any) ->
     capture = deliver(event_body("evt_capture", "payment.captured", order_id="7"))
     assert capture.status == WebhookEvent.Status.PROCESSED
 
-    assert process_webhook_event.delay(refund.pk).get() == "processed"  # the retry
+    job = _job_of(refund)  # the outbox scheduled the retry
+    assert (job.status, job.last_error_code) == (JobStatus.RETRY_SCHEDULED, "WEBHOOK_RETRY_LATER")
+    _run_when_due(job)
+    assert _job_of(refund).status == JobStatus.SUCCEEDED
     refund.refresh_from_db()
     assert refund.status == WebhookEvent.Status.PROCESSED and refund.attempts == 2
     assert refund.last_error == ""
@@ -130,7 +128,7 @@ def test_process_event_failing_handler_rolls_back_and_is_marked_failed(deliver: 
 def test_process_event_twice_runs_the_handler_once(deliver: Any, captured: Calls) -> None:
     event = deliver(event_body("evt_twice"))
     assert process_event(event.pk) == "already_done"
-    assert process_webhook_event.delay(event.pk).get() == "already_done"
+    assert _job_of(event).status == JobStatus.SUCCEEDED
     assert captured.by_event == {"evt_twice": 1}
     event.refresh_from_db()
     assert event.attempts == 1
@@ -161,16 +159,18 @@ def test_register_handler_refuses_a_second_handler_for_the_same_type() -> None:
     assert webhook_services.handler_for("courier", "delivered") is one
 
 
-def test_retry_countdown_is_capped_full_jitter() -> None:
-    rng = random.Random(7)
-    for retries in range(12):
-        ceiling = min(WEBHOOK_RETRY_MAX_SECONDS, 5.0 * 2**retries)
-        values = [retry_countdown(retries, rng=rng) for _ in range(50)]
-        assert all(0 <= v <= ceiling for v in values)
+def _job_of(event: WebhookEvent) -> Job:
+    return Job.objects.get(idempotency_key=f"webhook-event:{event.pk}")
 
 
-def test_webhook_events_redispatch_completes_an_event_whose_dispatch_was_lost(
-    api_client: Any, captured: Calls
+def _run_when_due(job: Job) -> None:
+    """Skip the backoff wait, then run the job as the worker would."""
+    Job.objects.filter(pk=job.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    outbox.job_run(job_id=job.pk)
+
+
+def test_webhook_event_whose_dispatch_was_lost_is_run_by_the_outbox_dispatcher(
+    api_client: Any, captured: Calls, django_capture_on_commit_callbacks: Any
 ) -> None:
     body = event_body("evt_lost")
     # No after-commit effects run: as if the broker was down when the request committed.
@@ -180,35 +180,43 @@ def test_webhook_events_redispatch_completes_an_event_whose_dispatch_was_lost(
     assert response.json() == {"received": True, "duplicate": False}
     event = WebhookEvent.objects.get()
     assert event.status == WebhookEvent.Status.RECEIVED and event.attempts == 0
-
-    assert webhook_services.webhook_events_redispatch() == 0  # too recent
-    WebhookEvent.objects.filter(pk=event.pk).update(
-        received_at=event.received_at - timedelta(minutes=2)
-    )
-    assert redispatch_webhook_events.delay().get() == 1
+    assert _job_of(event).status == JobStatus.PENDING
+    with django_capture_on_commit_callbacks(execute=True):  # the beat's hand-off to a worker
+        report = outbox.jobs_dispatch_due()
+    assert report.dispatched == [_job_of(event).pk]
     event.refresh_from_db()
     assert event.status == WebhookEvent.Status.PROCESSED
     assert captured.by_event == {"evt_lost": 1}
-    assert webhook_services.webhook_events_redispatch() == 0
+    assert _job_of(event).status == JobStatus.SUCCEEDED
 
 
-def test_webhook_events_redispatch_stops_after_the_retry_budget(deliver: Any) -> None:
-    webhook_services.register_handler("payments", "refund.succeeded", Ledger().refund)
-    event = deliver(event_body("evt_wait", "refund.succeeded"))
-    WebhookEvent.objects.filter(pk=event.pk).update(
-        received_at=event.received_at - timedelta(minutes=2), attempts=MAX_ATTEMPTS
-    )
-    assert webhook_services.webhook_events_redispatch() == 0
+def test_webhook_event_whose_handler_keeps_failing_ends_in_the_dlq(deliver: Any) -> None:
+    def handler(event: InboundEvent) -> None:
+        raise RuntimeError("order 7 is locked by ana@example.com")
+
+    webhook_services.register_handler("payments", "payment.captured", handler)
+    event = deliver(event_body("evt_dead"))
+    job = _job_of(event)
+    assert job.status == JobStatus.RETRY_SCHEDULED
+    assert job.last_error_code == "WEBHOOK_HANDLER_FAILED"
+    assert "ana@example.com" not in job.last_error
+    while job.status == JobStatus.RETRY_SCHEDULED:
+        _run_when_due(job)
+        job.refresh_from_db()
+    assert job.status == JobStatus.DEAD and job.attempts == job.max_attempts
+    event.refresh_from_db()
+    assert event.status == WebhookEvent.Status.FAILED and event.attempts == job.max_attempts
 
 
 def test_webhook_receive_and_process_query_budgets(
     django_assert_num_queries: Any, captured: Calls
 ) -> None:
-    """A new event: insert + audit row (+ the test's savepoint pair); a duplicate: the one
-    insert that does nothing; processing: lock, update, audit row."""
+    """A new event: insert + audit row + its outbox job (insert, intent audit row, and the
+    outbox's key check) (+ the test's savepoint pair); a duplicate: the one insert that does
+    nothing; processing: lock, update, audit row."""
     body = event_body("evt_budget")
     headers = {"X-Aventide-Signature": signed_headers(body)["HTTP_X_AVENTIDE_SIGNATURE"]}
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(8):
         receipt = webhook_services.webhook_receive(provider="payments", body=body, headers=headers)
     with django_assert_num_queries(3):
         again = webhook_services.webhook_receive(provider="payments", body=body, headers=headers)
