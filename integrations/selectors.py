@@ -68,3 +68,8 @@ def backlog_by_kind(*, now: datetime) -> dict[str, tuple[int, datetime | None]]:
 def dlq_entered_since(since: datetime) -> int:
     """Jobs that entered the DLQ since ``since`` (and are still there)."""
     return Job.objects.filter(status=JobStatus.DEAD, finished_at__gte=since).count()
+
+
+def job_exists(*, idempotency_key: str) -> bool:
+    """Whether an outbox job with this idempotency key was ever enqueued."""
+    return Job.objects.filter(idempotency_key=idempotency_key).exists()

@@ -35,11 +35,12 @@ import json
 import random
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,7 +50,7 @@ from aventide.core.errors import IdempotencyKeyReused
 from aventide.core.logging import get_logger, redact_mapping, redact_text
 from aventide.core.metrics import emit
 from aventide.core.principal import SYSTEM, Principal
-from integrations import backoff, breaker, executors
+from integrations import backoff, breaker, executors, hooks
 from integrations.audit_actions import IntegrationAction
 from integrations.errors import (
     CIRCUIT_OPEN,
@@ -111,7 +112,7 @@ def enqueue(
     Idempotent: same key + same request -> the existing job (no new intent, no new publish);
     same key + another request -> ``IDEMPOTENCY_KEY_REUSED``. Concurrent enqueues of one key
     serialize on the unique index (``INSERT ... ON CONFLICT DO NOTHING``), never fail.
-    Queries: 3 for a new job (+1 when the key exists) plus the intent's audit row.
+    Queries: 1 for a new job plus the intent's audit row; 2 when the key exists.
     """
     key = (idempotency_key or "").strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
@@ -129,30 +130,22 @@ def enqueue(
         kind=kind, operation=operation, payload=body, country_code=country
     )
     with use_case(actor or SYSTEM) as uc:
-        existing = Job.objects.filter(idempotency_key=key).first()
-        if existing is None:
-            now = timezone.now()
-            candidate = Job(
-                kind=kind,
-                operation=operation,
-                payload=body,
-                idempotency_key=key,
-                request_fingerprint=fingerprint,
-                country_code=country,
-                max_attempts=backoff.policy_for(kind).max_attempts,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            Job.objects.bulk_create([candidate], ignore_conflicts=True)
+        now = timezone.now()
+        job = Job(
+            kind=kind,
+            operation=operation,
+            payload=body,
+            idempotency_key=key,
+            request_fingerprint=fingerprint,
+            country_code=country,
+            max_attempts=backoff.policy_for(kind).max_attempts,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        if not _insert_new(job):
             job = Job.objects.get(idempotency_key=key)
-            created = job.created_at == candidate.created_at and (
-                job.request_fingerprint == fingerprint
-            )
-        else:
-            job, created = existing, False
-        if job.request_fingerprint != fingerprint:
-            raise IdempotencyKeyReused()
-        if not created:
+            if job.request_fingerprint != fingerprint:
+                raise IdempotencyKeyReused()
             return job
         audit.record(
             IntegrationAction.INTENT,
@@ -168,6 +161,30 @@ def enqueue(
         job_id = job.pk
         uc.on_commit(lambda: publish([job_id]))
     return job
+
+
+def _insert_new(job: Job) -> bool:
+    """``INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id``: one statement;
+    True (and ``job.pk`` set) when this call inserted the row, False when the key exists
+    (a concurrent inserter of the same key waits for the first to commit, then gets False)."""
+    fields = [f for f in Job._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = [f.get_db_prep_save(f.pre_save(job, add=True), connection) for f in fields]
+    table = connection.ops.quote_name(Job._meta.db_table)
+    # identifiers from the model's own metadata, quoted; every value is a parameter
+    placeholders = ", ".join(["%s"] * len(fields))
+    key_column = connection.ops.quote_name("idempotency_key")
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+    sql += f"ON CONFLICT ({key_column}) DO NOTHING RETURNING id"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    job.pk = row[0]
+    job._state.adding = False
+    job._state.db = connection.alias
+    return True
 
 
 # --- handing jobs to the broker ----------------------------------------------------------
@@ -285,7 +302,10 @@ def _execute(claim: _Claim) -> _Result:
         else:
             adapter = registry.adapter_for(claim.call.kind, claim.call.country_code)
             provider = str(getattr(adapter, "name", "") or type(adapter).__name__)
-            outcome = adapter.execute(claim.call)
+            call = claim.call
+            if hooks.RENDER_KEY in call.payload:  # built now, never stored (integrations.hooks)
+                call = replace(call, payload=hooks.render_payload(call.payload))
+            outcome = adapter.execute(call)
     except PermanentProviderError as exc:
         return _Result(
             AttemptOutcome.PERMANENT, provider, ms(), started_at,
@@ -337,6 +357,7 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
             error=result.error[:500],
             status_code=result.status_code,
         )
+        stored_payload = job.payload
         if result.outcome == AttemptOutcome.SUCCEEDED:
             job.succeed(at=now, provider_reference=result.reference)
         elif result.outcome == AttemptOutcome.TRANSIENT and job.attempts < job.max_attempts:
@@ -364,6 +385,21 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
                     "errorCode": job.last_error_code,
                     "responseDigest": _digest(result.data),
                 },
+            )
+            hooks.notify_result(
+                hooks.JobOutcome(
+                    job_id=job.pk,
+                    kind=job.kind,
+                    operation=job.operation,
+                    status=str(job.status),
+                    idempotency_key=job.idempotency_key,
+                    country_code=job.country_code,
+                    payload=stored_payload,
+                    provider_reference=job.provider_reference,
+                    error_code=job.last_error_code,
+                    permanent=result.outcome == AttemptOutcome.PERMANENT,
+                    attempts=job.attempts,
+                )
             )
         if job.status == JobStatus.DEAD:
             dead_id, kind, code, country = job.pk, job.kind, job.last_error_code, job.country_code

@@ -105,6 +105,8 @@ KEEP_PATHS: tuple[tuple[str, ...], ...] = (
     ("data", "object", "payment_intent"),
     ("data", "object", "charge"),
     ("data", "object", "reference"),
+    ("data", "object", "tracking_code"),
+    ("data", "object", "reason"),
     ("data", "object", "metadata", "order_id"),
 )
 

@@ -219,8 +219,10 @@ class ShipmentRequest:
     def from_payload(cls, p: Mapping[str, Any]) -> ShipmentRequest:
         return cls(
             order_id=_id(p, "order_id"),
-            pickup_address=_str(p, "pickup_address"),
-            delivery_address=_str(p, "delivery_address"),
+            # optional: couriers keep the merchant's pickup point on the account, and an
+            # address the client never gave is the courier's to ask the recipient for
+            pickup_address=_str(p, "pickup_address", required=False),
+            delivery_address=_str(p, "delivery_address", required=False),
             recipient_name=_str(p, "recipient_name", required=False),
             parcel_weight_grams=_int(p, "parcel_weight_grams") if "parcel_weight_grams" in p else 0,
         )
@@ -433,8 +435,8 @@ OPERATIONS: dict[str, Operation] = {
             ShipmentRequest.from_payload,
             (
                 "order_id",
-                "pickup_address",
-                "delivery_address",
+                "pickup_address?",
+                "delivery_address?",
                 "recipient_name?",
                 "parcel_weight_grams?",
             ),

@@ -209,10 +209,11 @@ def test_job_run_query_budget(provider: FakeProvider, django_assert_max_num_quer
 
 
 def test_enqueue_query_budget(django_assert_max_num_queries: Any) -> None:
-    # existence check + insert + read back + intent audit, and the savepoint pair
-    with django_assert_max_num_queries(6):
+    # INSERT ... ON CONFLICT DO NOTHING RETURNING + intent audit, and the savepoint pair
+    with django_assert_max_num_queries(4):
         _enqueue()
-    with django_assert_max_num_queries(3):  # the same request again: one read
+    # the same request again: the insert that conflicts + one read (the rare path)
+    with django_assert_max_num_queries(4):
         _enqueue()
 
 

@@ -39,10 +39,23 @@ def _dispatch(capture: Any) -> None:
         services.jobs_dispatch_due()
 
 
+class _Clock:
+    """The breaker's clock, moved by the test: a loaded machine cannot turn the cool-down
+    (0.3 s here) into a half-open probe in the middle of the test's "while open" step."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+
 @pytest.mark.django_db
 def test_provider_down_circuit_opens_probes_and_every_job_succeeds_once(
-    provider: FakeProvider, django_capture_on_commit_callbacks: Any
+    provider: FakeProvider, django_capture_on_commit_callbacks: Any, monkeypatch: Any
 ) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(breaker, "time", clock)
     provider.mode = "transient"  # the provider is down: 100% 5xx
     keys = [f"down-{i}" for i in range(6)]
     with django_capture_on_commit_callbacks(execute=True):
@@ -63,7 +76,7 @@ def test_provider_down_circuit_opens_probes_and_every_job_succeeds_once(
 
     # The provider recovers; after the cool-down one probe closes the circuit.
     provider.mode = "ok"
-    time.sleep(0.35)
+    clock.now += 0.35
     assert breaker.state(KIND) == breaker.CircuitState.HALF_OPEN
     for _ in range(5):
         make_due()
