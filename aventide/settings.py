@@ -320,6 +320,12 @@ def _sandbox_overrides(prefix: str) -> dict[str, Any]:
     return found
 
 
+# [orders] The recipient's personal link in the invitation email/SMS:
+# {RECIPIENT_LINK_BASE_URL}/gift/<anonId>#sig=<signature> (the client app's address).
+RECIPIENT_LINK_BASE_URL: str = env.str(
+    "RECIPIENT_LINK_BASE_URL", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+)
+
 # The sandbox providers (docs/operations/integrations.md "Providers"): latency, failure
 # injection (none|timeout|5xx|429|4xx at error_rate; 1.0 when only a mode is set), a seed for
 # reproducible runs, and the signed webhooks they send back to SANDBOX_WEBHOOK_BASE_URL.

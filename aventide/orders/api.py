@@ -63,9 +63,43 @@ class ListingIn(StrictSerializer):
     price_minor = StrictIntegerField(min_value=1, max_value=10**12)
 
 
+class PhoneField(CleanTextField):
+    """A phone number as typed (digits, spaces, ``+ - ( ) .``); the service parses it for the
+    listing's country (national numbers are read in that country's plan)."""
+
+    default_error_messages = {"phone_chars": "Use digits, spaces and + - ( ) only."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=32, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = str(super().to_internal_value(data))
+        if value and not _PHONE_CHARS_RE.match(value):
+            self.fail("phone_chars")
+        return value
+
+
+_PHONE_CHARS_RE = re.compile(r"^\+?[0-9 ()\-.]{4,31}$")
+
+
 class RecipientIn(StrictSerializer):
     name = CleanTextField(min_length=1, max_length=120)
-    email = StrictEmailField(required=False, allow_blank=True)
+    email = StrictEmailField(
+        required=False, allow_blank=True, help_text="Where the recipient's link is sent."
+    )
+    phone = PhoneField(
+        required=False,
+        allow_blank=True,
+        help_text="E.164 (+5491123456789) or a national number of the listing's country; "
+        "the link goes by SMS when there is no email.",
+    )
+    address = CleanTextField(
+        required=False,
+        allow_blank=True,
+        max_length=300,
+        multiline=True,
+        help_text="Delivery address, given to the courier.",
+    )
 
 
 class OrderIn(StrictSerializer):
@@ -75,6 +109,16 @@ class OrderIn(StrictSerializer):
 
 class CancelIn(StrictSerializer):
     reason = CleanTextField(required=False, allow_blank=True, max_length=200, multiline=True)
+
+
+class PaymentOut(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=["none", "processing", "failed", "captured"])
+    failure_code = serializers.CharField(
+        required=False,
+        help_text="Buyer and staff only, when the last payment failed: PAYMENT_DECLINED or "
+        "PAYMENT_PROVIDER_UNAVAILABLE.",
+    )
+    failure_message = serializers.CharField(required=False)
 
 
 class RecipientOut(serializers.Serializer[Any]):
@@ -93,6 +137,7 @@ class OrderOut(serializers.Serializer[Any]):
     role = serializers.CharField(help_text="The caller's role on this order.")
     allowed_actions = serializers.ListField(child=serializers.CharField())
     recipient = RecipientOut()
+    payment = PaymentOut()
     created_at = serializers.DateTimeField()
     paid_at = serializers.DateTimeField(allow_null=True)
     accepted_at = serializers.DateTimeField(allow_null=True)
@@ -238,6 +283,8 @@ class OrdersView(APIView):
             listing_id=data.validated_data["listing_id"],
             recipient_name=recipient["name"],
             recipient_email=recipient.get("email", ""),
+            recipient_phone=recipient.get("phone", ""),
+            recipient_address=recipient.get("address", ""),
             idempotency_key=_idempotency_key(request),
         )
         return Response(render_order(actor, created.order), status=201 if created.created else 200)
@@ -263,6 +310,31 @@ class _OrderActionView(APIView):
         # re-read of the row.
         order = self.run(request, order_id)
         return Response(render_order(api_principal(request), order))
+
+
+class OrderPayView(_OrderActionView):
+    permission_classes = [IsRegisteredUser]
+
+    @extend_schema(
+        operation_id="orders_pay",
+        request=None,
+        responses={
+            202: OpenApiResponse(
+                OrderOut,
+                description="The payment is on its way (``payment.status`` processing); the "
+                "order turns paid when the provider confirms the capture. Repeating the call "
+                "while it is processing returns the same order and charges nothing more.",
+            ),
+            409: OpenApiResponse(
+                description="INVALID_TRANSITION: the order is not awaiting payment."
+            ),
+        },
+        summary="Buyer pays the order (the amount is the order's, never the client's).",
+    )
+    def post(self, request: Request, order_id: int) -> Response:
+        actor = api_principal(request)
+        order = services.order_pay(actor=actor, order_id=order_id)
+        return Response(render_order(actor, order), status=202)
 
 
 class OrderAcceptView(_OrderActionView):

@@ -9,6 +9,7 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from aventide.accounts.contracts import StaffGroup, register_staff_grants
+        from aventide.orders import services
 
         view = ("view_order", "view_listing")
         register_staff_grants(
@@ -20,3 +21,9 @@ class OrdersConfig(AppConfig):
                 StaffGroup.OPS_LEAD: view,
             },
         )
+        # [integrations] Payment, refund and courier confirmations; the invitation renderer.
+        from aventide.orders import notifications, provider_events
+        from integrations.contracts import register_renderer
+
+        provider_events.register()
+        register_renderer(services.INVITATION_RENDERER, notifications.render_invitation)

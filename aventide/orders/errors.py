@@ -64,3 +64,13 @@ class OrderStateConflict(Conflict):
 class ForceCompleteInvalid(ValidationFailed):
     code = "FORCE_COMPLETE_INVALID"
     default_message = "Force complete needs a known reason code and at least one evidence ref."
+
+
+class PaymentEventUnmatched(DomainError):
+    """A provider event names an order we do not have, or money that does not match it.
+    Never shown to clients: the webhook's processing fails, retries and ends in the DLQ for
+    ops (docs/operations/integrations.md)."""
+
+    code = "PAYMENT_EVENT_UNMATCHED"
+    status = 422
+    default_message = "The provider event does not match an order."

@@ -32,6 +32,16 @@ class OrderStatus(models.TextChoices):
     FORCE_COMPLETED = "force_completed", "Force completed"
 
 
+class PaymentStatus(models.TextChoices):
+    """Where the buyer's payment stands (``POST /api/orders/{id}/pay``); the order's ``status``
+    says ``paid`` only once the provider's ``payment.captured`` webhook was processed."""
+
+    NONE = "none", "Not requested"
+    PROCESSING = "processing", "Processing"
+    FAILED = "failed", "Failed"
+    CAPTURED = "captured", "Captured"
+
+
 class Role(models.TextChoices):
     """Who acts on an order, relative to it."""
 
@@ -79,7 +89,8 @@ TRANSITIONS: dict[str, TransitionSpec] = {
         TransitionSpec(
             "confirm_delivery",
             S.DELIVERED,
-            {Role.RECIPIENT: (S.IN_TRANSIT,)},
+            # the system: the courier's ``delivered`` webhook (aventide/orders/provider_events.py)
+            {Role.RECIPIENT: (S.IN_TRANSIT,), Role.SYSTEM: (S.IN_TRANSIT,)},
             OrderAction.DELIVERED,
         ),
         TransitionSpec(
@@ -160,6 +171,12 @@ class Order(ConcurrentTransitionMixin, models.Model):
     recipient_anon_id = models.UUIDField(null=True, blank=True, unique=True)
     recipient_name = models.CharField(max_length=120)
     recipient_email = models.EmailField(blank=True, help_text="PII: parties and scoped staff only")
+    recipient_phone = models.CharField(
+        max_length=20, blank=True, help_text="E.164. PII: parties and scoped staff only"
+    )
+    recipient_address = models.CharField(
+        max_length=300, blank=True, help_text="Delivery address. PII: the courier needs it"
+    )
     currency = models.CharField(max_length=3)
     amount_minor = models.BigIntegerField()
     status = FSMField(
@@ -173,6 +190,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     request_fingerprint = models.CharField(max_length=64, blank=True)
     payment_reference = models.CharField(max_length=120, blank=True)
+    payment_status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.NONE
+    )
+    #: the pay requests made so far (each is one provider payment, key ``order:<id>:payment:<n>``)
+    payment_attempts = models.PositiveSmallIntegerField(default=0)
+    #: why the last payment failed, a stable code the buyer's client can show (see selectors)
+    payment_failure_code = models.CharField(max_length=64, blank=True)
+    shipment_reference = models.CharField(max_length=120, blank=True)
+    refund_reference = models.CharField(max_length=120, blank=True)
     cancel_reason = models.CharField(max_length=200, blank=True)
     force_reason_code = models.CharField(max_length=40, blank=True)
     force_evidence_refs = models.JSONField(default=list, blank=True)
@@ -229,6 +255,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def mark_paid(self, *, at: datetime, payment_reference: str) -> None:
         self.paid_at = at
         self.payment_reference = payment_reference
+        self.payment_status = PaymentStatus.CAPTURED
+        self.payment_failure_code = ""
 
     @transition(**_t("accept"))
     def accept(self, *, at: datetime) -> None:
@@ -269,6 +297,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
         "updated_at",
         "paid_at",
         "payment_reference",
+        "payment_status",
+        "payment_failure_code",
         "accepted_at",
         "dispatched_at",
         "delivered_at",
@@ -277,3 +307,22 @@ class Order(ConcurrentTransitionMixin, models.Model):
         "force_reason_code",
         "force_evidence_refs",
     )
+
+
+class DeliveryAttempt(models.Model):
+    """A delivery the courier tried and could not complete (its ``attempt_failed`` webhook):
+    evidence for support, and the moment messaging opens the order's chat."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="delivery_attempts")
+    #: the courier's event id: a redelivery under the same id records nothing new
+    provider_event_id = models.CharField(max_length=255, unique=True)
+    shipment_reference = models.CharField(max_length=120, blank=True)
+    reason = models.CharField(max_length=64, blank=True)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"delivery_attempt:{self.pk} order:{self.order_id}"

@@ -15,7 +15,7 @@ from django.db.models import Q, QuerySet
 from aventide.accounts.contracts import ScopeGuard
 from aventide.core.principal import Principal
 from aventide.orders.errors import OrderNotFound
-from aventide.orders.models import TRANSITIONS, Listing, Order, Role
+from aventide.orders.models import TRANSITIONS, Listing, Order, OrderStatus, PaymentStatus, Role
 
 _STAFF_ROLES = {Role.STAFF_L1, Role.STAFF_L2, Role.STAFF_L3}
 
@@ -87,11 +87,40 @@ def allowed_transitions(actor: Principal, order: Order) -> list[str]:
         return []
     if role in _STAFF_ROLES and not ScopeGuard.allows(actor, order.country_code):
         return []
-    return [
+    allowed = [
         name
         for name, spec in TRANSITIONS.items()
         if order.status in spec.sources_by_role.get(role, ())
     ]
+    if role == Role.BUYER and can_pay(order):
+        allowed.insert(0, "pay")
+    return allowed
+
+
+def can_pay(order: Order) -> bool:
+    """The buyer may ask to pay: awaiting payment and no payment in flight."""
+    return (
+        order.status == OrderStatus.PENDING_PAYMENT
+        and order.payment_status != PaymentStatus.PROCESSING
+    )
+
+
+#: What the buyer's client shows for ``payment.failureCode`` (English; clients localize by code).
+PAYMENT_FAILURE_MESSAGES = {
+    "PAYMENT_DECLINED": "The payment was declined. Try again or use another payment method.",
+    "PAYMENT_PROVIDER_UNAVAILABLE": "The payment could not be processed right now. "
+    "Nothing was charged; please try again.",
+}
+
+
+def payment_view(role: str, order: Order) -> dict[str, Any]:
+    """The payment's state: its status for every party; why it failed for the buyer and
+    staff (the seller does not learn why a buyer's card was declined)."""
+    view: dict[str, Any] = {"status": order.payment_status}
+    if order.payment_failure_code and role not in (Role.SELLER, Role.RECIPIENT, ""):
+        view["failure_code"] = order.payment_failure_code
+        view["failure_message"] = PAYMENT_FAILURE_MESSAGES.get(order.payment_failure_code, "")
+    return view
 
 
 def order_view(actor: Principal, order: Order) -> dict[str, Any]:
@@ -116,6 +145,7 @@ def order_view(actor: Principal, order: Order) -> dict[str, Any]:
         "role": role,
         "allowed_actions": [a.replace("_", "-") for a in allowed_transitions(actor, order)],
         "recipient": recipient,
+        "payment": payment_view(role, order),
         "created_at": order.created_at,
         "paid_at": order.paid_at,
         "accepted_at": order.accepted_at,

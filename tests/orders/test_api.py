@@ -102,7 +102,8 @@ def test_order_create_refuses_a_client_amount(api_client: APIClient, world: Orde
         "pending_payment",
     )
     assert body["role"] == "buyer"
-    assert body["allowedActions"] == ["cancel"]
+    assert body["allowedActions"] == ["pay", "cancel"]
+    assert body["payment"] == {"status": "none"}
 
 
 def test_order_create_validation_errors(api_client: APIClient, world: OrderWorld) -> None:

@@ -32,7 +32,8 @@ def test_transition_map_matches_the_product_rules() -> None:
     assert TRANSITIONS["force_complete"].roles == {Role.STAFF_L3}
     assert set(TRANSITIONS["force_complete"].sources) == {S.IN_TRANSIT, S.DELIVERED}
     assert TRANSITIONS["accept"].roles == TRANSITIONS["dispatch"].roles == {Role.SELLER}
-    assert TRANSITIONS["confirm_delivery"].roles == {Role.RECIPIENT}
+    # the recipient confirms, or the system on the courier's "delivered" webhook
+    assert TRANSITIONS["confirm_delivery"].roles == {Role.RECIPIENT, Role.SYSTEM}
     assert TRANSITIONS["mark_paid"].roles == TRANSITIONS["complete"].roles == {Role.SYSTEM}
     assert Role.STAFF_L1 not in TRANSITIONS["cancel"].roles
     closed = {S.COMPLETED, S.CANCELLED, S.FORCE_COMPLETED}

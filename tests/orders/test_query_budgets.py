@@ -26,8 +26,9 @@ def test_order_cancel_of_a_paid_order_by_its_seller_fits_its_budget(
     order = world.order_in(OrderStatus.PAID)
     seller = principal(world.seller)
     # lock order, update it, lock escrow (+snapshot), 1 idempotency check, insert txn,
-    # insert entries, update escrow, 2 audit rows, + savepoint pair
-    with django_assert_max_num_queries(11):
+    # insert entries, update escrow, 2 audit rows, + savepoint pair; + the card refund's
+    # outbox job (one INSERT ... ON CONFLICT) and its intent audit row
+    with django_assert_max_num_queries(13):
         cancelled = services.order_cancel(actor=seller, order_id=order.pk, reason="no stock")
     assert cancelled.status == OrderStatus.CANCELLED
 
@@ -37,8 +38,9 @@ def test_order_create_fits_its_budget(world: OrderWorld, django_assert_max_num_q
     # listing, insert order, insert identity, 2 audit rows, + savepoint pair
     with django_assert_max_num_queries(7):
         services.order_create(actor=buyer, listing_id=world.listing.pk, recipient_name="Ana")
-    # + the recipient's account lookup; + the key's lock and lookup
-    with django_assert_max_num_queries(10):
+    # + the recipient's account lookup; + the key's lock and lookup; + the invitation's
+    # outbox job (one INSERT ... ON CONFLICT) and its intent audit row
+    with django_assert_max_num_queries(12):
         services.order_create(
             actor=buyer,
             listing_id=world.listing.pk,
