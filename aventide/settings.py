@@ -185,6 +185,8 @@ CELERY_TASK_ALWAYS_EAGER: bool = env.bool(
     "CELERY_TASK_ALWAYS_EAGER", default=IS_TEST or not CELERY_BROKER_URL
 )
 CELERY_TASK_EAGER_PROPAGATES = True
+# The queue web, beat and workers use; environments sharing one Redis set their own.
+CELERY_TASK_DEFAULT_QUEUE: str = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_RESULT_BACKEND: str | None = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
