@@ -293,3 +293,14 @@ def test_evaluate_alerts_task_is_on_the_beat_every_minute() -> None:
     with only_rules(rule(NAME, knob, for_seconds=0)):
         assert tasks.evaluate_alerts() == 1  # alerts firing now
     assert _alerts()[0].state == "firing"
+
+
+def test_every_registered_rule_links_a_runbook_section_that_exists() -> None:
+    from tests.test_docs_links import ROOT, _anchors
+
+    rules = registered_alert_rules()
+    assert rules, "the apps register their rules at ready()"
+    for name, registered in rules.items():
+        path, _, anchor = registered.runbook.partition("#")
+        assert (ROOT / path).is_file(), name
+        assert anchor in _anchors(ROOT / path), f"{name}: no heading #{anchor} in {path}"
