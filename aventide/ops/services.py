@@ -21,6 +21,9 @@ log-based alert pipeline. A pending alert that clears before firing is resolved 
 (metric only). The gauge ``aventide_ops_alerts_firing{rule}`` says how many alerts of each
 rule fire now.
 
+Open alerts of a rule that is no longer registered (removed from the code) are resolved once
+they have gone unevaluated for ``ORPHAN_AFTER`` (1 h).
+
 A rule that raises (or returns something that is not a ``Reading``) is logged
 (``alert.rule_failed``, ERROR, exception type only), counted
 (``METRIC_OPS_ALERT_RULE_FAILED{rule,error}``) and skipped: its open alerts stay as they are
@@ -51,6 +54,8 @@ METRIC_OPS_ALERT = "METRIC_OPS_ALERT"
 METRIC_OPS_ALERT_RULE_FAILED = "METRIC_OPS_ALERT_RULE_FAILED"
 #: how long an evaluator waits for another one's turn on the same rule
 LOCK_TIMEOUT = timedelta(seconds=15)
+#: open alerts of a rule no longer registered are resolved after this long unevaluated
+ORPHAN_AFTER = timedelta(hours=1)
 #: the advisory lock namespace of alert rules (first key of pg_advisory_xact_lock(int, int))
 _LOCK_NAMESPACE = 0x0A1E
 
@@ -228,6 +233,32 @@ def _announce(change: AlertChange) -> None:
         logger.info("alert.pending", **fields)
 
 
+def _resolve_orphans(rules: set[str], now: datetime) -> list[AlertChange]:
+    """Open alerts of rules no longer registered (removed from the code) and not evaluated
+    for ``ORPHAN_AFTER`` are resolved: no page stays open forever. The delay keeps a rolling
+    deploy (an older process without a new rule) from resolving the new rule's alerts."""
+    changes: list[AlertChange] = []
+    with transaction.atomic():
+        orphans = (
+            Alert.objects.select_for_update(skip_locked=True)
+            .filter(state__in=OPEN_STATES, last_evaluated_at__lt=now - ORPHAN_AFTER)
+            .exclude(rule__in=rules)
+        )
+        for alert in orphans:
+            alert.detail = "rule no longer registered"
+            alert.last_evaluated_at = now
+            alert.resolve(at=now)
+            alert.save(update_fields=[*Alert.TRANSITION_FIELDS, "detail"])
+            changes.append(
+                AlertChange(
+                    rule=alert.rule, labels=dict(alert.labels), state=AlertState.RESOLVED,
+                    value=alert.last_value, severity=alert.severity, runbook="",
+                    detail=alert.detail, fired=alert.fired_at is not None, alert_id=alert.pk,
+                )
+            )  # fmt: skip
+    return changes
+
+
 def alerts_evaluate(*, now: datetime | None = None) -> EvaluationReport:
     """Evaluate every registered rule once (see the module docstring). Never raises for a
     rule's failure; safe to run in several processes at once (no double firing)."""
@@ -247,6 +278,10 @@ def alerts_evaluate(*, now: datetime | None = None) -> EvaluationReport:
         report.changes.extend(changes)
         for change in changes:
             _announce(change)
+    orphans = _resolve_orphans(set(rules), current)
+    report.changes.extend(orphans)
+    for change in orphans:
+        _announce(change)
     counts = {
         (row["rule"], row["state"]): row["n"]
         for row in Alert.objects.filter(state__in=OPEN_STATES)

@@ -304,3 +304,19 @@ def test_every_registered_rule_links_a_runbook_section_that_exists() -> None:
         path, _, anchor = registered.runbook.partition("#")
         assert (ROOT / path).is_file(), name
         assert anchor in _anchors(ROOT / path), f"{name}: no heading #{anchor} in {path}"
+
+
+def test_alerts_evaluate_resolves_alerts_of_a_removed_rule_after_an_hour(json_logs: Any) -> None:
+    knob = Knob()
+    knob.set(50)
+    t0 = timezone.now()
+    with only_rules(rule("ALERT_TEST_REMOVED", knob, for_seconds=0)):
+        services.alerts_evaluate(now=t0)
+    with only_rules(rule(NAME, Knob(), for_seconds=0)):  # a deploy without that rule
+        services.alerts_evaluate(now=t0 + timedelta(minutes=59))
+        assert _alerts("ALERT_TEST_REMOVED")[0].state == "firing"  # a rolling deploy: kept
+        report = services.alerts_evaluate(now=t0 + timedelta(minutes=61))
+    assert [(c.rule, c.state) for c in report.changes] == [("ALERT_TEST_REMOVED", "resolved")]
+    (alert,) = _alerts("ALERT_TEST_REMOVED")
+    assert (alert.state, alert.detail) == ("resolved", "rule no longer registered")
+    assert json_logs.events("alert.resolved")[0]["rule"] == "ALERT_TEST_REMOVED"
