@@ -10,6 +10,9 @@ Read-only audit console for ops leads, scoped by country (ScopeGuard).
 Nobody can add, change or delete audit rows here (the models and the database refuse it
 anyway). Events are filtered to the ops lead's countries by ``ScopedAdminMixin``; seals hold
 only hashes and ids, so ops leads see all of them.
+
+The ops alerts console (read-only, global: ops leads, L3 and superusers) is here too: ops may
+import only the kernel, so its admin, which needs accounts' principal, lives in the root.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from audit.models import Event, Seal
 from aventide.accounts.contracts import ReadOnlyAdminMixin, ScopedAdminMixin, admin_principal
 from aventide.markets import services as markets
 from aventide.markets.models import Country
+from aventide.ops.alerts import alert_rule
+from aventide.ops.models import Alert
 
 
 def _is_ops_lead(request: HttpRequest) -> bool:
@@ -75,6 +80,52 @@ class SealAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Seal]):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return _is_ops_lead(request)
+
+
+def _sees_ops_alerts(request: HttpRequest) -> bool:
+    """Ops alerts are global (the platform's health, no personal data, no order): ops leads,
+    L3 (the country ops leads, first responders for their countries' providers) and
+    superusers see every alert; L1/L2 agents do not (docs/operations/alerts.md)."""
+    principal = admin_principal(request)
+    return principal is not None and (
+        principal.is_superuser or principal.is_ops_lead or principal.has_level("L3")
+    )
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[Alert]):
+    """Read-only: alert states are written by the evaluation only (ops.evaluate_alerts)."""
+
+    list_display = (
+        "id",
+        "rule",
+        "labels_key",
+        "state",
+        "severity",
+        "last_value",
+        "started_at",
+        "fired_at",
+        "resolved_at",
+        "last_evaluated_at",
+    )
+    list_filter = ("state", "severity", "rule")
+    search_fields = ("=rule", "labels_key")
+    ordering = ("-started_at", "-id")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [*super().get_readonly_fields(request, obj), "runbook"]
+
+    @admin.display(description="runbook")
+    def runbook(self, obj: Alert) -> str:
+        rule = alert_rule(obj.rule)
+        return rule.runbook if rule is not None else "(rule no longer registered)"
+
+    # The principal's role is the gate; no per-model Django permission is needed on top.
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _sees_ops_alerts(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _sees_ops_alerts(request)
 
 
 @admin.register(Country)

@@ -417,6 +417,16 @@ INTEGRATIONS_BREAKER_STORAGE: str = env.str(
 INTEGRATIONS_BREAKER_PREFIX: str = f"{_KEY_NAMESPACE}:breaker"
 # Alert thresholds (seed runbook 004): pending backlog > 1,000 for 15 min; a circuit open
 # for more than 5 min; any job entering the DLQ (alerted at once, and here while it grows).
+# [ops-alerts] They feed the alert rules integrations registers with ops (integrations/alerts.py,
+# docs/operations/alerts.md): ALERT_INTEGRATION_BACKLOG fires when more than THRESHOLD due jobs
+# have waited for BACKLOG_ALERT_SECONDS in a row; ALERT_INTEGRATION_CIRCUIT_OPEN when a circuit
+# has not closed for CIRCUIT_OPEN_ALERT_SECONDS; ALERT_INTEGRATION_DLQ_GROWING while at least
+# DLQ_GROWING_MIN_JOBS jobs entered the DLQ in the last DLQ_GROWING_WINDOW_SECONDS.
+INTEGRATIONS_DLQ_GROWING_WINDOW_SECONDS: float = env.float(
+    "INTEGRATIONS_DLQ_GROWING_WINDOW_SECONDS", default=300.0
+)
+INTEGRATIONS_DLQ_GROWING_MIN_JOBS: int = env.int("INTEGRATIONS_DLQ_GROWING_MIN_JOBS", default=1)
+# [/ops-alerts]
 INTEGRATIONS_BACKLOG_ALERT_THRESHOLD: int = env.int(
     "INTEGRATIONS_BACKLOG_ALERT_THRESHOLD", default=1000
 )
@@ -469,6 +479,17 @@ WS_ALLOWED_ORIGINS: list[str] = env.list(
 # --- Ops -------------------------------------------------------------------------------
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
 HEALTH_CHECK_TIMEOUT_SECONDS: float = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=2.0)
+# [ops-alerts] Alert rules registered by the apps (docs/operations/alerts.md) are evaluated
+# by the beat task ops.evaluate_alerts every OPS_ALERTS_EVALUATE_EVERY_SECONDS; `manage.py ops
+# alerts` lists open and recent alerts (--evaluate runs one evaluation now).
+OPS_ALERTS_EVALUATE_EVERY_SECONDS: float = env.float(
+    "OPS_ALERTS_EVALUATE_EVERY_SECONDS", default=60.0
+)
+CELERY_BEAT_SCHEDULE["ops-evaluate-alerts"] = {
+    "task": "ops.evaluate_alerts",
+    "schedule": OPS_ALERTS_EVALUATE_EVERY_SECONDS,
+}
+# [/ops-alerts]
 
 # --- HTTP input limits, trusted proxies ----------------------------------------------------
 # Request bodies: at most API_MAX_BODY_BYTES, enforced before reading by the ASGI middleware

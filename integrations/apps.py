@@ -25,3 +25,8 @@ class IntegrationsConfig(AppConfig):
 
         executors.register_local(INBOUND_KIND, run_inbound)
         on_body_rejected(note_rejected_body)
+        # [ops-alerts] The hub's alert rules (DLQ growing, a circuit open too long, the due
+        # backlog over its threshold), evaluated by ops every minute (integrations/alerts.py).
+        from integrations.alerts import register_alert_rules
+
+        register_alert_rules()

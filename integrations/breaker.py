@@ -196,6 +196,16 @@ def open_seconds(provider: str, *, now: float | None = None) -> float:
     return max(0.0, (time.time() if now is None else now) - since)
 
 
+def open_since(provider: str) -> float | None:
+    """Since when (epoch seconds) the circuit has been open or half-open without closing;
+    None when it is closed. (A re-open after a failed probe keeps the first opening time.)"""
+    store = storage()
+    if not store.open_until(provider):
+        return None
+    since = store.opened_at(provider)
+    return since or None
+
+
 def before_call(provider: str, *, now: float | None = None) -> Permit:
     """May a call to ``provider`` go now? (The half-open probe goes to one caller only.)"""
     store = storage()

@@ -1,35 +1,31 @@
-"""Outbox health for metrics and alerts: backlog, DLQ size, circuit states (beat, every 60 s).
+"""Outbox health as gauges and metrics: backlog, DLQ size, circuit states (beat, every 60 s).
 
 ``report()`` sets Prometheus gauges (``aventide_integration_backlog{provider}``,
-``aventide_integration_dlq{provider}``, ``aventide_integration_circuit_open{provider}``),
-emits ``METRIC_INTEGRATION_BACKLOG`` / ``METRIC_INTEGRATION_DLQ_SIZE`` and logs the alerts
-(level error, for the alert pipeline; thresholds from settings, seed runbook 004):
+``aventide_integration_dlq{provider}``, ``aventide_integration_circuit_open{provider}``,
+``aventide_integration_circuit_open_seconds{provider}``) and emits
+``METRIC_INTEGRATION_BACKLOG`` / ``METRIC_INTEGRATION_DLQ_SIZE``. The worker observes each
+provider call's latency in ``aventide_integration_call_duration_seconds{provider,outcome}``
+(``observe_call``); calls and errors per provider are ``METRIC_INTEGRATION_CALL``.
 
-- ``ALERT_INTEGRATION_BACKLOG``: more than ``INTEGRATIONS_BACKLOG_ALERT_THRESHOLD`` (1,000)
-  waiting jobs while the oldest due one has waited ``INTEGRATIONS_BACKLOG_ALERT_SECONDS``
-  (15 min) -- the stateless reading of "backlog > 1,000 for 15 minutes";
-- ``ALERT_INTEGRATION_DLQ_GROWING``: jobs entered the DLQ since the previous report;
-- ``ALERT_INTEGRATION_CIRCUIT_OPEN``: a circuit open for more than
-  ``INTEGRATIONS_CIRCUIT_OPEN_ALERT_SECONDS`` (5 min).
-
-Each job entering the DLQ is also alerted at once by the worker (``ALERT_INTEGRATION_DLQ``).
+Alerting on these figures is not done here: the hub's alert rules (``integrations/alerts.py``:
+``ALERT_INTEGRATION_DLQ_GROWING``, ``ALERT_INTEGRATION_CIRCUIT_OPEN``,
+``ALERT_INTEGRATION_BACKLOG``) are evaluated by ops, which keeps each alert's state (pending,
+firing, resolved) and its ``for`` duration, and logs ``alert.firing`` / ``alert.resolved``
+once per episode (docs/operations/alerts.md). Each job entering the DLQ is still logged at
+once by the worker (``ALERT_INTEGRATION_DLQ``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.utils import timezone
-from prometheus_client import Gauge
+from prometheus_client import Gauge, Histogram
 
-from aventide.core.logging import get_logger
 from aventide.core.metrics import REGISTRY, emit
 from integrations import breaker, selectors
 from integrations.providers.base import Kind
-
-logger = get_logger("aventide.integrations")
 
 BACKLOG = Gauge(
     "aventide_integration_backlog",
@@ -52,6 +48,25 @@ CIRCUIT_OPEN = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livemax",
 )
+CIRCUIT_OPEN_SECONDS = Gauge(
+    "aventide_integration_circuit_open_seconds",
+    "Seconds the provider's circuit has been open or half-open without closing (0: closed).",
+    ["provider"],
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
+)
+CALL_DURATION = Histogram(
+    "aventide_integration_call_duration_seconds",
+    "Provider call latency by provider kind and outcome (succeeded, transient, permanent).",
+    ["provider", "outcome"],
+    registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def observe_call(*, provider: str, outcome: str, duration_ms: int) -> None:
+    """One provider call's latency, per provider kind (the worker calls it for each call)."""
+    CALL_DURATION.labels(provider=provider, outcome=outcome).observe(max(duration_ms, 0) / 1000)
 
 
 @dataclass
@@ -59,11 +74,10 @@ class OutboxReport:
     backlog: dict[str, int] = field(default_factory=dict)
     dlq: dict[str, int] = field(default_factory=dict)
     circuits: dict[str, str] = field(default_factory=dict)
-    alerts: list[str] = field(default_factory=list)
 
 
 def report(*, now: datetime | None = None) -> OutboxReport:
-    """Read the outbox's state, set the gauges, emit the metrics, log the alerts. 3 queries."""
+    """Read the outbox's state, set the gauges, emit the metrics. 2 queries."""
     current = now or timezone.now()
     out = OutboxReport()
     backlog = selectors.backlog_by_kind(now=current)
@@ -77,27 +91,13 @@ def report(*, now: datetime | None = None) -> OutboxReport:
     emit("METRIC_INTEGRATION_BACKLOG", pending=total, byProvider=out.backlog)
     emit("METRIC_INTEGRATION_DLQ_SIZE", dead=sum(out.dlq.values()), byProvider=out.dlq)
 
-    oldest = min((due for _, due in backlog.values() if due is not None), default=None)
-    waited = (current - oldest).total_seconds() if oldest is not None else 0.0
-    if total > int(settings.INTEGRATIONS_BACKLOG_ALERT_THRESHOLD) and waited >= float(
-        settings.INTEGRATIONS_BACKLOG_ALERT_SECONDS
-    ):
-        out.alerts.append("ALERT_INTEGRATION_BACKLOG")
-        logger.error("ALERT_INTEGRATION_BACKLOG", pending=total, oldestDueSeconds=int(waited))
-
-    window = timedelta(seconds=float(settings.INTEGRATIONS_REPORT_EVERY_SECONDS))
-    entered = selectors.dlq_entered_since(current - window)
-    if entered:
-        out.alerts.append("ALERT_INTEGRATION_DLQ_GROWING")
-        logger.error("ALERT_INTEGRATION_DLQ_GROWING", entered=entered, dead=sum(out.dlq.values()))
-
-    limit = float(settings.INTEGRATIONS_CIRCUIT_OPEN_ALERT_SECONDS)
     for kind in kinds:
         state = breaker.state(kind)
         out.circuits[kind] = state.value
         CIRCUIT_OPEN.labels(provider=kind).set(0 if state == breaker.CircuitState.CLOSED else 1)
-        open_for = breaker.open_seconds(kind)
-        if state != breaker.CircuitState.CLOSED and open_for > limit:
-            out.alerts.append("ALERT_INTEGRATION_CIRCUIT_OPEN")
-            logger.error("ALERT_INTEGRATION_CIRCUIT_OPEN", provider=kind, openSeconds=int(open_for))
+        CIRCUIT_OPEN_SECONDS.labels(provider=kind).set(
+            round(breaker.open_seconds(kind, now=current.timestamp()), 1)
+            if state != breaker.CircuitState.CLOSED
+            else 0
+        )
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Count, Min, QuerySet
 
@@ -45,6 +45,28 @@ def dlq_size_by_kind() -> dict[str, int]:
 def pending_backlog() -> int:
     """Jobs waiting to run (pending or retry_scheduled)."""
     return Job.objects.filter(status__in=WAITING).count()
+
+
+def due_backlog(*, now: datetime) -> int:
+    """Jobs waiting to run that are due (pending or retry_scheduled, ``next_attempt_at`` <=
+    ``now``): the pending backlog of the alert rule (jobs held by a backoff are not late)."""
+    return Job.objects.filter(status__in=WAITING, next_attempt_at__lte=now).count()
+
+
+def dlq_size() -> int:
+    """Jobs in the DLQ, all kinds."""
+    return Job.objects.filter(status=JobStatus.DEAD).count()
+
+
+def circuits_open_since(kinds: list[str]) -> dict[str, datetime | None]:
+    """Per provider kind: since when its circuit has been open (or half-open) without
+    closing, as an aware datetime; None when it is closed. Read from the breaker's shared
+    storage (Redis in full mode), one round trip or two per kind."""
+    out: dict[str, datetime | None] = {}
+    for kind in kinds:
+        since = breaker.open_since(kind)
+        out[kind] = datetime.fromtimestamp(since, tz=UTC) if since is not None else None
+    return out
 
 
 def circuit_states(kinds: list[str]) -> dict[str, str]:

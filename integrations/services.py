@@ -50,7 +50,7 @@ from aventide.core.errors import IdempotencyKeyReused
 from aventide.core.logging import get_logger, redact_mapping, redact_text
 from aventide.core.metrics import emit
 from aventide.core.principal import SYSTEM, Principal
-from integrations import backoff, breaker, executors, hooks
+from integrations import backoff, breaker, executors, hooks, observability
 from integrations.audit_actions import IntegrationAction
 from integrations.errors import (
     CIRCUIT_OPEN,
@@ -430,6 +430,9 @@ def job_run(*, job_id: int) -> Job | None:
             breaker.record_failure(claim.call.kind, probe=claim.probe)
         else:  # the provider answered (a refusal is an answer): it is up
             breaker.record_success(claim.call.kind, probe=claim.probe)
+    observability.observe_call(
+        provider=claim.call.kind, outcome=result.outcome.value, duration_ms=result.latency_ms
+    )
     emit(
         "METRIC_INTEGRATION_CALL",
         labels={"provider": claim.call.kind, "outcome": result.outcome.value},

@@ -211,12 +211,12 @@ def test_webhook_event_whose_handler_keeps_failing_ends_in_the_dlq(deliver: Any)
 def test_webhook_receive_and_process_query_budgets(
     django_assert_num_queries: Any, captured: Calls
 ) -> None:
-    """A new event: insert + audit row + its outbox job (insert, intent audit row, and the
-    outbox's key check) (+ the test's savepoint pair); a duplicate: the one insert that does
-    nothing; processing: lock, update, audit row."""
+    """A new event: insert + audit row + its outbox job (one INSERT ... ON CONFLICT, intent
+    audit row) (+ the test's savepoint pair); a duplicate: the one insert that does nothing;
+    processing: lock, update, audit row."""
     body = event_body("evt_budget")
     headers = {"X-Aventide-Signature": signed_headers(body)["HTTP_X_AVENTIDE_SIGNATURE"]}
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(6):
         receipt = webhook_services.webhook_receive(provider="payments", body=body, headers=headers)
     with django_assert_num_queries(3):
         again = webhook_services.webhook_receive(provider="payments", body=body, headers=headers)
