@@ -128,6 +128,8 @@ def server_env(args: argparse.Namespace, run_secrets: dict[str, str]) -> dict[st
         SECRET_KEY=run_secrets["SECRET_KEY"],
         JWT_SECRET=run_secrets["JWT_SECRET"],
         ANON_SECRET=run_secrets["ANON_SECRET"],
+        WEBHOOK_SECRET_PAYMENTS=run_secrets["ANON_SECRET"] + "-payments",
+        WEBHOOK_SECRET_COURIER=run_secrets["ANON_SECRET"] + "-courier",
     )
     for key in ("JWT_SIGNING_KEYS", "ANON_SIGNING_KEYS", "CELERY_BROKER_URL"):
         env.pop(key, None)

@@ -11,6 +11,9 @@ The rules (see docs/operations/configuration.md):
 - production requires SECRET_KEY, DATABASE_URL (postgres), REDIS_URL, ALLOWED_HOSTS,
   a JWT key (JWT_SIGNING_KEYS or JWT_SECRET) and an anonymous-identity key
   (ANON_SIGNING_KEYS or ANON_SECRET).
+- production also requires WEBHOOK_SECRET_<PROVIDER> for every provider that may call the
+  webhook endpoint (INTEGRATIONS_WEBHOOK_PROVIDERS, default payments,courier: without it
+  every webhook would be refused), and STRIPE_API_KEY when the payments adapter is Stripe.
 - ENABLE_PUSH_NOTIFICATIONS (default true): when true in production, VAPID_PUBLIC_KEY,
   VAPID_PRIVATE_KEY and VAPID_SUBJECT (or the legacy VAPID_EMAIL) are required.
 - Typed variables (integers, numbers, rates, LOG_LEVEL, the launcher's HOST/PORT/
@@ -462,6 +465,7 @@ def check_env(environ: Mapping[str, str] | None = None) -> EnvReport:
             report.problems.append(EnvProblem("ALLOWED_HOSTS", "missing"))
         if parse_bool(env.get("DEBUG"), default=False):
             report.problems.append(EnvProblem("DEBUG", "invalid", "must be off in production"))
+        _check_integrations(env, report)
         push = parse_bool(env.get("ENABLE_PUSH_NOTIFICATIONS"), default=True)
         if push:
             for name in ("VAPID_PUBLIC_KEY", "VAPID_PRIVATE_KEY"):
@@ -477,6 +481,21 @@ def check_env(environ: Mapping[str, str] | None = None) -> EnvReport:
                     EnvProblem("VAPID_SUBJECT", "invalid", "mailto: or https://")
                 )
     return report
+
+
+def _check_integrations(env: Mapping[str, str], report: EnvReport) -> None:
+    """Production: the secrets the integrations hub cannot work without."""
+    raw = env.get("INTEGRATIONS_WEBHOOK_PROVIDERS")
+    providers = [p.strip().lower() for p in (raw or "payments,courier").split(",") if p.strip()]
+    for provider in providers:
+        name = f"WEBHOOK_SECRET_{provider.upper()}"
+        if _missing(env, name):
+            report.problems.append(EnvProblem(name, "missing", "its webhooks cannot be verified"))
+    payments = env.get("INTEGRATIONS_PROVIDER_PAYMENTS") or env.get(
+        "INTEGRATIONS_PROVIDERS_PAYMENTS", ""
+    )
+    if "stripe" in payments.lower() and _missing(env, "STRIPE_API_KEY"):
+        report.problems.append(EnvProblem("STRIPE_API_KEY", "missing", "the payments adapter"))
 
 
 def vapid_subject(environ: Mapping[str, str] | None = None) -> str:

@@ -28,6 +28,8 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         "VAPID_PUBLIC_KEY": "BPub" + SECRET,
         "VAPID_PRIVATE_KEY": "priv-" + SECRET,
         "VAPID_SUBJECT": "mailto:ops@aventide.gift",
+        "WEBHOOK_SECRET_PAYMENTS": "whsec-" + SECRET,
+        "WEBHOOK_SECRET_COURIER": "courier-" + SECRET,
     }
     for key, value in overrides.items():
         if value is None:
@@ -201,3 +203,24 @@ def test_validate_env_names_a_badly_typed_variable_without_its_value(
 def test_badly_typed_variable_in_development_is_named_too() -> None:
     report = check_env({"AVENTIDE_ENV": "development", "JWT_ACCESS_TTL_SECONDS": "15m"})
     assert [p.variable for p in report.problems] == ["JWT_ACCESS_TTL_SECONDS"]
+
+
+def test_production_needs_the_webhook_secret_of_every_provider_that_may_call_us(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    payload, err = failure(production_env(WEBHOOK_SECRET_COURIER=None), capsys)
+    assert names(payload) == {"WEBHOOK_SECRET_COURIER"}
+    assert SECRET not in err
+    # a provider that may not call us needs no secret
+    validate_env(
+        production_env(WEBHOOK_SECRET_COURIER=None, INTEGRATIONS_WEBHOOK_PROVIDERS="payments")
+    )
+
+
+def test_production_with_the_stripe_adapter_needs_its_api_key(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stripe = "integrations.providers.payments_stripe.StripePayments"
+    payload, _ = failure(production_env(INTEGRATIONS_PROVIDER_PAYMENTS=stripe), capsys)
+    assert names(payload) == {"STRIPE_API_KEY"}
+    validate_env(production_env(INTEGRATIONS_PROVIDER_PAYMENTS=stripe, STRIPE_API_KEY="sk_test_1"))
