@@ -23,8 +23,11 @@ def _ids(orders: list[orders_demo.DemoOrder], *statuses: str) -> str:
 def _todo(account: accounts_demo.DemoAccount, orders: list[orders_demo.DemoOrder]) -> str:
     mine = [o for o in orders if o.country_code == account.country_code]
     if account.role == "buyer":
-        return f"bought every {account.country_code} demo order; may cancel " + _ids(
-            mine, OrderStatus.PENDING_PAYMENT, OrderStatus.PAID
+        return (
+            f"bought every {account.country_code} demo order; may pay "
+            + _ids(mine, OrderStatus.PENDING_PAYMENT)
+            + ", cancel "
+            + _ids(mine, OrderStatus.PENDING_PAYMENT, OrderStatus.PAID)
         )
     if account.role == "seller":
         return (

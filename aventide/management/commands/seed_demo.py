@@ -8,6 +8,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from aventide import demo
+from integrations.providers import sandbox
+
+
+def _hold_webhook(provider: str, body: bytes, headers: dict[str, str]) -> None:
+    """Seeding brings orders to chosen states through the real services, which book
+    shipments and refunds through the outbox: the sandbox's webhooks for them are dropped
+    (a "delivered" webhook would move a seeded in-transit order on, and no server listens
+    while seeding)."""
 
 
 class Command(BaseCommand):
@@ -16,5 +24,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.IS_PRODUCTION:
             raise CommandError("seed_demo is refused in production (AVENTIDE_ENV=production).")
-        demo.seed(self.stdout.write)
+        with sandbox.use_deliver(_hold_webhook):
+            demo.seed(self.stdout.write)
         self.stdout.write(self.style.SUCCESS("demo data ready"))
