@@ -182,7 +182,7 @@ def outbox_phase(
         for j in commit_of
         if j in rows and rows[j].get("call") is not None
     ]
-    started = {}
+    started: dict[int, float] = {}
     for r in records:  # the first run of each job id (a second one would be a no-op run)
         started.setdefault(r["id"], r["started"])
     to_start = [(started[j] - commit_of[j]) * 1000 for j in commit_of if j in started]
@@ -500,7 +500,7 @@ class Bench:
         import redis
 
         self.args, self.env, self.worker = args, env, worker
-        self.redis = redis.Redis.from_url(args.redis_url, socket_timeout=10)
+        self.redis: Any = redis.Redis.from_url(args.redis_url, socket_timeout=10)
         self.log = Path(args.var_dir) / "producer.log"
 
     def reset_keys(self, *names: str) -> None:

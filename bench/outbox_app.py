@@ -80,7 +80,9 @@ _counts = _Counts()
 _redis: Any = None
 
 
-def _count_statement(execute: Callable[..., Any], sql: str, params: Any, many: bool, ctx: Any):  # type: ignore[no-untyped-def]
+def _count_statement(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, ctx: Any
+) -> Any:
     if _SAVEPOINT.match(sql):
         _counts.savepoints += 1
     else:
@@ -91,8 +93,9 @@ def _count_statement(execute: Callable[..., Any], sql: str, params: Any, many: b
 def _install_counters() -> None:
     """Count this process's SQL: the execute wrapper sees every cursor statement; commits and
     rollbacks are counted by wrapping the connection wrapper's ``_commit``/``_rollback``."""
-    from django.db import connection
+    from django.db import connection as default_connection
 
+    connection: Any = default_connection  # the thread's wrapper (private methods wrapped)
     if _count_statement not in connection.execute_wrappers:
         connection.execute_wrappers.append(_count_statement)
     real_commit, real_rollback = connection._commit, connection._rollback
@@ -105,8 +108,8 @@ def _install_counters() -> None:
         _counts.rollbacks += 1
         return real_rollback()
 
-    connection._commit = _commit  # type: ignore[method-assign]
-    connection._rollback = _rollback  # type: ignore[method-assign]
+    connection._commit = _commit
+    connection._rollback = _rollback
 
 
 @signals.worker_process_init.connect
@@ -156,6 +159,13 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _stamper(into: list[float]) -> Callable[[], None]:
+    def stamp() -> None:
+        into.append(time.time())
+
+    return stamp
+
+
 def produce_jobs(count: int, batch: int, tag: str) -> dict[str, Any]:
     """Enqueue ``count`` jobs, ``batch`` per use-case transaction; commit time per transaction."""
     import django
@@ -174,7 +184,7 @@ def produce_jobs(count: int, batch: int, tag: str) -> dict[str, Any]:
         ids: list[int] = []
         with use_case(SYSTEM):
             # Registered first: runs right after COMMIT, before the outbox's publish.
-            transaction.on_commit(lambda s=stamp: s.append(time.time()))
+            transaction.on_commit(_stamper(stamp))
             for n in range(first, min(first + batch, count)):
                 job = services.enqueue(  # app:
                     kind=JOB_KIND,
