@@ -373,13 +373,18 @@ def render_floors(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _offered(rate: Any) -> str:
+    return f"open loop at {rate:g} jobs/s" if rate else "as fast as it can"
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     m = result.get("machine", {})
     opts = result.get("options", {})
     lines = [
         f"**{result.get('started_at', '?')}**, commit `{result.get('commit', '?')}`, "
         f"{opts.get('jobs')} jobs x {opts.get('runs')} runs, worker concurrency "
-        f"{opts.get('concurrency')} (prefork), batch {opts.get('batch')}; load average "
+        f"{opts.get('concurrency')} (prefork), batch {opts.get('batch')}, producer "
+        f"{_offered(opts.get('rate'))}; load average "
         f"{m.get('loadavg_start')} -> {m.get('loadavg_end')} on {m.get('nproc')} CPUs",
         "",
         render_summary(result["summary"], opts),
@@ -520,6 +525,8 @@ class Bench:
         cmd = [sys.executable, "-m", "bench.outbox_app", "produce", "--mode", mode,
                "--count", str(count), "--batch", str(self.args.batch), "--tag", tag,
                "--out", str(out)]  # fmt: skip
+        if mode == "jobs" and self.args.rate:
+            cmd += ["--rate", str(self.args.rate)]
         try:
             run_checked(cmd, env=self.env, log=self.log, timeout=self.args.phase_timeout)
             data: dict[str, Any] = json.loads(out.read_text())
@@ -627,6 +634,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, default=2, help="worker processes (prefork; default 2)"
     )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="offered jobs/s of the outbox producer, open loop (default 0: as fast as it can)",
+    )
     parser.add_argument("--quick", action="store_true", help="500 jobs, 1 run, 50 warm-up")
     parser.add_argument(
         "--profile",
@@ -656,7 +669,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.jobs = args.jobs or (500 if args.quick else 10_000)
     args.runs = args.runs or (1 if args.quick else 3)
     args.warmup = args.warmup if args.warmup is not None else (50 if args.quick else 200)
-    if args.jobs < 1 or args.runs < 1 or args.warmup < 0 or args.batch < 1:
+    if args.jobs < 1 or args.runs < 1 or args.warmup < 0 or args.batch < 1 or args.rate < 0:
         parser.error("--jobs, --runs and --batch must be positive, --warmup >= 0")
     if not 1 <= args.concurrency <= 16:
         parser.error("--concurrency must be within 1..16")
@@ -720,6 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup": args.warmup,
             "batch": args.batch,
             "concurrency": args.concurrency,
+            "rate": args.rate,
         },
         "runs": [],
         "logs": {"worker": str(worker_log), "setup": str(setup_log)},

@@ -166,8 +166,17 @@ def _stamper(into: list[float]) -> Callable[[], None]:
     return stamp
 
 
-def produce_jobs(count: int, batch: int, tag: str) -> dict[str, Any]:
-    """Enqueue ``count`` jobs, ``batch`` per use-case transaction; commit time per transaction."""
+def _pace(rate: float, started: float, n: int) -> None:
+    """Open loop at ``rate`` jobs/s (0: as fast as possible): wait for job ``n``'s slot."""
+    if rate > 0:
+        delay = started + n / rate - time.time()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def produce_jobs(count: int, batch: int, tag: str, rate: float = 0.0) -> dict[str, Any]:
+    """Enqueue ``count`` jobs, ``batch`` per use-case transaction (at ``rate`` jobs/s when
+    given); the commit time of each transaction."""
     import django
 
     django.setup()
@@ -180,6 +189,7 @@ def produce_jobs(count: int, batch: int, tag: str) -> dict[str, Any]:
     commits: list[list[Any]] = []  # [commit_time, [job ids]]
     cpu0, started = _cpu_seconds(), time.time()
     for first in range(0, count, batch):
+        _pace(rate, started, first)
         stamp: list[float] = []
         ids: list[int] = []
         with use_case(SYSTEM):
@@ -203,6 +213,7 @@ def produce_jobs(count: int, batch: int, tag: str) -> dict[str, Any]:
         "mode": "jobs",
         "count": count,
         "batch": batch,
+        "rate": rate,
         "started": started,
         "finished": time.time(),
         "cpu_s": _cpu_seconds() - cpu0,
@@ -240,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     produce.add_argument("--count", type=int, required=True)
     produce.add_argument("--batch", type=int, default=1)
     produce.add_argument("--tag", default="x")
+    produce.add_argument("--rate", type=float, default=0.0, help="jobs/s offered (0: max)")
     produce.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     if args.mode == "jobs":
-        result = produce_jobs(args.count, max(1, args.batch), args.tag)
+        result = produce_jobs(args.count, max(1, args.batch), args.tag, args.rate)
     else:
         result = produce_noop(args.count)
     with open(args.out, "w", encoding="utf-8") as fh:
