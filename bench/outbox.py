@@ -343,7 +343,7 @@ def render_summary(summary: dict[str, Any], options: dict[str, Any]) -> str:
     rows = [
         "| figure | median of runs |",
         "|---|---|",
-        f"| jobs per run | {_num(options.get('jobs'))} (enqueued {options.get('batch')} per "
+        f"| jobs per run | {_num(options.get('jobs'), 0)} (enqueued {options.get('batch')} per "
         "transaction) |",
         f"| bare Celery tasks/s (ceiling) | {_num(s['bare_rate'])} |",
         f"| outbox jobs/s, first commit -> last job done | {_num(s['outbox_rate'])} |",
