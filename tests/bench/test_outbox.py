@@ -194,7 +194,7 @@ def test_tiny_outbox_run_end_to_end(tmp_path: Path) -> None:
     broker_url = parts._replace(path=f"/{(db + 1) % 16}").geturl()
     out = tmp_path / "result.json"
     cmd = [
-        sys.executable, "-m", "bench.outbox", "--jobs", "40", "--runs", "1", "--warmup", "5",
+        sys.executable, "-m", "bench.outbox", "--jobs", "40", "--runs", "1", "--warmup", "0",
         "--reset-db", "--database-url", database_url, "--redis-url", redis_url,
         "--broker-url", broker_url, "--json", str(out), "--var-dir", str(tmp_path),
     ]  # fmt: skip
