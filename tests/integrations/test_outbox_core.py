@@ -232,8 +232,6 @@ def test_the_claim_writes_every_field_the_start_transition_assigns() -> None:
     job = _enqueue()
     before = {f.attname: getattr(job, f.attname) for f in Job._meta.concrete_fields}
     job.start(lease_until=timezone.now())
-    changed = {
-        name for name, value in before.items() if getattr(job, name) != value
-    }
+    changed = {name for name, value in before.items() if getattr(job, name) != value}
     assert changed <= set(services._START_FIELDS)
     assert {"status", "attempts", "lease_expires_at"} <= changed
