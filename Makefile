@@ -96,5 +96,9 @@ BENCH_ARGS ?=
 bench: install-dev var  ## HTTP paths benchmark, PostgreSQL + Redis (bench/README.md); BENCH_ARGS="--quick"
 	$(PY) -m bench.http_paths $(BENCH_ARGS)
 
+.PHONY: bench-outbox
+bench-outbox: install-dev var  ## outbox benchmark: jobs through a real Celery worker vs bare tasks (bench/README.md)
+	$(PY) -m bench.outbox $(BENCH_ARGS)
+
 clean:  ## remove the virtualenv and local state
 	rm -rf $(VENV) var .mypy_cache .ruff_cache

@@ -50,7 +50,7 @@ class Storage(Protocol):
     def open_until(self, provider: str) -> float: ...
     def set_open(self, provider: str, until: float) -> None: ...
     def take_probe(self, provider: str, ttl: float) -> bool: ...
-    def close(self, provider: str) -> None: ...
+    def close(self, provider: str) -> bool: ...
     def opened_at(self, provider: str) -> float: ...
 
 
@@ -87,12 +87,14 @@ class MemoryStorage:
             self._probe_until[provider] = now + ttl
             return True
 
-    def close(self, provider: str) -> None:
+    def close(self, provider: str) -> bool:
+        """Forget the provider's failures and circuit; True when the circuit was open."""
         with self._lock:
             self._failures.pop(provider, None)
-            self._open_until.pop(provider, None)
+            was_open = bool(self._open_until.pop(provider, 0.0))
             self._probe_until.pop(provider, None)
             self._opened_at.pop(provider, None)
+            return was_open
 
     def opened_at(self, provider: str) -> float:
         return self._opened_at.get(provider, 0.0)
@@ -136,13 +138,19 @@ class RedisStorage:
             self._client.set(self._key(provider, "probe"), "1", nx=True, px=int(ttl * 1000))
         )
 
-    def close(self, provider: str) -> None:
-        self._client.delete(
+    def close(self, provider: str) -> bool:
+        """Forget the provider's failures and circuit; True when the circuit was open. One
+        round trip (every successful call closes: it is on the outbox's hot path)."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.get(self._key(provider, "open_until"))
+        pipe.delete(
             self._key(provider, "failures"),
             self._key(provider, "open_until"),
             self._key(provider, "probe"),
             self._key(provider, "opened_at"),
         )
+        until, _ = pipe.execute()
+        return bool(until)
 
     def opened_at(self, provider: str) -> float:
         value = self._client.get(self._key(provider, "opened_at"))
@@ -223,15 +231,14 @@ def before_call(provider: str, *, now: float | None = None) -> Permit:
 
 
 def record_success(provider: str, *, probe: bool = False) -> None:
-    store = storage()
-    if probe or store.open_until(provider):
-        store.close(provider)
+    """The provider answered: reset its failure count and close its circuit (one storage
+    call); the ``closed`` metric when it was open (or this was the probe)."""
+    was_open = storage().close(provider)
+    if probe or was_open:
         emit(
             "METRIC_INTEGRATION_CIRCUIT",
             labels={"provider": provider, "state": CircuitState.CLOSED.value},
         )
-    else:
-        store.close(provider)
 
 
 def record_failure(provider: str, *, probe: bool = False, now: float | None = None) -> None:

@@ -248,6 +248,10 @@ class _Result:
     retry_after: float | None = None
 
 
+#: What ``Job.start`` assigns (+ ``updated_at``): the claim writes only these, not the payload.
+_START_FIELDS = ("status", "attempts", "lease_expires_at", "updated_at")
+
+
 def _claim(job_id: int) -> _Claim | None:
     now = timezone.now()
     with use_case(SYSTEM):
@@ -273,7 +277,7 @@ def _claim(job_id: int) -> _Claim | None:
             return None
         lease = timedelta(seconds=float(settings.INTEGRATIONS_LEASE_SECONDS))
         job.start(lease_until=now + lease)
-        job.save(update_fields=list(Job.TRANSITION_FIELDS))
+        job.save(update_fields=_START_FIELDS)
         call = Call(
             kind=job.kind,
             operation=job.operation,

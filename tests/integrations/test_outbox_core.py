@@ -225,3 +225,14 @@ def test_dispatch_due_query_budget(
     with django_assert_max_num_queries(5):
         report = services.jobs_dispatch_due()
     assert len(report.dispatched) == 5
+
+
+def test_the_claim_writes_every_field_the_start_transition_assigns() -> None:
+    """The claim saves only ``services._START_FIELDS`` (not the payload): a field ``start``
+    assigns outside that list would silently not be stored."""
+    job = _enqueue()
+    before = {f.attname: getattr(job, f.attname) for f in Job._meta.concrete_fields}
+    job.start(lease_until=timezone.now())
+    changed = {name for name, value in before.items() if getattr(job, name) != value}
+    assert changed <= set(services._START_FIELDS)
+    assert {"status", "attempts", "lease_expires_at"} <= changed
