@@ -422,6 +422,8 @@ def worker_env(args: argparse.Namespace, run_secrets: dict[str, str]) -> dict[st
         SECRET_KEY=run_secrets["SECRET_KEY"],
         JWT_SECRET=run_secrets["JWT_SECRET"],
         ANON_SECRET=run_secrets["ANON_SECRET"],
+        WEBHOOK_SECRET_PAYMENTS=run_secrets["ANON_SECRET"] + "-payments",
+        WEBHOOK_SECRET_COURIER=run_secrets["ANON_SECRET"] + "-courier",
         # The sandbox at zero latency, no failures, no webhooks (email sends none anyway).
         SANDBOX_LATENCY_MS="0",
         SANDBOX_ERROR_RATE="0",
