@@ -62,6 +62,11 @@ _URL_QUERY_RE = re.compile(
 )
 _EMAIL_RE = re.compile(r"(?i)(?<![a-z0-9._%+-])[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}")
 _PHONE_RE = re.compile(r"(?<![\w+])\+?\d[\d ().-]{6,24}\d(?![\w])")
+#: UUIDs (request, task, anonymous-identity ids) are ids, not phone numbers: kept as they are.
+_UUID_RE = re.compile(
+    r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"(?![0-9A-Fa-f-])"
+)
 #: Longer strings are cut before redaction (a log line is no place for them).
 MAX_REDACTED_CHARS = 16_384
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -93,7 +98,20 @@ def redact_text(value: str) -> str:
     value = _URL_QUERY_RE.sub(lambda m: f"{m.group(1)}?{REDACTED}", value)
     value = _KV_SECRET_RE.sub(lambda m: f"{m.group(1)}={REDACTED}", value)
     value = _EMAIL_RE.sub("[email]", value)
-    return _PHONE_RE.sub(_mask_phone, value)
+    return _mask_phones(value)
+
+
+def _mask_phones(value: str) -> str:
+    """Phone numbers masked everywhere except inside UUIDs (whose digit groups look like
+    one: ``fffd444a-819a-4423-8123-d4994d680176``)."""
+    parts: list[str] = []
+    last = 0
+    for match in _UUID_RE.finditer(value):
+        parts.append(_PHONE_RE.sub(_mask_phone, value[last : match.start()]))
+        parts.append(match.group(0))
+        last = match.end()
+    parts.append(_PHONE_RE.sub(_mask_phone, value[last:]))
+    return "".join(parts)
 
 
 def _is_secret_key(key: str) -> bool:

@@ -76,6 +76,15 @@ def test_redact_text_keeps_dates_and_request_ids() -> None:
     assert redact_text(text) == text
 
 
+def test_redact_text_keeps_uuids_whole_but_not_a_phone_beside_one() -> None:
+    task = "Task integrations.run_job[fffd444a-819a-4423-8123-d4994d680176] succeeded"
+    assert redact_text(task) == task
+    anon = "anonId=3f2504e0-4f89-11d3-9a0c-0305e82c3301 upper 3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+    assert redact_text(anon) == anon
+    mixed = "job fffd444a-819a-4423-8123-d4994d680176 for +54 9 11 2345-6789"
+    assert redact_text(mixed) == "job fffd444a-819a-4423-8123-d4994d680176 for [phone]"
+
+
 @pytest.mark.django_db
 def test_request_logs_have_request_id_metric_and_no_secrets(json_logs) -> None:
     """A login whose body is parsed and checked (so code that could log it really runs)."""
