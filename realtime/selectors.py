@@ -157,13 +157,14 @@ def current_cursor_parts() -> tuple[int, int]:
 def events_for(
     *,
     principal: Principal,
-    since: int,
+    since: int | str,
     limit: int,
     stream: str | None = None,
     via: str = "rest",
 ) -> EventPage:
     """``principal``'s events after cursor ``since`` (at most ``limit``, clamped to
-    1..``REALTIME_CATCHUP_MAX_LIMIT``), ascending, as wire frames; only those of ``stream``
+    1..``REALTIME_CATCHUP_MAX_LIMIT``), ascending, as wire frames (``since`` may be the
+    decimal text a client sent); only those of ``stream``
     when given (WebSocket resume). Raises ``InvalidCursor`` / ``CursorExpired`` (see the
     module docstring). Emits ``METRIC_REALTIME_CATCHUP{durationMs, eventCount}`` (``via``:
     ``rest`` or ``ws``). One query."""
@@ -211,6 +212,23 @@ def events_for(
         hasMore=has_more,
     )
     return EventPage(events=events, next_cursor=next_cursor, has_more=has_more)
+
+
+def catchup(*, principal: Principal, since: str | None, limit: int | None) -> EventPage:
+    """REST catchup: ``since`` as the client sent it (None: a fresh client gets the current
+    cursor and no events), ``limit`` None for the default. Malformed -> ``INVALID_CURSOR``."""
+    if since is None:
+        started = time.monotonic()
+        head = current_cursor()
+        emit(
+            METRIC_CATCHUP,
+            labels={"via": "rest"},
+            durationMs=round((time.monotonic() - started) * 1000, 2),
+            eventCount=0,
+            hasMore=False,
+        )
+        return EventPage(events=[], next_cursor=head, has_more=False)
+    return events_for(principal=principal, since=since, limit=clamp_limit(limit))
 
 
 def _payload(value: Any) -> dict[str, Any]:
