@@ -216,7 +216,7 @@ def test_publish_the_live_frame_is_the_frame_catchup_returns(
     microsecond: int,
 ) -> None:
     at = datetime(2026, 12, 3, 8, 1, 2, microsecond, tzinfo=UTC)
-    monkeypatch.setattr(services.timezone, "now", lambda: at)
+    monkeypatch.setattr("realtime.services.timezone.now", lambda: at)
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         _publish(payload={"orderId": 7, "status": "paid", "from": "pending_payment"})
     live = layer.sent[0][1]["frame"]
