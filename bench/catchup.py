@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import random
 import sys
 import time
@@ -272,6 +273,8 @@ def measure(
                 "server_cpu_ms_per_req": median_of([r["server_cpu_ms_per_req"] for r in runs]),
                 "errors": sum(r["errors"] + r["warmup_errors"] for r in runs),
                 "target_p95_ms": TARGETS.get(limit),
+                # the machine is shared: the load next to the figures says how quiet it was
+                "loadavg_after": [round(x, 2) for x in os.getloadavg()],
             }
         )
     return points
@@ -356,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                 report["points"].extend(measure(server, args, ids, token, size))
     finally:
         server.stop()
+    report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     table = render(report["points"])
     print(table)
     json_path.parent.mkdir(parents=True, exist_ok=True)
