@@ -20,3 +20,8 @@ class OrdersConfig(AppConfig):
                 StaffGroup.OPS_LEAD: view,
             },
         )
+
+        from aventide.orders.stream_authz import authorize_order_stream
+        from realtime.contracts import register_stream_authorizer
+
+        register_stream_authorizer("order", authorize_order_stream)
