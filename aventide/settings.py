@@ -587,6 +587,20 @@ STORAGES = {
     },
 }
 
+# [realtime-log] The realtime event log (docs/operations/realtime.md): events are kept
+# REALTIME_RETENTION_SECONDS (7 days); a cursor older than what the purge removed answers
+# CURSOR_EXPIRED. Catchup pages: REALTIME_CATCHUP_DEFAULT_LIMIT (200), clamped to
+# REALTIME_CATCHUP_MAX_LIMIT (500).
+REALTIME_RETENTION_SECONDS: int = env.int("REALTIME_RETENTION_SECONDS", default=7 * 86400)
+REALTIME_CATCHUP_DEFAULT_LIMIT: int = env.int("REALTIME_CATCHUP_DEFAULT_LIMIT", default=200)
+REALTIME_CATCHUP_MAX_LIMIT: int = env.int("REALTIME_CATCHUP_MAX_LIMIT", default=500)
+REALTIME_PURGE_BATCH: int = env.int("REALTIME_PURGE_BATCH", default=5000)
+CELERY_BEAT_SCHEDULE["realtime-purge-expired"] = {
+    "task": "realtime.purge_expired",
+    "schedule": env.float("REALTIME_PURGE_EVERY_SECONDS", default=3600.0),
+}
+# [/realtime-log]
+
 # --- Security (production) -------------------------------------------------------------
 if IS_PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,224 @@
+"""Reads of the realtime event log: a principal's events after a cursor (REST catchup and
+WebSocket resume share ``events_for``) and the log's current cursor.
+
+Who sees what is decided at write time (one inbox row per audience key); a read only asks
+for the rows of ``audience_keys(principal)``: its own key and, for staff, the queues of the
+countries in its scope (ScopeGuard's input). An event published before the principal was
+in its audience is not in its inbox, so it is never returned.
+
+Cursor rules (docs/operations/realtime.md):
+- ``since`` must be an integer >= 0 and <= the log's head, else ``INVALID_CURSOR`` (400);
+- ``since`` < ``RetentionMark.purged_upto`` (the highest id the retention purge deleted)
+  means events after the cursor may be gone: ``CURSOR_EXPIRED`` (410), never a partial list;
+- the page is the principal's next ``limit`` events after ``since``, ascending; ``has_more``
+  says another page follows; ``next_cursor`` is the last event's id while ``has_more``, and
+  the log's head once the principal is caught up (so an idle client's cursor keeps up with
+  the log and does not expire while it missed nothing).
+
+The head check, the mark check and the page are read in one statement (one snapshot): a purge
+running meanwhile cannot slip between them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max
+
+from aventide.core.metrics import emit
+from aventide.core.principal import Principal
+from realtime.contracts import audience_keys, event_frame, parse_stream
+from realtime.errors import CursorExpired, InvalidCursor
+from realtime.models import Event, InboxEntry, RetentionMark
+
+METRIC_CATCHUP = "METRIC_REALTIME_CATCHUP"
+METRIC_CATCHUP_REFUSED = "METRIC_REALTIME_CATCHUP_REFUSED"
+
+#: The largest cursor a client may send (a bigserial).
+MAX_CURSOR = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[dict[str, Any]]
+    next_cursor: int
+    has_more: bool
+
+
+def clamp_limit(limit: int | None) -> int:
+    """``limit`` within 1..``REALTIME_CATCHUP_MAX_LIMIT`` (default when None)."""
+    maximum = int(settings.REALTIME_CATCHUP_MAX_LIMIT)
+    if limit is None:
+        return min(int(settings.REALTIME_CATCHUP_DEFAULT_LIMIT), maximum)
+    return max(1, min(int(limit), maximum))
+
+
+def parse_cursor(value: object) -> int:
+    """A client's cursor (a decimal string or an int) as an int; ``INVALID_CURSOR`` if it
+    is not a non-negative integer."""
+    if isinstance(value, bool):
+        raise InvalidCursor()
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        number = int(value)
+    else:
+        raise InvalidCursor()
+    if number < 0 or number > MAX_CURSOR:
+        raise InvalidCursor()
+    return number
+
+
+def current_cursor() -> int:
+    """The log's head: the newest event id (or how far the purge went, if it is higher)."""
+    return max(current_cursor_parts())
+
+
+_PG_PAGE_SQL = """
+WITH meta AS (
+    SELECT COALESCE((SELECT max(id) FROM realtime_event), 0) AS head,
+           COALESCE((SELECT purged_upto FROM realtime_retentionmark WHERE id = 1), 0) AS mark
+),
+ids AS (
+    SELECT DISTINCT i.event_id
+    FROM unnest(%(keys)s::varchar[]) AS k(key)
+    CROSS JOIN LATERAL (
+        SELECT event_id FROM realtime_inboxentry
+        WHERE audience_key = k.key AND event_id > %(since)s
+        ORDER BY event_id LIMIT %(take)s
+    ) AS i
+),
+page AS (
+    SELECT e.id, e.stream, e.type, e.payload, e.created_at
+    FROM realtime_event e
+    WHERE e.id IN (SELECT event_id FROM ids)
+    ORDER BY e.id LIMIT %(take)s
+)
+SELECT meta.head, meta.mark, page.id, page.stream, page.type, page.payload, page.created_at
+FROM meta LEFT JOIN page ON TRUE
+ORDER BY page.id
+"""
+
+_PG_STREAM_PAGE_SQL = """
+WITH meta AS (
+    SELECT COALESCE((SELECT max(id) FROM realtime_event), 0) AS head,
+           COALESCE((SELECT purged_upto FROM realtime_retentionmark WHERE id = 1), 0) AS mark
+),
+page AS (
+    SELECT e.id, e.stream, e.type, e.payload, e.created_at
+    FROM realtime_event e
+    WHERE e.stream = %(stream)s AND e.id > %(since)s
+      AND EXISTS (
+          SELECT 1 FROM realtime_inboxentry i
+          WHERE i.audience_key = ANY(%(keys)s::varchar[]) AND i.event_id = e.id
+      )
+    ORDER BY e.id LIMIT %(take)s
+)
+SELECT meta.head, meta.mark, page.id, page.stream, page.type, page.payload, page.created_at
+FROM meta LEFT JOIN page ON TRUE
+ORDER BY page.id
+"""
+
+Row = tuple[Any, Any, Any, Any, Any, Any, Any]
+
+
+def _read_postgres(keys: list[str], since: int, take: int, stream: str | None) -> list[Row]:
+    params: dict[str, Any] = {"keys": keys, "since": since, "take": take, "stream": stream}
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_PAGE_SQL if stream is None else _PG_STREAM_PAGE_SQL, params)
+        return list(cursor.fetchall())
+
+
+def _read_portable(keys: list[str], since: int, take: int, stream: str | None) -> list[Row]:
+    """The same read through the ORM (SQLite, embedded mode; one transaction = one
+    snapshot there)."""
+    head = current_cursor_parts()
+    inbox = InboxEntry.objects.filter(audience_key__in=keys, event_id__gt=since)
+    events = Event.objects.filter(id__gt=since, id__in=inbox.values("event_id"))
+    if stream is not None:
+        events = events.filter(stream=stream)
+    rows = events.order_by("id").values_list("id", "stream", "type", "payload", "created_at")
+    page = [(head[0], head[1], *row) for row in rows[:take]]
+    return page or [(head[0], head[1], None, None, None, None, None)]
+
+
+def current_cursor_parts() -> tuple[int, int]:
+    """(newest event id, highest purged id); 0 for none."""
+    head = Event.objects.aggregate(head=Max("id"))["head"] or 0
+    mark = RetentionMark.objects.filter(pk=1).values_list("purged_upto", flat=True).first() or 0
+    return int(head), int(mark)
+
+
+def events_for(
+    *,
+    principal: Principal,
+    since: int,
+    limit: int,
+    stream: str | None = None,
+    via: str = "rest",
+) -> EventPage:
+    """``principal``'s events after cursor ``since`` (at most ``limit``, clamped to
+    1..``REALTIME_CATCHUP_MAX_LIMIT``), ascending, as wire frames; only those of ``stream``
+    when given (WebSocket resume). Raises ``InvalidCursor`` / ``CursorExpired`` (see the
+    module docstring). Emits ``METRIC_REALTIME_CATCHUP{durationMs, eventCount}`` (``via``:
+    ``rest`` or ``ws``). One query."""
+    started = time.monotonic()
+    try:
+        cursor = parse_cursor(since)
+    except InvalidCursor:
+        _refused(InvalidCursor.code, via)
+        raise
+    if stream is not None and parse_stream(stream) is None:
+        raise ValueError(f"not a stream name: {stream!r}")
+    take = clamp_limit(limit)
+    keys = audience_keys(principal)
+    if not keys:  # the system reads no inbox; still validate the cursor
+        keys = ["-"]  # matches no row
+    read = _read_postgres if connection.vendor == "postgresql" else _read_portable
+    rows = read(keys, cursor, take + 1, stream)
+    head, mark = int(rows[0][0]), int(rows[0][1])
+    head = max(head, mark)
+    if cursor > head:
+        _refused(InvalidCursor.code, via)
+        raise InvalidCursor()
+    if cursor < mark:
+        _refused(CursorExpired.code, via)
+        raise CursorExpired()
+    found = [row for row in rows if row[2] is not None]
+    has_more = len(found) > take
+    found = found[:take]
+    events = [
+        event_frame(
+            event_id=int(row[2]),
+            stream=row[3],
+            event_type=row[4],
+            data=_payload(row[5]),
+            created_at=row[6],
+        )
+        for row in found
+    ]
+    next_cursor = int(found[-1][2]) if has_more else max(head, cursor)
+    emit(
+        METRIC_CATCHUP,
+        labels={"via": via},
+        durationMs=round((time.monotonic() - started) * 1000, 2),
+        eventCount=len(events),
+        hasMore=has_more,
+    )
+    return EventPage(events=events, next_cursor=next_cursor, has_more=has_more)
+
+
+def _payload(value: Any) -> dict[str, Any]:
+    # Django loads jsonb as text on psycopg 3 (its JSONField parses it); the ORM path parses.
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else {}
+
+
+def _refused(code: str, via: str) -> None:
+    emit(METRIC_CATCHUP_REFUSED, labels={"code": code, "via": via})

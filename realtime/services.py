@@ -1,0 +1,278 @@
+"""Writes of the realtime event log: ``publish`` (inside the caller's transaction) and the
+retention purge.
+
+``publish`` is how every app tells clients that something changed. It is part of the
+caller's commit -- the event exists if and only if the change does -- and, after that commit,
+it is pushed live over the channel layer (best effort; the log + catchup is the guarantee).
+
+Ordering. The cursor is ``Event.id`` (bigserial), and a client that saw event N must never
+miss an event < N that commits later. So on PostgreSQL every publishing transaction takes one
+transaction-level advisory lock before its first event id is drawn: publishing transactions
+commit in id order and a committed id N means every id < N is committed (or rolled back).
+The lock is held until commit, so call ``publish`` as the LAST write of a transaction
+(docs/decisions/0013-realtime-event-log.md: why this and not a gap-detecting reader).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from aventide.core.logging import get_logger, redact_mapping
+from aventide.core.metrics import emit
+from realtime.contracts import event_frame, parse_stream
+from realtime.errors import PublishOutsideTransaction
+from realtime.models import Event, InboxEntry, RetentionMark
+
+logger = get_logger("aventide.realtime")
+
+METRIC_PUBLISHED = "METRIC_REALTIME_EVENT_PUBLISHED"
+METRIC_FANOUT_FAILED = "METRIC_REALTIME_FANOUT_FAILED"
+METRIC_PURGED = "METRIC_REALTIME_PURGED"
+
+#: The advisory lock key that orders publishing transactions (an arbitrary fixed bigint).
+PUBLISH_LOCK_KEY = 0x52545F4C4F47  # "RT_LOG"
+
+_AUDIENCE_PREFIXES = ("user:", "anon:", "staff:")
+
+_PG_PUBLISH_SQL = """
+WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s) AS ok),
+ev AS (
+    INSERT INTO realtime_event (stream, type, payload, country_code, created_at)
+    SELECT %s, %s, %s::jsonb, %s, %s FROM lock
+    RETURNING id
+),
+inbox AS (
+    INSERT INTO realtime_inboxentry (audience_key, event_id, stream)
+    SELECT k, ev.id, %s FROM ev, unnest(%s::varchar[]) AS k
+)
+SELECT id FROM ev
+"""
+
+
+def _clean_audience(audience: Iterable[str]) -> list[str]:
+    keys: list[str] = []
+    for key in audience:
+        stream = parse_stream(key)
+        if stream is None or not key.startswith(_AUDIENCE_PREFIXES):
+            raise ValueError(f"not an audience key: {key!r}")
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def publish(
+    *,
+    stream: str,
+    type: str,
+    payload: dict[str, Any],
+    audience: Iterable[str],
+    country_code: str = "",
+) -> int:
+    """Append one event to ``stream`` for ``audience`` (audience keys: ``user:<id>``,
+    ``anon:<uuid>``, ``staff:<CC>``) and return its id, the cursor.
+
+    Must run inside the caller's transaction (``PublishOutsideTransaction`` otherwise): the
+    event row and one inbox row per audience key are written with it (PostgreSQL: one
+    statement; elsewhere two) and vanish with its rollback. ``payload`` is what clients
+    receive -- ids and states only; it is redacted like log lines (emails and phones
+    masked, secret-looking keys dropped) as a net, not as permission to put PII in it.
+    After the commit the event is sent live to the stream's channel-layer group (batched
+    per transaction; failures are logged and counted, never raised).
+    """
+    if not connection.in_atomic_block:
+        raise PublishOutsideTransaction("realtime.publish must run inside a transaction")
+    parsed = parse_stream(stream)
+    if parsed is None:
+        raise ValueError(f"not a stream name: {stream!r}")
+    if not type or len(type) > 64:
+        raise ValueError("event type must be 1..64 characters")
+    keys = _clean_audience(audience)
+    data = redact_mapping(payload)
+    created_at = timezone.now()
+    country = country_code.upper()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _PG_PUBLISH_SQL,
+                [
+                    PUBLISH_LOCK_KEY,
+                    stream,
+                    type,
+                    json.dumps(data),
+                    country,
+                    created_at,
+                    stream,
+                    keys,
+                ],
+            )
+            row = cursor.fetchone()
+            assert row is not None  # INSERT ... RETURNING one row
+            event_id = int(row[0])
+    else:
+        event = Event(
+            stream=stream, type=type, payload=data, country_code=country, created_at=created_at
+        )
+        event.save()
+        event_id = int(event.pk)
+        InboxEntry.objects.bulk_create(
+            [InboxEntry(audience_key=k, event_id=event_id, stream=stream) for k in keys]
+        )
+    emit(
+        METRIC_PUBLISHED,
+        labels={"eventType": type, "streamKind": parsed.kind},
+        eventId=event_id,
+        inboxRows=len(keys),
+    )
+    frame = event_frame(
+        event_id=event_id, stream=stream, event_type=type, data=data, created_at=created_at
+    )
+    _batch_for_transaction().add(
+        parsed.group, {"type": "rt.event", "frame": frame, "audience": keys}
+    )
+    return event_id
+
+
+# --- live fan-out, after commit -------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _FanoutBatch:
+    """The live messages of one transaction (at one savepoint depth), sent together after
+    the commit. Registered once with ``transaction.on_commit``: a rollback (of the
+    transaction, or of the savepoint it was created in) discards it with the callback."""
+
+    messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, group: str, message: dict[str, Any]) -> None:
+        self.messages.append((group, message))
+
+    def __call__(self) -> None:
+        send_live(self.messages)
+
+
+def _batch_for_transaction() -> _FanoutBatch:
+    """This transaction's batch at the current savepoint depth (created and registered with
+    ``on_commit`` on first use). A batch whose callback is no longer pending -- committed,
+    or discarded by a rollback -- is replaced."""
+    batches: dict[tuple[str, ...], _FanoutBatch] = connection.__dict__.setdefault(
+        "_realtime_fanout_batches", {}
+    )
+    depth = tuple(connection.savepoint_ids)
+    batch = batches.get(depth)
+    if batch is None or not _pending(batch):
+        for stale in [k for k, b in batches.items() if not _pending(b)]:
+            del batches[stale]
+        batch = _FanoutBatch()
+        batches[depth] = batch
+        transaction.on_commit(batch, robust=True)
+    return batch
+
+
+def _pending(batch: _FanoutBatch) -> bool:
+    """Whether ``batch`` still waits in this connection's on-commit callbacks."""
+    pending: list[tuple[Any, ...]] = cast(Any, connection).run_on_commit
+    return any(entry[1] is batch for entry in pending)
+
+
+def send_live(messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
+    """Send ``(group, message)`` pairs over the channel layer in one event-loop hop; return
+    how many went out. Never raises: a failure is logged and counted (the client catches
+    up from the log)."""
+    if not messages:
+        return 0
+    try:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return 0
+        return int(async_to_sync(_send_all)(layer, list(messages)))
+    except Exception as exc:  # noqa: BLE001  # best effort by contract
+        logger.warning("realtime.fanout_failed", error=type(exc).__name__, messages=len(messages))
+        emit(METRIC_FANOUT_FAILED, labels={"reason": type(exc).__name__}, messages=len(messages))
+        return 0
+
+
+async def _send_all(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> int:
+    sent = 0
+    for group, message in messages:
+        await layer.group_send(group, message)
+        sent += 1
+    return sent
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    events: int
+    inbox_rows: int
+    purged_upto: int
+
+
+def retention() -> timedelta:
+    return timedelta(seconds=int(settings.REALTIME_RETENTION_SECONDS))
+
+
+def purge_expired(
+    *, now: datetime | None = None, batch: int = 5000, max_batches: int = 200
+) -> PurgeResult:
+    """Delete events older than the retention (``REALTIME_RETENTION_SECONDS``, 7 days) and
+    their inbox rows, oldest first, ``batch`` events per transaction (short locks; safe to
+    run twice or concurrently: each batch locks the retention mark first).
+
+    Each batch raises ``RetentionMark.purged_upto`` to the highest id it deleted, in the
+    same transaction, so catchup knows which cursors lost events (``CURSOR_EXPIRED``).
+    """
+    cutoff = (now or timezone.now()) - retention()
+    started = time.monotonic()
+    events = inbox_rows = 0
+    upto = 0
+    for _ in range(max_batches):
+        with transaction.atomic():
+            mark, _ = RetentionMark.objects.select_for_update().get_or_create(pk=1)
+            ids = list(
+                Event.objects.filter(created_at__lt=cutoff)
+                .order_by("id")
+                .values_list("id", flat=True)[:batch]
+            )
+            if not ids:
+                upto = mark.purged_upto
+                break
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "DELETE FROM realtime_inboxentry WHERE event_id >= %s AND event_id <= %s "
+                    "AND event_id IN (SELECT id FROM realtime_event WHERE id >= %s AND "
+                    "id <= %s AND created_at < %s)",
+                    [ids[0], ids[-1], ids[0], ids[-1], cutoff],
+                )
+                inbox_rows += cursor.rowcount
+                cursor.execute(
+                    "DELETE FROM realtime_event WHERE id >= %s AND id <= %s AND created_at < %s",
+                    [ids[0], ids[-1], cutoff],
+                )
+                events += cursor.rowcount
+            upto = max(mark.purged_upto, ids[-1])
+            RetentionMark.objects.filter(pk=1).update(purged_upto=upto, purged_at=timezone.now())
+        if len(ids) < batch:
+            break
+    if events:
+        emit(
+            METRIC_PURGED,
+            events=events,
+            inboxRows=inbox_rows,
+            purgedUpto=upto,
+            durationMs=round((time.monotonic() - started) * 1000, 1),
+        )
+    return PurgeResult(events=events, inbox_rows=inbox_rows, purged_upto=upto)
