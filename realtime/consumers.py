@@ -304,36 +304,49 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(stream.group, self.channel_name)
         subscription = Subscription(stream=stream, last_id=since or 0)
         self.subscriptions[stream.name] = subscription
+        if since is None:
+            await self._send({"type": "subscribed", "stream": stream.name, "since": None})
+            return
+        page = await self._log_page(subscription, since)
+        if page is None:
+            return
         await self._send({"type": "subscribed", "stream": stream.name, "since": since})
-        if since is not None:
-            await self._resume(subscription, since)
+        await self._resume(subscription, page)
 
-    async def _resume(self, subscription: Subscription, since: int) -> None:
+    async def _log_page(self, subscription: Subscription, since: int) -> Any:
+        """The principal's next page of the stream's log after ``since``; None (the
+        subscription dropped, the client told why) for a bad or expired cursor."""
         principal = self.principal
         assert principal is not None
+        name = subscription.stream.name
+        try:
+            return await database_sync_to_async(log_selectors.events_for)(
+                principal=principal, since=since, limit=RESUME_PAGE, stream=name
+            )
+        except (InvalidCursor, CursorExpired) as error:
+            await self._drop(name)
+            await self._send_error(error.code, stream=name, message=error.message)
+            return None
+
+    async def _resume(self, subscription: Subscription, page: Any) -> None:
+        """Send the missed events page by page, then ``caughtUp`` (live follows)."""
         stream = subscription.stream.name
-        cursor, sent = since, 0
+        sent = 0
         while True:
-            try:
-                page = await database_sync_to_async(log_selectors.events_for)(
-                    principal=principal, since=cursor, limit=RESUME_PAGE, stream=stream
-                )
-            except (InvalidCursor, CursorExpired) as error:
-                await self._drop(stream)
-                await self._send_error(error.code, stream=stream, message=error.message)
-                return
             for event in page.events:
                 if event["id"] > subscription.last_id:
                     await self._send(event)
                     subscription.last_id = event["id"]
                     sent += 1
             FRAMES_SENT.labels(path="resume").inc(len(page.events))
-            cursor = page.next_cursor
             if not page.has_more:
                 break
             if sent >= settings.REALTIME_WS_RESUME_MAX_EVENTS:
                 await self._drop(stream)
-                await self._send_error("RESUME_TOO_LARGE", stream=stream, cursor=cursor)
+                await self._send_error("RESUME_TOO_LARGE", stream=stream, cursor=page.next_cursor)
+                return
+            page = await self._log_page(subscription, page.next_cursor)
+            if page is None:
                 return
         await self._send({"type": "caughtUp", "stream": stream, "cursor": subscription.last_id})
 

@@ -24,7 +24,10 @@ from tests.realtime.ws import (
     user_ticket,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("_close_thread_connections"),
+]
 
 
 def _user() -> tuple[User, str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 
 from aventide.accounts import services as accounts
 from aventide.accounts.models import User
@@ -95,3 +97,9 @@ async def authed_socket(ticket: str) -> Socket:
     frame = await sock.recv()
     assert frame["type"] == "authenticated", frame
     return sock
+
+
+async def close_thread_connections() -> None:
+    """Close the database connection the consumer's sync thread opened (else the test
+    database cannot be dropped at the end of the session)."""
+    await sync_to_async(connections.close_all)()

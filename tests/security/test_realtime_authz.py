@@ -4,6 +4,7 @@ never reaches a log line."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,9 +17,25 @@ from aventide.core.principal import SYSTEM
 from aventide.orders import services as orders
 from tests.accounts.factories import anonymous_principal, ensure_countries, principal
 from tests.orders.conftest import make_staff, make_user
-from tests.realtime.ws import anon_ticket, open_socket, user_session_ticket, user_ticket
+from tests.realtime.ws import (
+    anon_ticket,
+    close_thread_connections,
+    open_socket,
+    user_session_ticket,
+    user_ticket,
+)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("_close_thread_connections"),
+]
+
+
+@pytest.fixture
+async def _close_thread_connections() -> AsyncIterator[None]:
+    yield
+    await close_thread_connections()
+
 
 OK = "subscribed"
 AUTH = "AUTH_REQUIRED"
