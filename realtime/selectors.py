@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Max
+from django.db.models import Count, Max, Min
+from django.utils import timezone
 
 from aventide.core.metrics import emit
 from aventide.core.principal import Principal
@@ -157,13 +160,14 @@ def current_cursor_parts() -> tuple[int, int]:
 def events_for(
     *,
     principal: Principal,
-    since: int,
+    since: int | str,
     limit: int,
     stream: str | None = None,
     via: str = "rest",
 ) -> EventPage:
     """``principal``'s events after cursor ``since`` (at most ``limit``, clamped to
-    1..``REALTIME_CATCHUP_MAX_LIMIT``), ascending, as wire frames; only those of ``stream``
+    1..``REALTIME_CATCHUP_MAX_LIMIT``), ascending, as wire frames (``since`` may be the
+    decimal text a client sent); only those of ``stream``
     when given (WebSocket resume). Raises ``InvalidCursor`` / ``CursorExpired`` (see the
     module docstring). Emits ``METRIC_REALTIME_CATCHUP{durationMs, eventCount}`` (``via``:
     ``rest`` or ``ws``). One query."""
@@ -213,6 +217,23 @@ def events_for(
     return EventPage(events=events, next_cursor=next_cursor, has_more=has_more)
 
 
+def catchup(*, principal: Principal, since: str | None, limit: int | None) -> EventPage:
+    """REST catchup: ``since`` as the client sent it (None: a fresh client gets the current
+    cursor and no events), ``limit`` None for the default. Malformed -> ``INVALID_CURSOR``."""
+    if since is None:
+        started = time.monotonic()
+        head = current_cursor()
+        emit(
+            METRIC_CATCHUP,
+            labels={"via": "rest"},
+            durationMs=round((time.monotonic() - started) * 1000, 2),
+            eventCount=0,
+            hasMore=False,
+        )
+        return EventPage(events=[], next_cursor=head, has_more=False)
+    return events_for(principal=principal, since=since, limit=clamp_limit(limit))
+
+
 def _payload(value: Any) -> dict[str, Any]:
     # Django loads jsonb as text on psycopg 3 (its JSONField parses it); the ORM path parses.
     if isinstance(value, str | bytes):
@@ -222,3 +243,49 @@ def _payload(value: Any) -> dict[str, Any]:
 
 def _refused(code: str, via: str) -> None:
     emit(METRIC_CATCHUP_REFUSED, labels={"code": code, "via": via})
+
+
+# --- operations ---------------------------------------------------------------------------------
+
+StatsExtra = Callable[[], dict[str, Any]]
+_STATS_EXTRAS: list[StatsExtra] = []
+
+
+def register_stats_extra(provider: StatsExtra) -> None:
+    """Add figures to ``manage.py realtime stats`` (e.g. the presence module's live
+    connections: ``lambda: {"connections": n}``)."""
+    if provider not in _STATS_EXTRAS:
+        _STATS_EXTRAS.append(provider)
+
+
+@dataclass(frozen=True)
+class LogStats:
+    events: int
+    inbox_rows: int
+    oldest_cursor: int  # the oldest retained event id (0: empty log)
+    head: int
+    purged_upto: int
+    purge_backlog: int  # events older than the retention, still waiting for the purge
+    oldest_event_at: datetime | None
+    extras: dict[str, Any]
+
+
+def log_stats(*, now: datetime | None = None) -> LogStats:
+    """The log's size and retention state for ops (exact counts: a few queries, seconds on
+    a large log -- not for a hot path)."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=int(settings.REALTIME_RETENTION_SECONDS))
+    agg = Event.objects.aggregate(n=Count("id"), lo=Min("id"), hi=Max("id"), at=Min("created_at"))
+    _, mark = current_cursor_parts()
+    extras: dict[str, Any] = {}
+    for provider in _STATS_EXTRAS:
+        extras.update(provider())
+    return LogStats(
+        events=int(agg["n"] or 0),
+        inbox_rows=InboxEntry.objects.count(),
+        oldest_cursor=int(agg["lo"] or 0),
+        head=max(int(agg["hi"] or 0), mark),
+        purged_upto=mark,
+        purge_backlog=Event.objects.filter(created_at__lt=cutoff).count(),
+        oldest_event_at=agg["at"],
+        extras=extras,
+    )

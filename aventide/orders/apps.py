@@ -9,6 +9,11 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from aventide.accounts.contracts import StaffGroup, register_staff_grants
+        from aventide.orders.services import register_transition_hook
+        from aventide.orders.stream_events import publish_order_event
+
+        # [realtime-log] every status change (and the creation) goes to the order's stream.
+        register_transition_hook(publish_order_event)
 
         view = ("view_order", "view_listing")
         register_staff_grants(

@@ -26,19 +26,21 @@ def test_order_cancel_of_a_paid_order_by_its_seller_fits_its_budget(
     order = world.order_in(OrderStatus.PAID)
     seller = principal(world.seller)
     # lock order, update it, lock escrow (+snapshot), 1 idempotency check, insert txn,
-    # insert entries, update escrow, 2 audit rows, + savepoint pair
-    with django_assert_max_num_queries(11):
+    # insert entries, update escrow, 2 audit rows, the realtime event (one statement),
+    # + savepoint pair
+    with django_assert_max_num_queries(12):
         cancelled = services.order_cancel(actor=seller, order_id=order.pk, reason="no stock")
     assert cancelled.status == OrderStatus.CANCELLED
 
 
 def test_order_create_fits_its_budget(world: OrderWorld, django_assert_max_num_queries) -> None:
     buyer = principal(world.buyer)
-    # listing, insert order, insert identity, 2 audit rows, + savepoint pair
-    with django_assert_max_num_queries(7):
+    # listing, insert order, insert identity, 2 audit rows, the realtime event (one
+    # statement), + savepoint pair
+    with django_assert_max_num_queries(8):
         services.order_create(actor=buyer, listing_id=world.listing.pk, recipient_name="Ana")
     # + the recipient's account lookup; + the key's lock and lookup
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         services.order_create(
             actor=buyer,
             listing_id=world.listing.pk,
@@ -52,8 +54,8 @@ def test_order_create_fits_its_budget(world: OrderWorld, django_assert_max_num_q
 def test_order_mark_paid_fits_its_budget(world: OrderWorld, django_assert_max_num_queries) -> None:
     order = world.new_order()
     # lock + update order, escrow row create + lock, country policy, snapshot, txn,
-    # entries, escrow update, 2 audit rows, + savepoint pair
-    with django_assert_max_num_queries(13):
+    # entries, escrow update, 2 audit rows, the realtime event, + savepoint pair
+    with django_assert_max_num_queries(14):
         services.order_mark_paid(actor=SYSTEM, order_id=order.pk, payment_reference="psp-9")
 
 
@@ -61,7 +63,8 @@ def test_order_complete_with_its_release_fits_its_budget(
     world: OrderWorld, django_assert_max_num_queries
 ) -> None:
     order = world.order_in(OrderStatus.DELIVERED)
-    with django_assert_max_num_queries(11):
+    # (+1: the realtime event, one statement)
+    with django_assert_max_num_queries(12):
         services.order_complete(actor=SYSTEM, order_id=order.pk)
 
 

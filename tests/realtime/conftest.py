@@ -1,4 +1,5 @@
-"""Realtime tests: sockets run the consumer's database work in a sync thread."""
+"""Realtime test fixtures: the orders world (a seller, a listing, a buyer, staff of AR); the
+sockets' database work runs in a sync thread whose connection is closed after each test."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.orders.conftest import OrderWorld
 from tests.realtime.ws import close_thread_connections
+
+
+@pytest.fixture
+def world(countries: list[str]) -> OrderWorld:
+    return OrderWorld("AR")
 
 
 @pytest.fixture
