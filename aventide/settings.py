@@ -168,7 +168,7 @@ if REDIS_URL:
             "TIMEOUT": 300,
         }
     }
-    # [realtime-ws] The channel layer (docs/decisions/0013-channel-layer.md): "pubsub"
+    # [realtime-ws] The channel layer (docs/decisions/0014-channel-layer.md): "pubsub"
     # (channels-redis's Redis pub/sub layer, the default) or "core" (its list-based layer,
     # with per-channel CHANNEL_LAYER_CAPACITY and message CHANNEL_LAYER_EXPIRY_SECONDS).
     # Either is transport only: the event log + catchup is the delivery guarantee.
