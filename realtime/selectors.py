@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -46,11 +47,20 @@ METRIC_CATCHUP_REFUSED = "METRIC_REALTIME_CATCHUP_REFUSED"
 MAX_CURSOR = 2**63 - 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EventPage:
-    events: list[dict[str, Any]]
+    """One page of a principal's events. ``events``: the wire frames, ascending (parsed on
+    first use); ``events_json``: the same frames as a JSON array, as the database built
+    them (REST catchup writes it into the response as is)."""
+
+    events_json: str
     next_cursor: int
     has_more: bool
+
+    @cached_property
+    def events(self) -> list[dict[str, Any]]:
+        frames: list[dict[str, Any]] = json.loads(self.events_json)
+        return frames
 
 
 def clamp_limit(limit: int | None) -> int:
@@ -82,11 +92,33 @@ def current_cursor() -> int:
     return max(current_cursor_parts())
 
 
-_PG_PAGE_SQL = """
-WITH meta AS (
+# The frames are built by PostgreSQL (json_build_object, in the key order of
+# ``contracts.event_frame``; ``createdAt`` formatted like ``datetime.isoformat`` with ``Z``)
+# and aggregated into one JSON array: no per-event work in Python.
+_FRAME = """json_build_object(
+        'type', 'event', 'id', e.id, 'stream', e.stream, 'event', e.type, 'data', e.payload,
+        'createdAt', to_char(e.created_at AT TIME ZONE 'UTC',
+            CASE WHEN date_part('microseconds', e.created_at)::bigint %% 1000000 = 0
+                 THEN 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
+                 ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END))"""
+
+_PG_META = """
+meta AS (
     SELECT COALESCE((SELECT max(id) FROM realtime_event), 0) AS head,
            COALESCE((SELECT purged_upto FROM realtime_retentionmark WHERE id = 1), 0) AS mark
-),
+)"""
+
+_PG_RESULT = """
+SELECT meta.head, meta.mark, (SELECT count(*) FROM page),
+       (SELECT max(id) FROM page WHERE rn <= %(limit)s),
+       (SELECT COALESCE(json_agg(frame ORDER BY id), '[]'::json)::text
+          FROM page WHERE rn <= %(limit)s)
+FROM meta
+"""
+
+# Built from the constant fragments above; every value is a bound parameter.
+_PG_PAGE_SQL = f"""
+WITH {_PG_META},
 ids AS (
     SELECT DISTINCT i.event_id
     FROM unnest(%(keys)s::varchar[]) AS k(key)
@@ -97,23 +129,17 @@ ids AS (
     ) AS i
 ),
 page AS (
-    SELECT e.id, e.stream, e.type, e.payload, e.created_at
+    SELECT e.id, row_number() OVER (ORDER BY e.id) AS rn, {_FRAME} AS frame
     FROM realtime_event e
     WHERE e.id IN (SELECT event_id FROM ids)
     ORDER BY e.id LIMIT %(take)s
 )
-SELECT meta.head, meta.mark, page.id, page.stream, page.type, page.payload, page.created_at
-FROM meta LEFT JOIN page ON TRUE
-ORDER BY page.id
-"""
+{_PG_RESULT}"""  # noqa: S608
 
-_PG_STREAM_PAGE_SQL = """
-WITH meta AS (
-    SELECT COALESCE((SELECT max(id) FROM realtime_event), 0) AS head,
-           COALESCE((SELECT purged_upto FROM realtime_retentionmark WHERE id = 1), 0) AS mark
-),
+_PG_STREAM_PAGE_SQL = f"""
+WITH {_PG_META},
 page AS (
-    SELECT e.id, e.stream, e.type, e.payload, e.created_at
+    SELECT e.id, row_number() OVER (ORDER BY e.id) AS rn, {_FRAME} AS frame
     FROM realtime_event e
     WHERE e.stream = %(stream)s AND e.id > %(since)s
       AND EXISTS (
@@ -122,32 +148,63 @@ page AS (
       )
     ORDER BY e.id LIMIT %(take)s
 )
-SELECT meta.head, meta.mark, page.id, page.stream, page.type, page.payload, page.created_at
-FROM meta LEFT JOIN page ON TRUE
-ORDER BY page.id
-"""
-
-Row = tuple[Any, Any, Any, Any, Any, Any, Any]
+{_PG_RESULT}"""  # noqa: S608
 
 
-def _read_postgres(keys: list[str], since: int, take: int, stream: str | None) -> list[Row]:
-    params: dict[str, Any] = {"keys": keys, "since": since, "take": take, "stream": stream}
+@dataclass(frozen=True, slots=True)
+class _Read:
+    head: int
+    mark: int
+    found: int  # rows read: up to limit + 1
+    last_id: int | None  # the last id of the page (its first ``limit`` rows)
+    frames_json: str  # the page's frames, a JSON array
+
+
+def _read_postgres(keys: list[str], since: int, limit: int, stream: str | None) -> _Read:
+    params: dict[str, Any] = {
+        "keys": keys,
+        "since": since,
+        "limit": limit,
+        "take": limit + 1,
+        "stream": stream,
+    }
     with connection.cursor() as cursor:
         cursor.execute(_PG_PAGE_SQL if stream is None else _PG_STREAM_PAGE_SQL, params)
-        return list(cursor.fetchall())
+        row = cursor.fetchone()
+    assert row is not None  # one row: meta
+    return _Read(
+        head=int(row[0]),
+        mark=int(row[1]),
+        found=int(row[2]),
+        last_id=None if row[3] is None else int(row[3]),
+        frames_json=str(row[4]),
+    )
 
 
-def _read_portable(keys: list[str], since: int, take: int, stream: str | None) -> list[Row]:
+def _read_portable(keys: list[str], since: int, limit: int, stream: str | None) -> _Read:
     """The same read through the ORM (SQLite, embedded mode; one transaction = one
     snapshot there)."""
-    head = current_cursor_parts()
+    head, mark = current_cursor_parts()
     inbox = InboxEntry.objects.filter(audience_key__in=keys, event_id__gt=since)
     events = Event.objects.filter(id__gt=since, id__in=inbox.values("event_id"))
     if stream is not None:
         events = events.filter(stream=stream)
-    rows = events.order_by("id").values_list("id", "stream", "type", "payload", "created_at")
-    page = [(head[0], head[1], *row) for row in rows[:take]]
-    return page or [(head[0], head[1], None, None, None, None, None)]
+    rows = list(
+        events.order_by("id").values_list("id", "stream", "type", "payload", "created_at")[
+            : limit + 1
+        ]
+    )
+    frames = [
+        event_frame(event_id=r[0], stream=r[1], event_type=r[2], data=r[3], created_at=r[4])
+        for r in rows[:limit]
+    ]
+    return _Read(
+        head=head,
+        mark=mark,
+        found=len(rows),
+        last_id=frames[-1]["id"] if frames else None,
+        frames_json=json.dumps(frames, separators=(",", ":")),
+    )
 
 
 def current_cursor_parts() -> tuple[int, int]:
@@ -184,37 +241,28 @@ def events_for(
     if not keys:  # the system reads no inbox; still validate the cursor
         keys = ["-"]  # matches no row
     read = _read_postgres if connection.vendor == "postgresql" else _read_portable
-    rows = read(keys, cursor, take + 1, stream)
-    head, mark = int(rows[0][0]), int(rows[0][1])
-    head = max(head, mark)
+    result = read(keys, cursor, take, stream)
+    head = max(result.head, result.mark)
     if cursor > head:
         _refused(InvalidCursor.code, via)
         raise InvalidCursor()
-    if cursor < mark:
+    if cursor < result.mark:
         _refused(CursorExpired.code, via)
         raise CursorExpired()
-    found = [row for row in rows if row[2] is not None]
-    has_more = len(found) > take
-    found = found[:take]
-    events = [
-        event_frame(
-            event_id=int(row[2]),
-            stream=row[3],
-            event_type=row[4],
-            data=_payload(row[5]),
-            created_at=row[6],
-        )
-        for row in found
-    ]
-    next_cursor = int(found[-1][2]) if has_more else max(head, cursor)
+    has_more = result.found > take
+    page = EventPage(
+        events_json=result.frames_json,
+        next_cursor=int(result.last_id or cursor) if has_more else max(head, cursor),
+        has_more=has_more,
+    )
     emit(
         METRIC_CATCHUP,
         labels={"via": via},
         durationMs=round((time.monotonic() - started) * 1000, 2),
-        eventCount=len(events),
+        eventCount=min(result.found, take),
         hasMore=has_more,
     )
-    return EventPage(events=events, next_cursor=next_cursor, has_more=has_more)
+    return page
 
 
 def catchup(*, principal: Principal, since: str | None, limit: int | None) -> EventPage:
@@ -230,15 +278,8 @@ def catchup(*, principal: Principal, since: str | None, limit: int | None) -> Ev
             eventCount=0,
             hasMore=False,
         )
-        return EventPage(events=[], next_cursor=head, has_more=False)
+        return EventPage(events_json="[]", next_cursor=head, has_more=False)
     return events_for(principal=principal, since=since, limit=clamp_limit(limit))
-
-
-def _payload(value: Any) -> dict[str, Any]:
-    # Django loads jsonb as text on psycopg 3 (its JSONField parses it); the ORM path parses.
-    if isinstance(value, str | bytes):
-        value = json.loads(value)
-    return value if isinstance(value, dict) else {}
 
 
 def _refused(code: str, via: str) -> None:

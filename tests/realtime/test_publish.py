@@ -3,13 +3,15 @@ audience key, live fan-out only after the commit (batched), best effort."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from django.db import IntegrityError, InternalError, ProgrammingError, connection, transaction
 
 from aventide.core import metrics
-from realtime import services
+from aventide.core.principal import Principal, PrincipalKind
+from realtime import selectors, services
 from realtime.errors import EventImmutable, PublishOutsideTransaction
 from realtime.models import Event, InboxEntry
 
@@ -204,3 +206,21 @@ def test_published_events_cannot_be_changed(layer: FakeLayer) -> None:
     ):
         cursor.execute("UPDATE realtime_event SET type = 'x' WHERE id = %s", [event_id])
     assert Event.objects.get(pk=event_id).type == "order.status_changed"
+
+
+@pytest.mark.parametrize("microsecond", [0, 5, 123456])
+def test_publish_the_live_frame_is_the_frame_catchup_returns(
+    layer: FakeLayer,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    microsecond: int,
+) -> None:
+    at = datetime(2026, 12, 3, 8, 1, 2, microsecond, tzinfo=UTC)
+    monkeypatch.setattr("realtime.services.timezone.now", lambda: at)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        _publish(payload={"orderId": 7, "status": "paid", "from": "pending_payment"})
+    live = layer.sent[0][1]["frame"]
+    buyer = Principal(kind=PrincipalKind.USER, id="1")
+    (caught_up,) = selectors.events_for(principal=buyer, since=0, limit=10).events
+    assert caught_up == live
+    assert live["createdAt"] == at.isoformat().replace("+00:00", "Z")

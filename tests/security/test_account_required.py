@@ -35,6 +35,7 @@ NOT_ACCOUNT_ONLY: dict[str, str] = {
     "orders_dispatch": "decided by the order's role table (ORDER_ACTION_FORBIDDEN / 404)",
     "orders_cancel": "decided by the order's role table (ORDER_ACTION_FORBIDDEN / 404)",
     "integrations_webhook_receive": "providers call it: the webhook signature authenticates",
+    "realtime_catchup": "a recipient catches up on its own order's events",
 }
 
 
