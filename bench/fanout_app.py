@@ -11,11 +11,12 @@ Redis), like ``bench/setup_data.py``:
 ``publish --orders IDS --rate R --seconds S [--concurrency K] --out FILE``
     Publishes R events per second for S seconds (K publishers at once, 4 by default),
     round-robin over the orders' streams, each in its own transaction through
-    ``realtime.services.publish`` (audience: the order's parties + ``staff:AR``), from an asyncio process whose database work runs in a sync
-    thread -- the path an ASGI request takes: the after-commit fan-out hops back onto this
-    process's event loop and reuses its channel-layer connection. The payload carries the
-    wall-clock time just before the transaction (``t``), so clients measure publish ->
-    receive. Writes ``{"events": [[stream, id], ...], "late": n}``.
+    ``realtime.services.publish`` (audience: the order's parties + ``staff:AR``), from an
+    asyncio process whose database work runs in sync threads -- the path an ASGI request
+    takes: the after-commit fan-out hops back onto this process's event loop and reuses its
+    channel-layer connection. The payload carries the wall-clock time just before the
+    transaction (``t``), so clients measure publish -> receive. Writes
+    ``{"events": [[stream, id], ...], "late": n}``.
 """
 
 from __future__ import annotations
