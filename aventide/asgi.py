@@ -28,7 +28,6 @@ from aventide.core.staticfiles import StaticFilesApp  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 
-
 class StrictOriginValidator(OriginValidator):
     """Channels' Origin allow-list, refusing (not crashing on) an Origin it cannot parse: a
     malformed port (``http://host:8000.evil``) made the stock validator raise ValueError --
