@@ -8,6 +8,7 @@ hop on this process's ASGI_THREADS sync threads (docs/decisions/0009-asgi-path.m
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from aventide.core.env import validate_env
 
@@ -26,12 +27,27 @@ from aventide.core.body_limit import BodySizeLimitMiddleware  # noqa: E402
 from aventide.core.staticfiles import StaticFilesApp  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
+
+class StrictOriginValidator(OriginValidator):
+    """Channels' Origin allow-list, refusing (not crashing on) an Origin it cannot parse: a
+    malformed port (``http://host:8000.evil``) made the stock validator raise ValueError --
+    an error log per attempt instead of a quiet 403 handshake refusal."""
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        try:
+            return bool(super().valid_origin(parsed_origin))
+        except ValueError:
+            return False
+
+
 application = ProtocolTypeRouter(
     {
         # Static files are served beside Django; request bodies over API_MAX_BODY_BYTES
         # answer 413 before they are read.
         "http": StaticFilesApp(BodySizeLimitMiddleware(django_asgi_app)),
         # Origin allow-list (WS_ALLOWED_ORIGINS); an empty list refuses every browser origin.
-        "websocket": OriginValidator(URLRouter(websocket_urlpatterns), settings.WS_ALLOWED_ORIGINS),
+        "websocket": StrictOriginValidator(
+            URLRouter(websocket_urlpatterns), settings.WS_ALLOWED_ORIGINS
+        ),
     }
 )

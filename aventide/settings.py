@@ -158,6 +158,7 @@ REDIS_URL: str = env.str("REDIS_URL", default="")
 # own, so parallel test runs (xdist workers, other checkouts) sharing one Redis never see
 # or clear each other's keys.
 _KEY_NAMESPACE = f"aventide:test:{uuid.uuid4().hex[:12]}" if IS_TEST else f"aventide:{AVENTIDE_ENV}"
+CHANNEL_LAYER_BACKEND: str = env.str("CHANNEL_LAYER_BACKEND", default="pubsub")  # [realtime-ws]
 if REDIS_URL:
     CACHES: dict[str, Any] = {
         "default": {
@@ -167,15 +168,32 @@ if REDIS_URL:
             "TIMEOUT": 300,
         }
     }
-    CHANNEL_LAYERS: dict[str, Any] = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": env.str("CHANNEL_LAYER_PREFIX", default=f"{_KEY_NAMESPACE}:ch"),
-            },
+    # [realtime-ws] The channel layer (docs/decisions/0015-channel-layer.md): "pubsub"
+    # (channels-redis's Redis pub/sub layer, the default) or "core" (its list-based layer,
+    # with per-channel CHANNEL_LAYER_CAPACITY and message CHANNEL_LAYER_EXPIRY_SECONDS).
+    # Either is transport only: the event log + catchup is the delivery guarantee.
+    _layer_prefix = env.str("CHANNEL_LAYER_PREFIX", default=f"{_KEY_NAMESPACE}:ch")
+    if CHANNEL_LAYER_BACKEND == "core":
+        CHANNEL_LAYERS: dict[str, Any] = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": [REDIS_URL],
+                    "prefix": _layer_prefix,
+                    "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
+                    "expiry": env.int("CHANNEL_LAYER_EXPIRY_SECONDS", default=60),
+                    "group_expiry": env.int("CHANNEL_LAYER_GROUP_EXPIRY_SECONDS", default=86400),
+                },
+            }
         }
-    }
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [REDIS_URL], "prefix": _layer_prefix},
+            }
+        }
+    # [/realtime-ws]
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -475,6 +493,22 @@ WS_ALLOWED_ORIGINS: list[str] = env.list(
     "WS_ALLOWED_ORIGINS",
     default=[] if IS_PRODUCTION else ["http://127.0.0.1:8000", "http://localhost:8000"],
 )
+
+# [realtime-ws] The WebSocket /ws/realtime/ (docs/operations/realtime.md): per-connection
+# limits the consumer enforces itself, heartbeats, re-authorization and presence.
+REALTIME_WS_AUTH_TIMEOUT_SECONDS: float = env.float("REALTIME_WS_AUTH_TIMEOUT_SECONDS", default=10)
+REALTIME_WS_MAX_FRAME_BYTES: int = env.int("REALTIME_WS_MAX_FRAME_BYTES", default=8192)
+REALTIME_WS_MAX_FRAMES_PER_SECOND: float = env.float(
+    "REALTIME_WS_MAX_FRAMES_PER_SECOND", default=10
+)
+REALTIME_WS_FRAME_BURST: int = env.int("REALTIME_WS_FRAME_BURST", default=40)
+REALTIME_WS_MAX_SUBSCRIPTIONS: int = env.int("REALTIME_WS_MAX_SUBSCRIPTIONS", default=50)
+REALTIME_WS_HEARTBEAT_SECONDS: float = env.float("REALTIME_WS_HEARTBEAT_SECONDS", default=25)
+REALTIME_WS_IDLE_TIMEOUT_SECONDS: float = env.float("REALTIME_WS_IDLE_TIMEOUT_SECONDS", default=90)
+REALTIME_WS_REAUTH_SECONDS: float = env.float("REALTIME_WS_REAUTH_SECONDS", default=60)
+REALTIME_WS_RESUME_MAX_EVENTS: int = env.int("REALTIME_WS_RESUME_MAX_EVENTS", default=1000)
+REALTIME_PRESENCE_TTL_SECONDS: float = env.float("REALTIME_PRESENCE_TTL_SECONDS", default=60)
+# [/realtime-ws]
 
 # --- Ops -------------------------------------------------------------------------------
 METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")

@@ -6,3 +6,11 @@ class RealtimeConfig(AppConfig):
     label = "realtime"
     verbose_name = "Realtime"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from aventide.accounts.contracts import on_principal_change
+        from realtime import revocation
+
+        # A logout, deactivation, staff scope change or identity revocation re-authorizes
+        # that principal's open sockets at once (docs/operations/realtime.md).
+        on_principal_change(revocation.on_principal_change)

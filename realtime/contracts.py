@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -107,3 +108,71 @@ def event_frame(
         "data": data,
         "createdAt": created_at.isoformat().replace("+00:00", "Z"),
     }
+
+
+# --- registries other apps fill at AppConfig.ready() ---------------------------------------
+# (ARCHITECTURE: lower layers stay ignorant of higher ones through small registries.)
+
+#: ``authorizer(principal, stream)`` returns when ``principal`` may subscribe to ``stream``,
+#: raises ``realtime.errors.NotRoomMember`` (a kind it may use, not a member of this one) or
+#: ``realtime.errors.ForbiddenStream`` (a kind it may never use). Sync: it may query the
+#: database (the consumer calls it through ``database_sync_to_async``). It must answer a
+#: stream that does not exist exactly like one the principal is not a member of.
+StreamAuthorizer = Callable[[Principal, Stream], None]
+
+#: ``handler(principal, data)`` for a client's ``{"type": "ack", "kind": <kind>, ...}`` frame
+#: (``data`` = the frame without ``type``/``kind``/``ref``). Sync, may write (it runs in its
+#: own use-case frame); returns a small JSON-safe dict echoed in the ``acked`` reply (or None)
+#: and raises a DomainError to refuse (its code goes back in an error frame).
+AckHandler = Callable[[Principal, dict[str, Any]], "dict[str, Any] | None"]
+
+_STREAM_AUTHORIZERS: dict[str, StreamAuthorizer] = {}
+_ACK_HANDLERS: dict[str, AckHandler] = {}
+_ACK_KIND_RE = re.compile(r"^[a-z][a-z0-9_.]{0,47}$")
+
+#: Stream kinds realtime authorizes itself (``user``, ``anon``, ``staff``); the others
+#: (``order``, ``conversation``) belong to the app that owns the rooms.
+BUILTIN_STREAM_KINDS: frozenset[str] = frozenset({"user", "anon", "staff"})
+
+
+def register_stream_authorizer(kind: str, authorizer: StreamAuthorizer) -> None:
+    """Let the app owning ``kind`` (``order``, ``conversation``) decide who may subscribe.
+    One authorizer per kind; registering the same function again is a no-op."""
+    if kind not in STREAM_KINDS or kind in BUILTIN_STREAM_KINDS:
+        raise ValueError(f"{kind!r} is not a stream kind an app can authorize")
+    current = _STREAM_AUTHORIZERS.get(kind)
+    if current is not None and current is not authorizer:
+        raise ValueError(f"stream kind {kind!r} already has an authorizer")
+    _STREAM_AUTHORIZERS[kind] = authorizer
+
+
+def stream_authorizer(kind: str) -> StreamAuthorizer | None:
+    """The authorizer an app registered for ``kind``, or None (then the kind is forbidden)."""
+    return _STREAM_AUTHORIZERS.get(kind)
+
+
+def register_ack_handler(kind: str, handler: AckHandler) -> None:
+    """Handle ``{"type": "ack", "kind": <kind>, ...}`` frames (messaging: ``message.delivered``,
+    ``message.read``). One handler per kind; registering the same function again is a no-op."""
+    if not _ACK_KIND_RE.match(kind):
+        raise ValueError(f"ack kind must be lower.dotted: {kind!r}")
+    current = _ACK_HANDLERS.get(kind)
+    if current is not None and current is not handler:
+        raise ValueError(f"ack kind {kind!r} already has a handler")
+    _ACK_HANDLERS[kind] = handler
+
+
+def ack_handler(kind: str) -> AckHandler | None:
+    return _ACK_HANDLERS.get(kind)
+
+
+def principal_groups_of_key(key: str) -> list[str]:
+    """The `principal_group` names of every socket an audience key (``user:<id>``,
+    ``anon:<uuid>``) can have open: a registered user may be connected as a party or as staff
+    (the kind is decided when the ticket is redeemed), so a ``user:`` key names both."""
+    kind, _, ident = key.partition(":")
+    if kind == "user":
+        return [f"rt.p.user.{int(ident)}", f"rt.p.staff.{int(ident)}"]
+    if kind == "anon":
+        return [f"rt.p.anonymous.{uuid.UUID(ident)}"]
+    raise ValueError(f"not a principal audience key: {key!r}")

@@ -1,4 +1,4 @@
-"""WebSocket routes. The realtime streams are added here (before the catch-all)."""
+"""WebSocket routes: ``/ws/realtime/`` (realtime.consumers), then a catch-all 4404."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import re_path
+
+from realtime.consumers import RealtimeConsumer
 
 
 class UnknownRouteConsumer(AsyncWebsocketConsumer):
@@ -16,5 +18,6 @@ class UnknownRouteConsumer(AsyncWebsocketConsumer):
 
 
 websocket_urlpatterns: list[Any] = [
+    re_path(r"^ws/realtime/$", RealtimeConsumer.as_asgi()),
     re_path(r"^.*$", UnknownRouteConsumer.as_asgi()),
 ]

@@ -310,7 +310,12 @@ class WsTokenView(APIView):
         summary="A single-use 60 s ticket for the WebSocket handshake",
     )
     def post(self, request: Request) -> Response:
-        ticket = services.ws_ticket_issue(actor=api_principal(request))
+        actor = api_principal(request)
+        # A registered caller's ticket is bound to the session of this access token (its
+        # refresh family): a logout before the socket opens keeps the socket out.
+        claims = request.auth if isinstance(request.auth, dict) else {}
+        session = claims.get("fam") if actor.is_registered else None
+        ticket = services.ws_ticket_issue(actor=actor, session_id=session)
         return Response(WsTicketOut({"ticket": ticket, "expires_in": WS_TICKET_TTL_SECONDS}).data)
 
 

@@ -11,7 +11,10 @@ import-linter public-surface contract):
   `IsUserOrAnonymousIdentity`, `IsStaffMember`) and `require_order_access`;
 - the admin base classes (`ScopedAdminMixin`, `ReadOnlyAdminMixin`, `admin_principal`);
 - the staff groups registry, which each app fills at ``AppConfig.ready()`` with the admin
-  permissions each staff level gets (`register_staff_grants`, `StaffGroup`).
+  permissions each staff level gets (`register_staff_grants`, `StaffGroup`);
+- the principal-change listeners (`on_principal_change`): called with ``user:<id>`` or
+  ``anon:<uuid>`` after a session revocation, deactivation, staff level/scope change or
+  identity revocation commits (realtime re-authorizes that principal's sockets at once).
 
 The principal type itself is the kernel's: ``aventide.core.principal.Principal``.
 """
@@ -28,7 +31,11 @@ from aventide.accounts.permissions import (
     IsUserOrAnonymousIdentity,
     require_order_access,
 )
-from aventide.accounts.principals import principal_for_request, principal_for_user
+from aventide.accounts.principals import (
+    on_principal_change,
+    principal_for_request,
+    principal_for_user,
+)
 from aventide.accounts.scope import ScopeGuard
 from aventide.accounts.staff_groups import StaffGroup
 from aventide.accounts.staff_groups import register_grants as register_staff_grants
@@ -58,6 +65,7 @@ __all__ = [
     "admin_principal",
     "api_principal",
     "current_use_case",
+    "on_principal_change",
     "principal_for_request",
     "principal_for_user",
     "register_staff_grants",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -31,8 +32,11 @@ from django.utils import timezone
 
 from aventide.accounts.errors import AnonIdentityExpired, AnonIdentityRevoked, AnonIdentityUnknown
 from aventide.accounts.models import AnonymousIdentity, StaffCountryScope, StaffProfile, User
+from aventide.core.logging import get_logger
 from aventide.core.principal import Principal, PrincipalKind
 from aventide.markets.policy import active_country_codes
+
+_logger = get_logger("aventide.accounts")
 
 _MAX_ENTRIES = 20_000
 
@@ -100,18 +104,51 @@ def forget_anonymous(anon_id: uuid.UUID | str) -> None:
     _anonymous.drop_where(lambda k: k == key)
 
 
+#: ``listener(key)`` after a change to what a principal says has committed; ``key`` is
+#: ``user:<id>`` or ``anon:<uuid>``. Apps above accounts register at ``AppConfig.ready()``
+#: (realtime re-authorizes that principal's open sockets at once).
+PrincipalChangeListener = Callable[[str], None]
+_change_listeners: list[PrincipalChangeListener] = []
+
+
+def on_principal_change(listener: PrincipalChangeListener) -> None:
+    """Call ``listener(key)`` after every committed change of a principal (session revoked,
+    user deactivated, staff level or scope changed, anonymous identity revoked)."""
+    if listener not in _change_listeners:
+        _change_listeners.append(listener)
+
+
+def _changed(key: str) -> None:
+    for listener in list(_change_listeners):
+        try:
+            listener(key)
+        except Exception:  # a listener never breaks the change that already committed
+            _logger.exception("PRINCIPAL_CHANGE_LISTENER_FAILED", listener=listener.__qualname__)
+
+
 def forget_user_on_change(user_id: int) -> None:
     """For a service changing what a user's principal says (session revoked, deactivated,
     level or scope changed): drop it in this process now -- so this process sees the change
     at once -- and again after commit (a request racing the change's transaction may have
-    cached the old state meanwhile). Other processes see it within the TTL."""
+    cached the old state meanwhile), then tell the change listeners. Other processes' caches
+    see it within the TTL."""
     forget_user(user_id)
-    transaction.on_commit(lambda: forget_user(user_id), robust=True)
+
+    def committed() -> None:
+        forget_user(user_id)
+        _changed(f"user:{int(user_id)}")
+
+    transaction.on_commit(committed, robust=True)
 
 
 def forget_anonymous_on_change(anon_id: uuid.UUID) -> None:
     forget_anonymous(anon_id)
-    transaction.on_commit(lambda: forget_anonymous(anon_id), robust=True)
+
+    def committed() -> None:
+        forget_anonymous(anon_id)
+        _changed(f"anon:{uuid.UUID(str(anon_id))}")
+
+    transaction.on_commit(committed, robust=True)
 
 
 def clear_caches() -> None:
@@ -190,6 +227,27 @@ def principal_for_access_token(*, user_id: str, family_id: str) -> Principal | N
     principal = principal_for_user(user)
     _sessions.put(key, principal)
     return principal
+
+
+def principal_for_session_fresh(*, user_id: int, family_id: str) -> Principal | None:
+    """Like `principal_for_access_token`, read from the database now (no cache): for the
+    WebSocket, where one stale "still logged in" would let a socket live on. One query for
+    parties, two for staff."""
+    try:
+        fam = str(uuid.UUID(str(family_id)))
+    except ValueError:
+        return None
+    user = (
+        User.objects.select_related("staff_profile")
+        .filter(
+            pk=int(user_id),
+            is_active=True,
+            refresh_families__id=fam,
+            refresh_families__revoked_at__isnull=True,
+        )
+        .first()
+    )
+    return principal_for_user(user) if user is not None else None
 
 
 def principal_for_identity(identity: AnonymousIdentity) -> Principal:

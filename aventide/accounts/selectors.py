@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from aventide.accounts import principals
 from aventide.accounts.models import AnonymousIdentity, User
 from aventide.accounts.principals import principal_for_identity
 from aventide.accounts.scope import ScopeGuard
@@ -41,6 +42,23 @@ def anonymous_identities_for_staff(
     if order_id is not None:
         qs = qs.filter(order_id=order_id)
     return qs.order_by("-created_at")
+
+
+def ws_principal_current(*, principal: Principal, session_id: str) -> Principal | None:
+    """The principal a socket opened as, re-read from the database now: the user is active
+    and the session not revoked (staff: with today's level and countries), or the anonymous
+    identity is neither revoked nor expired. None when it no longer may act. Uncached: 1-2
+    queries."""
+    if principal.is_registered and principal.user_id is not None:
+        return principals.principal_for_session_fresh(
+            user_id=principal.user_id, family_id=session_id
+        )
+    if principal.is_anonymous_identity and principal.anon_id is not None:
+        identity = AnonymousIdentity.objects.filter(anon_id=principal.anon_id).first()
+        if identity is None or not identity.is_usable():
+            return None
+        return principal_for_identity(identity)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

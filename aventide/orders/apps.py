@@ -32,3 +32,8 @@ class OrdersConfig(AppConfig):
 
         provider_events.register()
         register_renderer(services.INVITATION_RENDERER, notifications.render_invitation)
+
+        from aventide.orders.stream_authz import authorize_order_stream
+        from realtime.contracts import register_stream_authorizer
+
+        register_stream_authorizer("order", authorize_order_stream)

@@ -250,7 +250,9 @@ def test_revoke_refuses_principals_without_scope_or_level_such_as_redeemed_ws_ti
     cannot revoke outside them (review finding 6), and a recipient never can."""
     issued = issue_anon(order_id=42, country_code="MX")
     l1_ar = make_staff(level="L1", countries=("AR",))
-    staff_actor = services.ws_ticket_redeem(ticket=services.ws_ticket_issue(actor=principal(l1_ar)))
+    session = services.session_start(user=l1_ar, method="password")
+    ticket = services.ws_ticket_issue(actor=principal(l1_ar), session_id=session.family_id)
+    staff_actor = services.ws_ticket_redeem(ticket=ticket)
     anon_actor = anonymous_principal(issue_anon(order_id=43, country_code="MX").anon_id)
     unscoped_l3 = Principal(kind=PrincipalKind.STAFF, id="1", level="L3")
     refused = {"SCOPE_VIOLATION", "STAFF_LEVEL_REQUIRED"}

@@ -53,8 +53,10 @@ from aventide.accounts.services.users import (
 from aventide.accounts.services.ws_tickets import (
     WS_TICKET_KEY,
     WS_TICKET_TTL_SECONDS,
+    WsGrant,
     ws_ticket_issue,
     ws_ticket_redeem,
+    ws_ticket_redeem_grant,
 )
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "WS_TICKET_TTL_SECONDS",
     "IssuedAnonymousIdentity",
     "TokenPair",
+    "WsGrant",
     "anonymous_identity_issue",
     "anonymous_identity_revoke",
     "login_attempt_check",
@@ -85,4 +88,5 @@ __all__ = [
     "user_save_by_staff",
     "ws_ticket_issue",
     "ws_ticket_redeem",
+    "ws_ticket_redeem_grant",
 ]
