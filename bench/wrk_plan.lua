@@ -11,7 +11,7 @@
 -- microseconds (monotonic clock, from just before the request is written to the parsed
 -- answer), then "sample <index> <status> <body>" for the first non-2xx bodies.
 -- At the MEASURED-th answer the thread stops and OUT appears; the harness then ends wrk with
--- SIGINT. One thread only (-t1).
+-- SIGTERM. One thread only (-t1).
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -69,7 +69,7 @@ end
 
 local function write_out(path, t0, t1, res, smp, complete)
   -- Written aside, then renamed: the harness waits for OUT to appear and then stops wrk
-  -- (SIGINT; wrk itself would run to its -d duration).
+  -- (SIGTERM; wrk itself would run to its -d duration).
   local out = assert(io.open(path .. ".part", "w"))
   out:write("complete ", complete and "1" or "0", "\n")
   out:write("elapsed_us ", string.format("%.0f", (t1 or 0) - (t0 or 0)), "\n")
