@@ -108,8 +108,45 @@ def record(
         request_id=context.get_request_id() or "",
         data=redact_mapping(data or {}),
     )
-    event.save()
+    _insert(event)
     return event
+
+
+def _insert_sql() -> str:
+    global _INSERT_SQL
+    if _INSERT_SQL is None:
+        qn = connection.ops.quote_name
+        columns = ", ".join(qn(f.column) for f in _INSERT_FIELDS)
+        marks = ", ".join(["%s"] * len(_INSERT_FIELDS))
+        pk = Event._meta.pk
+        assert pk is not None
+        # Built once from the model's own table and column names (no input reaches it).
+        _INSERT_SQL = (
+            f"INSERT INTO {qn(Event._meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
+            f" RETURNING {qn(pk.column)}"
+        )
+    return _INSERT_SQL
+
+
+#: Every column but the id, in model order (what ``Event.save()`` inserts).
+_INSERT_FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
+_INSERT_SQL: str | None = None
+
+
+def _insert(event: Event) -> None:
+    """``event.save()`` without the ORM's per-call statement compilation (the audit row is
+    on every write path; decision 0016): the same derived fields (``prepare_for_insert``:
+    normalized data, digest), each value prepared by its field exactly as the ORM does, one
+    ``INSERT ... RETURNING id`` (PostgreSQL; SQLite >= 3.35). Event has no save signals."""
+    event.prepare_for_insert()
+    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in _INSERT_FIELDS]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(), values)
+        row = cursor.fetchone()
+    assert row is not None
+    event.pk = row[0]
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 # --- Sealing -----------------------------------------------------------------------------

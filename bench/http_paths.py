@@ -600,6 +600,175 @@ async def run_load(
     return run
 
 
+# --- load client: wrk (--generator wrk) ----------------------------------------------------
+
+WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_plan.lua"
+
+
+def _plan_line(req: Req, request_id: str) -> str:
+    body = json.dumps(req.body, separators=(",", ":")) if req.body is not None else "-"
+    fields = [req.method, req.path, req.token or "-", request_id, body]
+    if any("\t" in f or "\n" in f for f in fields):
+        raise SystemExit("a planned request holds a tab or a newline")
+    return "\t".join(fields)
+
+
+def _wrk_phase(
+    base_url: str,
+    reqs: Sequence[Req],
+    tail: Sequence[Req],
+    run_tag: str,
+    *,
+    concurrency: int,
+    point_timeout: float,
+    workdir: Path,
+) -> tuple[Phase, float]:
+    """One wrk run of ``reqs`` (measured) then ``tail`` (sent, never measured). Returns the
+    phase and wrk's CPU seconds (its rusage as a finished child)."""
+    plan = workdir / f"{run_tag}.plan"
+    out = workdir / f"{run_tag}.out"
+    plan.write_text(
+        "\n".join(_plan_line(r, f"bench-{run_tag}-{i}") for i, r in enumerate([*reqs, *tail]))
+        + "\n"
+    )
+    out.unlink(missing_ok=True)
+    cmd = [
+        shutil.which("wrk") or "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, int(point_timeout))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(WRK_SCRIPT),
+        base_url,
+        "--",
+        str(plan),
+        str(out),
+        str(len(reqs)),
+    ]
+    before = _children_cpu()
+    log = workdir / f"{run_tag}.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, text=True)
+        try:
+            # wrk runs to its -d duration; the script writes OUT at the last planned answer.
+            deadline = time.monotonic() + point_timeout + 30
+            while proc.poll() is None and not out.exists():
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            if proc.poll() is None:
+                # SIGTERM ends wrk at once (its SIGINT handler only sets a flag, and when the
+                # signal lands on the load thread, wrk sleeps to its -d duration). Its
+                # report is not needed: OUT holds the results.
+                proc.terminate()
+            returncode = proc.wait(timeout=30)
+            if returncode == -signal.SIGTERM and out.exists():
+                returncode = 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    wrk_cpu = _children_cpu() - before
+    stdout = log.read_text()
+    if returncode != 0 or not out.exists():
+        raise SystemExit(f"{run_tag}: wrk failed ({returncode}): {stdout}")
+    phase = Phase()
+    answered: set[int] = set()
+    for line in out.read_text().splitlines():
+        if line.startswith("complete "):
+            continue  # an incomplete run shows as unanswered requests below
+        if line.startswith("elapsed_us "):
+            phase.elapsed_s = float(line.split()[1]) / 1e6
+        elif line.startswith("sample "):
+            _, idx, status, *body = line.split(" ", 3)
+            req = reqs[int(idx) - 1]
+            request_id = f"bench-{run_tag}-{int(idx) - 1}"
+            phase.samples.append(
+                ErrorSample(int(status), req.method, req.path, request_id, "".join(body))
+            )
+        elif line:
+            idx, status, latency_us = line.split()
+            answered.add(int(idx))
+            phase.latencies_ms.append(float(latency_us) / 1000)
+            phase.statuses[status] += 1
+            if not 200 <= int(status) < 300:
+                phase.errors += 1
+    missing = len(reqs) - len(answered)
+    if missing:  # no answer within the run's time: transport errors (timeouts, resets)
+        phase.errors += missing
+        phase.statuses["0"] += missing
+        phase.samples.append(
+            ErrorSample(0, reqs[0].method, reqs[0].path, f"bench-{run_tag}-*", stdout[-500:])
+        )
+    return phase, wrk_cpu
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_load_wrk(
+    base_url: str,
+    warmup: Sequence[Req],
+    measured: Sequence[Req],
+    tail: tuple[Sequence[Req], Sequence[Req]],
+    *,
+    concurrency: int,
+    point_timeout: float,
+    timer: Timer,
+    run_tag: str,
+) -> RunResult:
+    """``run_load`` with wrk (C, one thread, epoll) as the load generator: the same closed
+    loop of ``concurrency`` keep-alive connections, the same plans and request ids. Each
+    phase (warm-up, measured) is one wrk run that sends its plan plus a tail of one request
+    per client (``tail``) and stops at the last planned answer, so the clients stay busy to
+    the end. Client CPU = wrk's CPU + this process's during the measured phase (the poller).
+    The server finishes the in-flight tail after the stop; the next phase waits 0.3 s."""
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
+        workdir = Path(tmp)
+        warm = Phase()
+        if warmup:
+            warm, _ = _wrk_phase(
+                base_url,
+                warmup,
+                tail[0],
+                f"{run_tag}-w",
+                concurrency=concurrency,
+                point_timeout=point_timeout,
+                workdir=workdir,
+            )
+            time.sleep(0.3)
+        timer.start()
+        main, wrk_cpu = _wrk_phase(
+            base_url,
+            measured,
+            tail[1],
+            run_tag,
+            concurrency=concurrency,
+            point_timeout=point_timeout,
+            workdir=workdir,
+        )
+    run = RunResult(
+        requests=len(main.latencies_ms),
+        elapsed_s=main.elapsed_s,
+        latencies_ms=main.latencies_ms,
+        errors=main.errors,
+        warmup_errors=warm.errors,
+        status_counts=dict(main.statuses),
+        error_samples=(warm.samples + main.samples)[:MAX_ERROR_SAMPLES],
+    )
+    timer.stop(run)
+    if run.client_cpu_s is not None:
+        run.client_cpu_s += wrk_cpu
+    time.sleep(0.3)
+    return run
+
+
 # --- the endpoints' request plans ----------------------------------------------------------
 
 
@@ -866,6 +1035,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=1,
         help="server worker processes, passed as WEB_CONCURRENCY (default 1)",
     )
+    parser.add_argument(
+        "--generator",
+        choices=("httpx", "wrk"),
+        default="httpx",
+        help="load generator: httpx (Python, in this process; the default) or wrk (C, a "
+        "subprocess: less CPU taken from the server on the same cores); bench/README.md",
+    )
     parser.add_argument("--no-ceilings", action="store_true", help="skip bare and psycopg")
     parser.add_argument("--psycopg-connections", type=int, default=8)
     parser.add_argument(
@@ -960,6 +1136,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.requests = args.requests or (200 if args.quick else 2000)
     args.runs = args.runs or (1 if args.quick else 3)
     args.warmup = args.warmup if args.warmup is not None else (10 if args.quick else 50)
+    if args.generator == "wrk" and shutil.which("wrk") is None:
+        parser.error("--generator wrk needs wrk on the PATH (apt-get install -y wrk)")
     args.psycopg_transactions = args.psycopg_transactions or (800 if args.quick else 4000)
     selected = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     unknown = sorted(set(selected) - set(SELECTABLE))
@@ -991,9 +1169,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def paid_orders_needed(args: argparse.Namespace) -> int:
     if "cancel" not in args.selected:
         return 0
+    # wrk sends a tail of one request per client after each of its two phases per run.
+    wrk = args.generator == "wrk"
+    tails = 2 * sum(args.clients) if wrk else 0
     per_point = args.runs * (args.warmup + args.requests)
-    extra = args.warmup + args.requests if args.profile == "cancel" else 0
-    return per_point * len(args.clients) + extra
+    extra = 0
+    if args.profile == "cancel":
+        extra = args.warmup + args.requests + (2 * max(args.clients) if wrk else 0)
+    return per_point * len(args.clients) + args.runs * tails + extra
 
 
 def _install_sigterm() -> None:
@@ -1016,21 +1199,7 @@ def _measure_points(
             runs = []
             for r in range(args.runs):
                 tag = f"{endpoint}-c{clients}-r{r + 1}"
-                warmup = plans.build(endpoint, args.warmup)
-                measured = plans.build(endpoint, args.requests)
-                run = asyncio.run(
-                    run_load(
-                        server.base_url,
-                        warmup,
-                        measured,
-                        concurrency=clients,
-                        request_timeout=args.request_timeout,
-                        point_timeout=args.point_timeout,
-                        timer=Timer(server, poller),
-                        run_tag=tag,
-                        should_stop=poller.should_stop if poller else (lambda: None),
-                    )
-                )
+                run = _load(server, endpoint, clients, args, plans, poller, tag)
                 if poller is not None:
                     time.sleep(0.1)
                     run.pg_after = poller.current
@@ -1052,6 +1221,47 @@ def _measure_points(
             report["points"].append(aggregate(endpoint, clients, runs))
 
 
+def _load(
+    server: Server,
+    endpoint: str,
+    clients: int,
+    args: argparse.Namespace,
+    plans: Plans,
+    poller: PgConnPoller | None,
+    tag: str,
+) -> RunResult:
+    """One run of ``endpoint`` at ``clients`` clients, from the ``--generator``."""
+    warmup = plans.build(endpoint, args.warmup)
+    measured = plans.build(endpoint, args.requests)
+    timer = Timer(server, poller)
+    if args.generator == "wrk":
+        # The --pg-guard is checked between runs only (wrk runs on its own).
+        tail = (plans.build(endpoint, clients), plans.build(endpoint, clients))
+        return run_load_wrk(
+            server.base_url,
+            warmup,
+            measured,
+            tail,
+            concurrency=clients,
+            point_timeout=args.point_timeout,
+            timer=timer,
+            run_tag=tag,
+        )
+    return asyncio.run(
+        run_load(
+            server.base_url,
+            warmup,
+            measured,
+            concurrency=clients,
+            request_timeout=args.request_timeout,
+            point_timeout=args.point_timeout,
+            timer=timer,
+            run_tag=tag,
+            should_stop=poller.should_stop if poller else (lambda: None),
+        )
+    )
+
+
 class _FailFast(Exception):
     pass
 
@@ -1063,18 +1273,7 @@ def _profile_run(
     out = Path(args.var_dir) / f"profile-{endpoint}-c{clients}-{stamp}.speedscope.json"
     _log(f"profiling {endpoint} at {clients} clients with py-spy -> {out}")
     with Profiler(server.pid, out, subprocesses=args.workers > 1, wall=args.profile_wall):
-        run = asyncio.run(
-            run_load(
-                server.base_url,
-                plans.build(endpoint, args.warmup),
-                plans.build(endpoint, args.requests),
-                concurrency=clients,
-                request_timeout=args.request_timeout,
-                point_timeout=args.point_timeout,
-                timer=Timer(server, None),
-                run_tag=f"{endpoint}-c{clients}-profile",
-            )
-        )
+        run = _load(server, endpoint, clients, args, plans, None, f"{endpoint}-c{clients}-profile")
     if not out.exists():
         raise SystemExit(f"py-spy wrote no profile ({out.with_suffix('.log')})")
     top = top_frames(json.loads(out.read_text()))
@@ -1116,6 +1315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "runs": args.runs,
             "warmup": args.warmup,
             "workers": args.workers,
+            "generator": args.generator,
         },
         "queries": {},
         "runs": [],

@@ -445,7 +445,8 @@ def render_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"**{result.get('started_at', '?')}**, commit `{result.get('commit', '?')}`, "
         f"{opts.get('workers', '?')} worker(s), {opts.get('requests', '?')} requests x "
-        f"{opts.get('runs', '?')} runs per point (warm-up {opts.get('warmup', '?')}); "
+        f"{opts.get('runs', '?')} runs per point (warm-up {opts.get('warmup', '?')}), "
+        f"load generator {opts.get('generator', 'httpx')}; "
         f"load average {m.get('loadavg_start')} -> {m.get('loadavg_end')} on {m.get('nproc')} "
         f"CPUs; settings: {settings}",
         "",

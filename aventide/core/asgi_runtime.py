@@ -6,9 +6,10 @@ Stock ``ASGIHandler`` runs the middleware chain in async mode. Django's own midd
 more: about 15 event-loop <-> thread hand-offs per API request. Every view here is sync, so
 ``OneHopASGIHandler`` loads the chain in sync mode and runs chain + view in ONE hop, the way
 WSGI would, on a thread of this process's pool. The event loop keeps what it is good at:
-reading the body, waiting for a thread, sending the response. A request makes three hops in
-all: the ``request_started`` receivers, the chain, and ``response.close()`` (which fires
-``request_finished`` and so returns the database connection to the pool).
+reading the body, waiting for a thread, sending the response. A request makes ONE hop in
+all: the ``request_started`` receivers, the chain and ``response.close()`` (which fires
+``request_finished`` and so returns the database connection to the pool) run together
+(decision 0016; Django's own ``handle`` makes three).
 
 ``SyncThreads`` is that pool: ``ASGI_THREADS`` single-thread executors. Django would create
 a new thread per request (one ``ThreadSensitiveContext`` each) with no upper bound; here a
@@ -35,9 +36,11 @@ from typing import IO, Any
 
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core import signals
 from django.core.exceptions import RequestAborted
-from django.core.handlers.asgi import ASGIHandler
-from django.http import HttpRequest, HttpResponseBase
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse, HttpRequest, HttpResponseBase
+from django.urls import set_script_prefix
 
 from aventide.core import context
 from aventide.core.errors import error_body
@@ -156,7 +159,50 @@ class OneHopASGIHandler(ASGIHandler):
         body: IO[bytes] = await super().read_body(receive)
         return body
 
+    async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
+        """Django's ``handle`` with its three hops folded into one (decision 0016).
+
+        ``_respond`` runs, on the request's thread, the ``request_started`` receivers, the
+        chain + view, and -- for a complete (non-streaming) response -- ``response.close()``
+        (``request_finished``: the database connection goes back to the pool before the
+        bytes are sent, not after). The event loop then sends the response. A streaming
+        response (files) is closed after it was sent, in a second hop, as Django does.
+        No disconnect listener runs beside the view: the view is sync code on a thread that
+        a disconnect could not stop anyway; an answer to a gone client is dropped by the
+        server.
+        """
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            set_script_prefix(get_script_prefix(scope))
+            response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            await self.send_response(response, send)
+            if response.streaming:
+                await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body_file.close()
+
+    def _respond(self, scope: Scope, body_file: IO[bytes]) -> HttpResponseBase:
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        response: HttpResponseBase
+        if request is None:
+            assert error_response is not None
+            response = error_response
+        else:
+            response = self.get_response(request)
+            response._handler_class = self.__class__  # type: ignore[attr-defined]
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+        if not response.streaming:
+            response.close()
+        return response
+
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        # Not on this handler's path (``handle`` calls ``get_response`` in ``_respond``);
+        # kept one-hop for anything calling Django's async entry point directly.
         response: HttpResponseBase = await sync_to_async(self.get_response, thread_sensitive=True)(
             request
         )

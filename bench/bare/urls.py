@@ -17,12 +17,19 @@ BODY = {
 }
 
 
+def _answer(request: HttpRequest) -> JsonResponse:
+    response = JsonResponse(BODY)
+    # Echoed like the product's answers do: the wrk generator matches answers by it.
+    response["X-Request-ID"] = request.headers.get("X-Request-ID", "")
+    return response
+
+
 async def bare_async(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(BODY)
+    return _answer(request)
 
 
 def bare_sync(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(BODY)
+    return _answer(request)
 
 
 urlpatterns = [

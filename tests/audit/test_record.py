@@ -150,3 +150,31 @@ def test_selectors_filter_by_target_and_country_scope() -> None:
     assert set(events_for(user_scope_countries=None)) >= {a, b, m}
     assert list(events_for(user_scope_countries=["MX", "AR"], action="order.created")) == [m, a]
     assert list(events_for(user_scope_countries=None, request_id="nope")) == []
+
+
+def test_record_stores_the_row_the_orm_would_store() -> None:
+    """record() inserts with one hand-written statement; the row equals an Event.save() of
+    the same values (every column, the data's JSON and the digest)."""
+    data = {"amountMinor": Decimal("12.50"), "n": 3, "nested": {"a": [1, "x", None, True]}}
+    with transaction.atomic():
+        fast = record("order.created", "order:9", data=data, actor=SYSTEM, country_code="ar")
+        orm = Event(
+            occurred_at=fast.occurred_at,
+            actor_type=fast.actor_type,
+            actor_id=fast.actor_id,
+            actor_level=fast.actor_level,
+            country_code=fast.country_code,
+            action=fast.action,
+            target_type=fast.target_type,
+            target_id=fast.target_id,
+            request_id=fast.request_id,
+            data=data,
+        )
+        orm.save()
+    assert fast.pk is not None and not fast._state.adding
+    columns = [f.attname for f in Event._meta.concrete_fields if not f.primary_key]
+    fast_row = Event.objects.filter(pk=fast.pk).values(*columns).get()
+    orm_row = Event.objects.filter(pk=orm.pk).values(*columns).get()
+    assert fast_row == orm_row
+    assert fast_row["digest"] == fast.digest == Event.objects.get(pk=fast.pk).compute_digest()
+    assert fast_row["country_code"] == "AR"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 from django.conf import settings
 
 from bench import report
-from bench.http_paths import Plans, paid_orders_needed, parse_args, server_env
+from bench.http_paths import Plans, Req, _plan_line, paid_orders_needed, parse_args, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -315,6 +316,37 @@ def test_quick_defaults_and_the_paid_orders_the_cancel_points_need() -> None:
     full = parse_args([])
     assert (full.requests, full.runs) == (2000, 3)
     assert full.selected == ["me", "orders", "create", "cancel", "bare", "psycopg"]
+
+
+def test_wrk_needs_a_tail_of_paid_orders_per_phase_and_says_so_in_the_results() -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install -y wrk)")
+    args = parse_args(
+        ["--quick", "--endpoints", "cancel", "--profile", "cancel", "--generator", "wrk"]
+    )
+    assert args.generator == "wrk"
+    # 2 points x 1 run x (10 + 200 + a tail of one request per client in each of 2 phases),
+    # + the profiled run (10 + 200 + 2 tails of 16)
+    assert paid_orders_needed(args) == (210 + 2 * 1) + (210 + 2 * 16) + (210 + 2 * 16)
+    assert parse_args([]).generator == "httpx"  # the default, the fallback
+
+
+def test_a_wrk_plan_line_carries_the_request_its_token_id_and_body() -> None:
+    line = _plan_line(Req("POST", "/api/orders/7/cancel", "tok", {"reason": "bench"}), "bench-x-1")
+    assert line.split("\t") == [
+        "POST",
+        "/api/orders/7/cancel",
+        "tok",
+        "bench-x-1",
+        '{"reason":"bench"}',
+    ]
+    assert _plan_line(Req("GET", "/bare/async"), "r").split("\t") == [
+        "GET",
+        "/bare/async",
+        "-",
+        "r",
+        "-",
+    ]
 
 
 def test_the_harness_refuses_anything_but_loopback() -> None:

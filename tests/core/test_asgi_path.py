@@ -1,4 +1,4 @@
-"""The ASGI request path: no sync-only middleware, one thread hop for chain + view, bounded threads.
+"""The ASGI request path: no sync-only middleware, one thread hop per request, bounded threads.
 
 Requests go through the real ``aventide.asgi.application`` in process (httpx's ASGI transport),
 so what is counted is what uvicorn would run.
@@ -74,7 +74,7 @@ def me_headers(transactional_db) -> dict[str, str]:
     return {"Authorization": token}
 
 
-async def test_an_api_request_makes_three_hops_on_one_pool_thread(me_headers, hops) -> None:
+async def test_an_api_request_makes_one_hop_on_one_pool_thread(me_headers, hops) -> None:
     from aventide.asgi import application
 
     async with asgi_client(application) as client:
@@ -82,16 +82,13 @@ async def test_an_api_request_makes_three_hops_on_one_pool_thread(me_headers, ho
 
     assert response.status_code == 200, response.text
     assert response.json()["email"] == "hops@example.test"
-    functions = [name for name, _ in hops]
-    # request_started receivers, the whole middleware chain + view, response.close()
-    assert len(functions) == 3, functions
-    assert functions[1] == "BaseHandler.get_response"
-    assert functions[2].endswith("close")
+    # request_started receivers + the whole middleware chain + view + response.close(), together
+    assert [name for name, _ in hops] == ["OneHopASGIHandler._respond"], hops
     threads = {thread for _, thread in hops}
     assert len(threads) == 1 and threads.pop().startswith("aventide-sync-"), hops
 
 
-async def test_an_api_error_also_makes_three_hops(hops) -> None:
+async def test_an_api_error_also_makes_one_hop(hops) -> None:
     from aventide.asgi import application
 
     async with asgi_client(application) as client:
@@ -99,7 +96,38 @@ async def test_an_api_error_also_makes_three_hops(hops) -> None:
 
     assert response.status_code == 401
     assert response.json()["code"] == "AUTH_REQUIRED"
-    assert len(hops) == 3, hops
+    assert len(hops) == 1, hops
+
+
+async def test_the_request_signals_fire_once_and_the_connection_is_returned(
+    me_headers, monkeypatch
+) -> None:
+    """One hop still fires request_started and request_finished (the pool gets the
+    connection back) exactly once per request, in that order, on the request's thread."""
+    from django.core import signals
+
+    from aventide.asgi import application
+
+    fired: list[tuple[str, str]] = []
+
+    def started(**kwargs: Any) -> None:
+        fired.append(("started", threading.current_thread().name))
+
+    def finished(**kwargs: Any) -> None:
+        fired.append(("finished", threading.current_thread().name))
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        async with asgi_client(application) as client:
+            response = await client.get("/api/auth/me", headers=me_headers)
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+
+    assert response.status_code == 200
+    assert [what for what, _ in fired] == ["started", "finished"]
+    assert len({thread for _, thread in fired}) == 1
 
 
 async def test_sync_threads_bound_the_concurrent_requests() -> None:

@@ -20,6 +20,15 @@ from aventide.ledger.services import EntrySpec
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True, params=["folded", "one-by-one"])
+def write_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on both write paths of a movement: PostgreSQL's one statement
+    (data-modifying CTEs) and the statement-by-statement path other databases take."""
+    if request.param == "one-by-one":
+        monkeypatch.setattr(services, "_folds_writes", lambda: False)
+    return str(request.param)
+
+
 def _pay_in(key: str = "k1", amount: int = 1000) -> Transaction:
     return services.ledger_post(
         actor=SYSTEM,
@@ -157,3 +166,44 @@ def test_only_escrows_keep_a_locked_balance_row(countries: list[str]) -> None:
     services.escrow_release(actor=SYSTEM, order_id=7, idempotency_key="order:7:release")
     assert set(AccountBalance.objects.values_list("account", flat=True)) == {"escrow:order:7"}
     assert selectors.balance_of("platform_fee", "ARS") == 1000  # the sum of its entries
+
+
+def test_an_escrow_row_without_a_snapshot_is_snapshot_missing() -> None:
+    _pay_in()  # a plain posting: escrow:order:1 has a balance row but no snapshot
+    with pytest.raises(SnapshotMissing):
+        services.escrow_refund(actor=SYSTEM, order_id=1, idempotency_key="r")
+    assert selectors.balance_of("escrow:order:1", "ARS") == 1000
+
+
+def test_a_refund_writes_its_rows_and_audit_row_in_order(countries: list[str]) -> None:
+    from aventide.ledger.models import AccountBalance
+
+    _capture(countries, amount=1000)
+    txn = services.escrow_refund(actor=SYSTEM, order_id=7, idempotency_key="order:7:refund")
+    assert txn is not None
+    stored = Transaction.objects.get(pk=txn.pk)
+    assert (stored.idempotency_key, stored.reason) == ("order:7:refund", "refund")
+    assert stored.order_id == 7
+    assert (stored.country_code, stored.currency) == ("AR", "ARS")
+    assert stored.fingerprint == txn.fingerprint
+    entries = list(Entry.objects.filter(txn=stored).order_by("id"))
+    assert [(e.account, e.amount_minor, e.currency) for e in entries] == [
+        ("escrow:order:7", -1000, "ARS"),
+        ("buyer_refund:3", 1000, "ARS"),
+    ]
+    escrow = AccountBalance.objects.get(account="escrow:order:7")
+    assert escrow.balance_minor == 0
+    assert escrow.snapshot == OrderSnapshot.objects.get(order_id=7)
+    _capture_event, refund_event = events_for_target("order", "7")
+    assert refund_event.data == {
+        "transactionId": txn.pk,
+        "reason": "refund",
+        "currency": "ARS",
+        "idempotencyKey": "order:7:refund",
+        "entries": [["escrow:order:7", -1000], ["buyer_refund:3", 1000]],
+    }
+    assert refund_event.digest == refund_event.compute_digest()
+    # nothing left: a second key refunds nothing; the first key returns the first refund
+    assert services.escrow_refund(actor=SYSTEM, order_id=7, idempotency_key="other") is None
+    again = services.escrow_refund(actor=SYSTEM, order_id=7, idempotency_key="order:7:refund")
+    assert again is not None and again.pk == txn.pk

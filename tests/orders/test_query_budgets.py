@@ -25,11 +25,11 @@ def test_order_cancel_of_a_paid_order_by_its_seller_fits_its_budget(
 ) -> None:
     order = world.order_in(OrderStatus.PAID)
     seller = principal(world.seller)
-    # lock order, update it, lock escrow (+snapshot), 1 idempotency check, insert txn,
-    # insert entries, update escrow, 2 audit rows, + savepoint pair; + the card refund's
-    # outbox job (one INSERT ... ON CONFLICT) and its intent audit row; the realtime event
-    # (one statement)
-    with django_assert_max_num_queries(14):
+    # lock order, update it, lock escrow (+snapshot), 1 idempotency check, ONE statement for
+    # the txn + its entries + the escrow update (PostgreSQL, decision 0016), 2 audit rows,
+    # + savepoint pair; + the card refund's outbox job (one INSERT ... ON CONFLICT) and its
+    # intent audit row; the realtime event (one statement)
+    with django_assert_max_num_queries(12):
         cancelled = services.order_cancel(actor=seller, order_id=order.pk, reason="no stock")
     assert cancelled.status == OrderStatus.CANCELLED
 
