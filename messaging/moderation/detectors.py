@@ -83,8 +83,9 @@ _PROTECTED = re.compile(
             r"nota|ticket|protocolo|seguimiento|tracking|rastreio|rastreamento|rastreo|guia|"
             r"envio|codigo|code|comprobante|operacion|transaccion|id)\b)"
             r"(?:\s?(?:de|do|da|of|n|no|nro|numero|number|#|:)\.?){0,3}\s?[:#]?\s?"
-            r"[a-z]{0,4}-?[0-9]{3,22}(?:-?[a-z0-9]{1,6}){0,2}",
+            r"(?=[a-z0-9-]{0,20}[0-9]{3})[a-z0-9][a-z0-9-]{2,39}",
             r"\b[a-z]{2}[0-9]{9}[a-z]{2}\b",
+            r"\b1z[0-9a-z]{16}\b",
             # street, floor and apartment numbers, quantities
             r"\b(?:av|avda|avenida|calle|rua|street|alameda|travessa|pasaje|ruta|rodovia|"
             r"estrada|boulevard|bv|camino)\b\.?(?:\s[a-z]+\.?){1,4},?\s?(?:n[o°]?\.?\s?)?"
@@ -424,7 +425,9 @@ def handle(ctx: Context) -> None:
 
 # --- phones -----------------------------------------------------------------------------------
 
-_CONTACT = re.compile(rf"\b(?:{_words(lexicon.CONTACT_WORDS)})\b")
+_CONTACT = re.compile(
+    rf"\b(?:{_words(lexicon.CONTACT_WORDS)})\b|\b(?:{'|'.join(lexicon.CONTACT_STEMS)})[a-z]*\b"
+)
 
 
 def _valid_phone(digits: str, plus: bool, regions: tuple[str, ...]) -> bool:

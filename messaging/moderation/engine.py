@@ -81,7 +81,7 @@ def analyze(text: str, *, country_code: str, steps: frozenset[str] = ALL_STEPS) 
         spans=spans,
         redacted_text=redact(text, spans),
         normalized=norm.text,
-        fingerprint=fingerprint(ctx.squeezed.text),
+        fingerprint=fingerprint(norm.text),
     )
 
 
@@ -107,10 +107,10 @@ def redact(text: str, spans: tuple[Span, ...]) -> str:
     return "".join(parts)
 
 
-def fingerprint(squeezed: str) -> str:
+def fingerprint(normalized: str) -> str:
     """A short digest of the message's normalised words (digits folded to ``0``), equal for
     messages that differ only in case, accents, spacing, punctuation, repeated letters or the
     numbers in them: the caller compares it across messages to spot repetition."""
-    folded = _DIGITS.sub("0", _FINGERPRINT_DROP.sub(" ", squeezed)).strip()
+    folded = _DIGITS.sub("0", _FINGERPRINT_DROP.sub(" ", normalized)).strip()
     folded = _REPEATS.sub(lambda m: m.group(1), folded)
     return hashlib.blake2b(folded.encode("utf-8", "replace"), digest_size=8).hexdigest()

@@ -24,6 +24,12 @@ CONTACT_WORDS: tuple[str, ...] = (
     "telegram", "signal", "sms",
 )  # fmt: skip
 
+#: stems of contact verbs in any person ("llamás", "llamame", "escribime", "ligue", "chama")
+CONTACT_STEMS: tuple[str, ...] = (
+    "llam", "escrib", "marca", "telef", "celu", "contact", "contat", "whats", "wasap",
+    "guasap", "lig(?:a|ue|ar)", "cham(?:a|e)", "fone", "texte",
+)  # fmt: skip
+
 #: platforms: a handle-like token next to one of these is a CONTACT_HANDLE
 PLATFORM_WORDS: tuple[str, ...] = (
     "instagram", "insta", "ig", "telegram", "tg", "whatsapp", "whats", "wpp", "wsp", "zap",

@@ -382,6 +382,7 @@ def keyword_view(view: View, steps: frozenset[str]) -> View:
 
 
 _SPACED_LETTERS = re.compile(r"(?<![a-z0-9])[a-z](?:[^a-z0-9\n]{1,2}[a-z](?![a-z0-9])){2,}")
+_GAP = re.compile(r"[^a-z0-9]+")
 _INNER_SYMBOL = re.compile(r"(?<=[a-z])[.\-_~'`^,|:;\"+]+(?=[a-z])")
 
 
@@ -391,8 +392,9 @@ def squeezed_view(view: View) -> View:
     edits: list[tuple[int, int, str]] = []
     text = view.text
     for match in _SPACED_LETTERS.finditer(text):
-        letters = "".join(c for c in match.group() if "a" <= c <= "z")
-        edits.append((match.start(), match.end(), letters))
+        # "v a i  s e  f o d e r": single gaps go, wider ones stay as a word break
+        for gap in _GAP.finditer(text, match.start(), match.end()):
+            edits.append((gap.start(), gap.end(), " " if len(gap.group()) > 1 else ""))
     out = apply_edits(view, edits)
     edits = [(m.start(), m.end(), "") for m in _INNER_SYMBOL.finditer(out.text)]
     return apply_edits(out, edits)
