@@ -97,7 +97,7 @@ def test_moderate_redacts_every_flagged_digit_and_address(
     verdict = moderate(text, country_code=country)
 
     assert verdict.action != Action.ALLOW, (text, verdict)
-    covered = set()
+    covered: set[int] = set()
     for span in verdict.spans:
         covered.update(range(span.start, span.end))
     flagged = [i for i in range(start, end) if text[i].isalnum()]
