@@ -48,10 +48,24 @@ class Context:
         self.spans.append(Span(a, b, str(reason)))
 
 
+def _grouped(patterns: Iterable[str]) -> str:
+    """Alternation grouped by a leading literal letter: the regex engine rejects a whole group
+    on one character comparison instead of trying every entry at every position."""
+    groups: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for pattern in patterns:
+        if pattern[:1].isalpha():
+            groups.setdefault(pattern[0], []).append(pattern[1:])
+        else:
+            rest.append(pattern)
+    out = [f"{first}(?:{'|'.join(tails)})" for first, tails in sorted(groups.items())]
+    return "|".join(out + rest)
+
+
 def _words(words: Iterable[str]) -> str:
     """An alternation of entries, longest first, spaces matching short separator runs."""
     parts = sorted(set(words), key=len, reverse=True)
-    return "|".join(re.escape(p).replace(r"\ ", r"[^a-z0-9\n]{1,3}") for p in parts)
+    return _grouped(re.escape(p).replace(r"\ ", r"[^a-z0-9\n]{1,3}") for p in parts)
 
 
 # --- protected numbers (never phones) -------------------------------------------------------
@@ -133,10 +147,15 @@ class Run:
     plus: bool
 
 
-def digit_runs(text: str, steps: frozenset[str]) -> Iterator[Run]:
+def digit_runs(text: str, steps: frozenset[str], min_digits: int = 1) -> Iterator[Run]:
+    """Runs of digits (split by separators when ``digit_joining``) with ``min_digits`` or more."""
     pattern = _RUN_JOINED if "digit_joining" in steps else _RUN_PLAIN
     for match in pattern.finditer(text):
+        if match.end() - match.start() < min_digits:
+            continue  # cheap: the run is shorter than the digits asked for
         groups = [g.span() for g in _GROUP.finditer(text, match.start(), match.end())]
+        if sum(b - a for a, b in groups) < min_digits:
+            continue
         digits = "".join(text[a:b] for a, b in groups)
         yield Run(match.start(), match.end(), groups, digits, match.group().startswith("+"))
 
@@ -187,7 +206,7 @@ _ALIAS = re.compile(
     r"\balias\b(?:\s(?:de\s|del\s)?(?:mp|mercado\s?pago|cbu|cvu|banco|uala|brubank|naranja x?))?"
     r"\s?(?:es|:|=|-|seria|\bis\b)?\s?:?\s?([a-z0-9](?:[a-z0-9.\-]{3,30})[a-z0-9])"
 )
-_PAY_PHRASE = re.compile(rf"\b(?:{'|'.join(lexicon.PAYMENT_PHRASES)})\b")
+_PAY_PHRASE = re.compile(rf"\b(?:{_grouped(lexicon.PAYMENT_PHRASES)})\b")
 _PAY_APP = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_APPS)})\b")
 _PAY_VERB = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_VERBS)})\b")
 _PAY_LINK_HOSTS = ("paypal.me", "paypal.com", "mpago.la", "mercadopago.com", "venmo.com",
@@ -199,9 +218,7 @@ def payment(ctx: Context) -> None:
     text = norm.text
     # numbers with check digits
     budget = MAX_WINDOWS
-    for run in digit_runs(text, ctx.steps):
-        if len(run.digits) < 11:
-            continue
+    for run in digit_runs(text, ctx.steps, 11):
         if budget <= 0:
             break
         found = False
@@ -449,17 +466,15 @@ def _valid_phone(digits: str, plus: bool, regions: tuple[str, ...]) -> bool:
 def phone(ctx: Context) -> None:
     norm, kw = ctx.norm, ctx.keywords
     text = norm.text
-    candidates = [(r.start, r.end) for r in digit_runs(text, ctx.steps) if len(r.digits) >= 7]
+    candidates = [(r.start, r.end) for r in digit_runs(text, ctx.steps, 7)]
     if not candidates:
         return
     masked = _mask(text, protected_ranges(text, candidates) + ctx.taken)
     regions = (ctx.country, *(r for r in SUPPORTED_REGIONS if r != ctx.country))
     lookups = 0
     budget = MAX_WINDOWS
-    for run in digit_runs(masked, ctx.steps):
+    for run in digit_runs(masked, ctx.steps, 7):
         n = len(run.digits)
-        if n < 7:
-            continue
         lo, hi = max(0, run.start - 40), min(len(kw.text), run.end + 25)
         evidence = _CONTACT.search(kw.text, lo, run.start) or _CONTACT.search(kw.text, run.end, hi)
         if evidence and n <= 15:

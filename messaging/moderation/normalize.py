@@ -135,17 +135,27 @@ def _char(ch: str, steps: frozenset[str]) -> str:
 
 
 class _Table(dict[int, str]):
-    """``str.translate`` table computed on demand: code point -> normalised string."""
+    """``str.translate`` table computed on demand: code point -> normalised string.
+
+    Characters that do not map to exactly one character ("irregular": dropped invisibles,
+    expansions like "⑪" -> "11") are tracked in ``irregular`` up to a cap; beyond it they are
+    neither cached nor tracked, and ``untracked`` counts each sighting so ``char_view`` knows
+    to take the slow per-character path.
+    """
 
     def __init__(self, steps: frozenset[str]) -> None:
         super().__init__()
         self.steps = steps
-        self.irregular: set[str] = set()  # characters that do not map to exactly one
+        self.irregular: set[str] = set()
+        self.untracked = 0
 
     def __missing__(self, key: int) -> str:
         ch = chr(key)
         out = _char(ch, self.steps)
         if len(out) != 1:
+            if len(self.irregular) >= _IRREGULAR_MAX:
+                self.untracked += 1
+                return out
             self.irregular.add(ch)
         if len(self) < _CHAR_CACHE_MAX:
             self[key] = out
@@ -154,6 +164,7 @@ class _Table(dict[int, str]):
 
 _TABLES: dict[frozenset[str], _Table] = {}
 _CHAR_CACHE_MAX = 20_000
+_IRREGULAR_MAX = 2_000
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -164,20 +175,64 @@ def char_view(text: str, steps: frozenset[str]) -> View:
     table = _TABLES.get(steps)
     if table is None:
         table = _TABLES.setdefault(steps, _Table(steps))
+    untracked = table.untracked
     translated = text.translate(table)
+    if table.untracked != untracked:
+        return _char_loop(text, table)
     if len(translated) == len(text) and table.irregular.isdisjoint(text):
         return identity_view(translated)  # every character mapped to exactly one
+    # some characters vanish or expand: translate the stretches between them in one go
+    parts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for match in _irregular_pattern(table).finditer(text):
+        index = match.start()
+        if index > pos:
+            parts.append(text[pos:index].translate(table))
+            starts.extend(range(pos, index))
+            ends.extend(range(pos + 1, index + 1))
+        out = table[ord(text[index])]
+        if out:
+            parts.append(out)
+            starts.extend([index] * len(out))
+            ends.extend([index + 1] * len(out))
+        pos = index + 1
+    if pos < len(text):
+        parts.append(text[pos:].translate(table))
+        starts.extend(range(pos, len(text)))
+        ends.extend(range(pos + 1, len(text) + 1))
+    return View("".join(parts), starts, ends)
+
+
+def _char_loop(text: str, table: _Table) -> View:
     parts: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     for index, ch in enumerate(text):
         out = table[ord(ch)]
-        if not out:
-            continue
-        parts.append(out)
-        starts.extend([index] * len(out))
-        ends.extend([index + 1] * len(out))
+        if out:
+            parts.append(out)
+            starts.extend([index] * len(out))
+            ends.extend([index + 1] * len(out))
     return View("".join(parts), starts, ends)
+
+
+_IRREGULAR: dict[tuple[frozenset[str], int], re.Pattern[str]] = {}
+
+
+def _irregular_pattern(table: _Table) -> re.Pattern[str]:
+    """A character class of the table's irregular characters (rebuilt when it grows)."""
+    key = (table.steps, len(table.irregular))
+    pattern = _IRREGULAR.get(key)
+    if pattern is None:
+        chars = "".join(sorted(table.irregular))
+        body = "".join(f"\\U{ord(c):08x}" for c in chars)
+        pattern = re.compile(f"[{body}]" if body else r"(?!)")
+        if len(_IRREGULAR) > 64:
+            _IRREGULAR.clear()
+        _IRREGULAR[key] = pattern
+    return pattern
 
 
 # --- number words ---------------------------------------------------------------------------
