@@ -83,12 +83,14 @@ _PROTECTED = re.compile(
             r"(?<![0-9])[0-9]{1,2}\s?(?:hs|h|am|pm|horas|hrs)\b",
             # prices and amounts
             r"(?:r\$|us\$|u\$s|\$|€|£|\b(?:usd|ars|brl|mxn|eur))\s?[0-9]{1,3}(?:[.,\s][0-9]{3})*"
-            r"(?:[.,][0-9]{1,2})?(?![0-9])",
-            r"(?:r\$|us\$|u\$s|\$|€|£|\b(?:usd|ars|brl|mxn|eur))\s?[0-9]{1,9}(?:[.,][0-9]{1,2})?(?![0-9])",
+            r"(?:[.,][0-9]{1,2})?(?![0-9])(?![.,/-][0-9])",
+            r"(?:r\$|us\$|u\$s|\$|€|£|\b(?:usd|ars|brl|mxn|eur))\s?[0-9]{1,9}(?:[.,][0-9]{1,2})?"
+            r"(?![0-9])(?![.,/-][0-9])",
             r"(?<![0-9.,])[0-9]{1,9}(?:[.,][0-9]{3})*(?:[.,][0-9]{1,2})?\s?"
             r"(?:pesos|peso|reais|real|dolares|dolar|dollars|usd|mil|lucas|conto|contos|k\b|%)",
-            r"(?<![0-9.,])[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]{1,2})?(?![0-9])",
-            r"(?<![0-9.,])[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,2})?(?![0-9])",
+            # (an amount is not one group of a longer digit chain: "1.100.000000" is none)
+            r"(?<![0-9.,])[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]{1,2})?(?![0-9])(?![.,/-][0-9])",
+            r"(?<![0-9.,])[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,2})?(?![0-9])(?![.,/-][0-9])",
             # postal codes
             r"\bcep\b\s?:?\s?[0-9]{5}-?[0-9]{3}(?![0-9])",
             r"(?<![0-9])(?<![0-9][/.-])[0-9]{5}-[0-9]{3}(?![0-9])(?![/.-][0-9])",
@@ -206,7 +208,11 @@ _ALIAS = re.compile(
     r"\balias\b(?:\s(?:de\s|del\s)?(?:mp|mercado\s?pago|cbu|cvu|banco|uala|brubank|naranja x?))?"
     r"\s?(?:es|:|=|-|seria|\bis\b)?\s?:?\s?([a-z0-9](?:[a-z0-9.\-]{3,30})[a-z0-9])"
 )
-_PAY_PHRASE = re.compile(rf"\b(?:{_grouped(lexicon.PAYMENT_PHRASES)})\b")
+# number-word normalisation turns the articles "un", "una", "um", "uma" into "1"
+_ARTICLE = re.compile(r"\b(un|una|um|uma)\b")
+_ARTICLE_OR_1 = r"(?:\1|1|i)"  # "1" reads "i" in the leet view
+_PAY_PHRASES = [_ARTICLE.sub(_ARTICLE_OR_1, p) for p in lexicon.PAYMENT_PHRASES]
+_PAY_PHRASE = re.compile(rf"\b(?:{_grouped(_PAY_PHRASES)})\b")
 _PAY_APP = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_APPS)})\b")
 _PAY_VERB = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_VERBS)})\b")
 _PAY_LINK_HOSTS = ("paypal.me", "paypal.com", "mpago.la", "mercadopago.com", "venmo.com",
@@ -463,6 +469,13 @@ def _valid_phone(digits: str, plus: bool, regions: tuple[str, ...]) -> bool:
     return False
 
 
+def _add_phone(ctx: Context, a: int, b: int) -> None:
+    """A phone; also a payment route when it is given as a PIX key ("chave pix 1198...")."""
+    ctx.add(ctx.norm, a, b, Reason.CONTACT_PHONE)
+    if _PIX_KEYWORD.search(ctx.keywords.text, max(0, a - 40), a):
+        ctx.add(ctx.norm, a, b, Reason.PAYMENT_BYPASS)
+
+
 def phone(ctx: Context) -> None:
     norm, kw = ctx.norm, ctx.keywords
     text = norm.text
@@ -478,7 +491,7 @@ def phone(ctx: Context) -> None:
         lo, hi = max(0, run.start - 40), min(len(kw.text), run.end + 25)
         evidence = _CONTACT.search(kw.text, lo, run.start) or _CONTACT.search(kw.text, run.end, hi)
         if evidence and n <= 15:
-            ctx.add(norm, run.groups[0][0], run.groups[-1][1], Reason.CONTACT_PHONE)
+            _add_phone(ctx, run.groups[0][0], run.groups[-1][1])
             continue
         if n < 8:
             continue
@@ -494,7 +507,7 @@ def phone(ctx: Context) -> None:
             lookups += 1
             plus = run.plus and i == 0
             if _valid_phone(digits, plus, regions):
-                ctx.add(norm, run.groups[i][0], run.groups[k][1], Reason.CONTACT_PHONE)
+                _add_phone(ctx, run.groups[i][0], run.groups[k][1])
                 covered_to = k
 
 
@@ -540,7 +553,7 @@ _INSULT = re.compile(
 )
 _TARGETED = re.compile(
     rf"(?<![a-z0-9])(?=[a-z*])(?:{_lexicon_pattern(lexicon.TARGET_MARKERS)})[^a-z0-9\n]{{1,3}}"
-    rf"(?:(?:un|una|um|uma|a|an|el|la|o|so|such a)[^a-z0-9\n]{{1,3}})?"
+    rf"(?:(?:un|una|um|uma|1|i|a|an|el|la|o|so|such a)[^a-z0-9\n]{{1,3}})?"
     rf"(?:{_lexicon_pattern(lexicon.TARGETED_INSULTS)})(?:e?s)?(?![a-z0-9])"
 )
 

@@ -50,6 +50,7 @@ BYPASS = [
     ("BR", "chave pix 11.222.333/0001-81", Reason.PAYMENT_BYPASS),
     ("BR", "minha chave pix é 123e4567-e89b-12d3-a456-426614174000", Reason.PAYMENT_BYPASS),
     ("BR", "meu pix é maria@gmail.com", Reason.PAYMENT_BYPASS),
+    ("BR", "faz um pix pra mim na chave 11987654321", Reason.PAYMENT_BYPASS),
     ("AR", "te paso la tarjeta 4111 1111 1111 1111", Reason.PAYMENT_BYPASS),
     ("MX", "transfer to DE89 3704 0044 0532 0130 00", Reason.PAYMENT_BYPASS),
     ("AR", "mandá USDT a TNPeeaaFB7K9cmo4uQpcU32zGK8G1NYqeL", Reason.PAYMENT_BYPASS),
@@ -75,6 +76,7 @@ BYPASS = [
     ("BR", "sei onde você mora", Reason.HARASSMENT),
     ("MX", "i know where you live", Reason.HARASSMENT),
     ("BR", "seu lixo", Reason.HARASSMENT),
+    ("AR", "sos una basura", Reason.HARASSMENT),
     # spam
     ("AR", "a" * 60, Reason.SPAM),
     ("BR", "compra compra compra compra compra compra compra compra compra compra", Reason.SPAM),
