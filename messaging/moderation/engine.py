@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import traceback
 
 from . import detectors, policy
 from .normalize import ALL_STEPS, keyword_view, normalize, squeezed_view
@@ -31,14 +32,23 @@ def moderate(text: str, *, country_code: str) -> Verdict:
     """The verdict on one chat message written in an order of ``country_code`` (AR, MX, BR).
 
     No database, cache or network access; the same input and settings always give the same
-    verdict; never raises (an internal error is logged without the text and the message is
-    held back: ``block`` with no reasons, so a crafted input cannot slip through a bug).
+    verdict; never raises: an internal error is logged with its class and line only (never the
+    text) and the message is held back (``block`` with no reasons), so a crafted input cannot
+    slip through a bug.
     """
     try:
         return analyze(text, country_code=country_code)
-    except Exception:  # the send path must never fail on a message body
-        logger.exception(
-            "moderation.engine_error", extra={"length": len(text) if isinstance(text, str) else -1}
+    except Exception as exc:  # noqa: BLE001 - the send path must never fail on a message body
+        # no message, no traceback text: either could quote the message (PII)
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+        logger.error(
+            "moderation.engine_error",
+            extra={
+                "error": type(exc).__name__,
+                "where": where,
+                "length": len(text) if isinstance(text, str) else -1,
+            },
         )
         safe = text if isinstance(text, str) else ""
         return Verdict(Action.BLOCK, (), (), safe, "", "")

@@ -4,6 +4,8 @@ the redacted text and the spans over the original text."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.test import override_settings
 
@@ -239,3 +241,22 @@ def test_moderate_is_deterministic_and_fingerprint_ignores_cosmetics() -> None:
     assert a == moderate("COMPRA YA!!! el mejor regalo 100", country_code="AR")
     assert a.fingerprint == b.fingerprint
     assert a.fingerprint != moderate("otra cosa", country_code="AR").fingerprint
+
+
+def test_moderate_blocks_and_logs_no_text_when_the_engine_fails(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(text: str, **kwargs: object) -> Verdict:
+        raise ValueError(f"cannot handle {text}")
+
+    monkeypatch.setattr("messaging.moderation.engine.analyze", broken)
+
+    with caplog.at_level(logging.ERROR, logger="messaging.moderation.engine"):
+        verdict = moderate("mi mail juan@gmail.com", country_code="AR")
+
+    assert verdict.action == Action.BLOCK
+    assert verdict.reasons == ()
+    (record,) = [r for r in caplog.records if r.getMessage() == "moderation.engine_error"]
+    assert record.__dict__["error"] == "ValueError"
+    assert "juan@gmail.com" not in caplog.text
+    assert "juan" not in repr(record.__dict__)
