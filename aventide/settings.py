@@ -488,6 +488,28 @@ WEBHOOK_SIGNATURE_TOLERANCE_SECONDS: int = env.int(
     "WEBHOOK_SIGNATURE_TOLERANCE_SECONDS", default=300
 )
 
+# [moderation] Order chat moderation (messaging.moderation; docs/messaging/moderation.md).
+# Action per reason code (allow | redact | block); the verdict is the strictest over all the
+# reasons found. MODERATION_POLICY_BY_COUNTRY overrides single reasons in one country, e.g.
+# {"BR": {"CONTACT_HANDLE": "block"}}. MODERATION_ALLOWED_DOMAINS: the platform's own domains
+# (and their subdomains), never flagged as CONTACT_URL.
+MODERATION_POLICY: dict[str, str] = {
+    "CONTACT_PHONE": "redact",
+    "CONTACT_EMAIL": "redact",
+    "CONTACT_URL": "redact",
+    "CONTACT_HANDLE": "redact",
+    "PAYMENT_BYPASS": "block",
+    "HARASSMENT": "block",
+    "SPAM": "block",
+}
+MODERATION_POLICY_BY_COUNTRY: dict[str, dict[str, str]] = {}
+MODERATION_ALLOWED_DOMAINS: list[str] = [
+    domain.strip().lower()
+    for domain in env.list("MODERATION_ALLOWED_DOMAINS", default=["aventide.gift"])
+    if domain.strip()
+]
+# [/moderation]
+
 # --- Realtime --------------------------------------------------------------------------
 WS_ALLOWED_ORIGINS: list[str] = env.list(
     "WS_ALLOWED_ORIGINS",

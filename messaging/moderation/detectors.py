@@ -1,0 +1,588 @@
+"""The detectors: each reads the normalised views and returns spans over the original text.
+
+Every regex is linear on any input: patterns start on a fixed character, a word boundary or a
+lookbehind, repetitions are bounded or unambiguous, and work per message is capped
+(``MAX_PHONE_LOOKUPS``, ``MAX_MARKS``). ``phonenumbers`` runs only on candidate runs of 8+
+digits that no protected pattern (date, time, price, postal code, order or tracking number,
+street/floor number) covers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import phonenumbers
+
+from . import checks, lexicon
+from .normalize import MAIL_PROVIDERS, TLDS, View
+from .types import Reason, Span
+
+SUPPORTED_REGIONS: tuple[str, ...] = ("AR", "MX", "BR")
+MAX_PHONE_LOOKUPS = 48
+MAX_MARKS = 64
+MAX_WINDOWS = 2000  # digit-group windows examined per message and detector
+
+
+@dataclass(slots=True)
+class Context:
+    """One message under analysis: the views and what earlier detectors found."""
+
+    original: str
+    norm: View
+    keywords: View  # leet undone (same offsets as norm)
+    squeezed: View
+    country: str
+    steps: frozenset[str]
+    allowed_domains: tuple[str, ...]
+    spans: list[Span] = field(default_factory=list)
+    #: norm ranges already explained (payment numbers, e-mails, URLs): no phone there
+    taken: list[tuple[int, int]] = field(default_factory=list)
+    url_count: int = 0
+
+    def add(self, view: View, start: int, end: int, reason: str) -> None:
+        if end <= start:
+            return
+        a, b = view.original(start, end)
+        self.spans.append(Span(a, b, str(reason)))
+
+
+def _grouped(patterns: Iterable[str]) -> str:
+    """Alternation grouped by a leading literal letter: the regex engine rejects a whole group
+    on one character comparison instead of trying every entry at every position."""
+    groups: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for pattern in patterns:
+        if pattern[:1].isalpha():
+            groups.setdefault(pattern[0], []).append(pattern[1:])
+        else:
+            rest.append(pattern)
+    out = [f"{first}(?:{'|'.join(tails)})" for first, tails in sorted(groups.items())]
+    return "|".join(out + rest)
+
+
+def _words(words: Iterable[str]) -> str:
+    """An alternation of entries, longest first, spaces matching short separator runs."""
+    parts = sorted(set(words), key=len, reverse=True)
+    return _grouped(re.escape(p).replace(r"\ ", r"[^a-z0-9\n]{1,3}") for p in parts)
+
+
+# --- protected numbers (never phones) -------------------------------------------------------
+
+_PROTECTED = re.compile(
+    "|".join(
+        (
+            # dates and times
+            # (a date is not one group of a longer digit chain: "1-1-00-000000" is no date)
+            r"(?<![0-9])(?<![0-9][/.-])(?:[0-2]?[0-9]|3[01])[/.-](?:0?[1-9]|1[0-2])"
+            r"(?:[/.-](?:19|20)?[0-9]{2})?(?![0-9])(?![/.-][0-9])",
+            r"(?<![0-9])(?<![0-9][/.-])(?:19|20)[0-9]{2}[/.-][01]?[0-9][/.-][0-3]?[0-9]"
+            r"(?![0-9])(?![/.-][0-9])",
+            r"(?<![0-9])(?:[01]?[0-9]|2[0-3])(?::|h)[0-5][0-9](?::[0-5][0-9])?(?:\s?hs?)?(?![0-9])",
+            r"(?<![0-9])[0-9]{1,2}\s?(?:hs|h|am|pm|horas|hrs)\b",
+            # prices and amounts
+            r"(?:r\$|us\$|u\$s|\$|€|£|\b(?:usd|ars|brl|mxn|eur))\s?[0-9]{1,3}(?:[.,\s][0-9]{3})*"
+            r"(?:[.,][0-9]{1,2})?(?![0-9])(?![.,/-][0-9])",
+            r"(?:r\$|us\$|u\$s|\$|€|£|\b(?:usd|ars|brl|mxn|eur))\s?[0-9]{1,9}(?:[.,][0-9]{1,2})?"
+            r"(?![0-9])(?![.,/-][0-9])",
+            r"(?<![0-9.,])[0-9]{1,9}(?:[.,][0-9]{3})*(?:[.,][0-9]{1,2})?\s?"
+            r"(?:pesos|peso|reais|real|dolares|dolar|dollars|usd|mil|lucas|conto|contos|k\b|%)",
+            # (an amount is not one group of a longer digit chain: "1.100.000000" is none)
+            r"(?<![0-9.,])[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]{1,2})?(?![0-9])(?![.,/-][0-9])",
+            r"(?<![0-9.,])[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,2})?(?![0-9])(?![.,/-][0-9])",
+            # postal codes
+            r"\bcep\b\s?:?\s?[0-9]{5}-?[0-9]{3}(?![0-9])",
+            r"(?<![0-9])(?<![0-9][/.-])[0-9]{5}-[0-9]{3}(?![0-9])(?![/.-][0-9])",
+            r"\b[a-z][0-9]{4}[a-z]{3}\b",
+            r"\b(?:cp|c\.p\.|codigo postal|cod\. postal|zip|zip code|postal code)\b\s?:?\s?"
+            r"[a-z]?[0-9]{4,5}(?![0-9])",
+            # order, tracking and reference numbers quoted from the platform
+            r"(?:#|\b(?:pedido|pedidos|orden|ordem|order|compra|ref|referencia|factura|fatura|"
+            r"nota|ticket|protocolo|seguimiento|tracking|rastreio|rastreamento|rastreo|guia|"
+            r"envio|codigo|code|comprobante|operacion|transaccion|id)\b)"
+            r"(?:\s?(?:de|do|da|of|n|no|nro|numero|number|#|:)\.?){0,3}\s?[:#]?\s?"
+            r"(?=[a-z0-9-]{0,20}[0-9]{3})[a-z0-9][a-z0-9-]{2,39}",
+            r"\b[a-z]{2}[0-9]{9}[a-z]{2}\b",
+            r"\b1z[0-9a-z]{16}\b",
+            # street, floor and apartment numbers, quantities
+            r"\b(?:av|avda|avenida|calle|rua|street|alameda|travessa|pasaje|ruta|rodovia|"
+            r"estrada|boulevard|bv|camino)\b\.?(?:\s[a-z]+\.?){1,4},?\s?(?:n[o°]?\.?\s?)?"
+            r"[0-9]{1,5}(?![0-9])",
+            r"\b(?:piso|andar|depto|dpto|departamento|apto|apartamento|apt|unidad|bloco|bloque|"
+            r"torre|sala|km|lote|casa|manzana|mz|lt|interior|int)\b\.?\s?[0-9]{1,4}(?![0-9])",
+            r"(?<![0-9])[0-9]{1,4}\s?(?:unidades|unidad|unidade|units|un|u|x|pcs|piezas|"
+            r"kg|g|gr|ml|l|cm|mm|m|anos|años|years|dias|days|min|minutos)\b",
+            r"\btermina(?:do)?\s(?:en|em|in)\s[0-9]{2,6}(?![0-9])",
+        )
+    )
+)
+
+
+def protected_ranges(text: str, around: Iterable[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    """Protected numbers in ``text``; only near the given ranges when some are given."""
+    windows = list(around) or [(0, len(text))]
+    found: list[tuple[int, int]] = []
+    last = -1
+    for a, b in windows:
+        lo, hi = max(last, a - 60), min(len(text), b + 30)
+        if lo >= hi:
+            continue
+        found.extend(m.span() for m in _PROTECTED.finditer(text, lo, hi))
+        last = hi
+    return found
+
+
+# --- digit runs -------------------------------------------------------------------------------
+
+_RUN_JOINED = re.compile(r"\+?[0-9]+(?:(?:[^\w\n,;]|_){1,3}[0-9]+)*")
+_RUN_PLAIN = re.compile(r"\+?[0-9]+")
+_GROUP = re.compile(r"[0-9]+")
+
+
+@dataclass(slots=True)
+class Run:
+    start: int
+    end: int
+    groups: list[tuple[int, int]]  # digit groups (norm offsets)
+    digits: str
+    plus: bool
+
+
+def digit_runs(text: str, steps: frozenset[str], min_digits: int = 1) -> Iterator[Run]:
+    """Runs of digits (split by separators when ``digit_joining``) with ``min_digits`` or more."""
+    pattern = _RUN_JOINED if "digit_joining" in steps else _RUN_PLAIN
+    for match in pattern.finditer(text):
+        if match.end() - match.start() < min_digits:
+            continue  # cheap: the run is shorter than the digits asked for
+        groups = [g.span() for g in _GROUP.finditer(text, match.start(), match.end())]
+        if sum(b - a for a, b in groups) < min_digits:
+            continue
+        digits = "".join(text[a:b] for a, b in groups)
+        yield Run(match.start(), match.end(), groups, digits, match.group().startswith("+"))
+
+
+def windows(run: Run, max_len: int) -> Iterator[tuple[int, int, str]]:
+    """Consecutive group ranges ``[i, j]`` of at most ``max_len`` digits, longest first."""
+    groups, text = run.groups, run.digits
+    offsets = [0]
+    for a, b in groups:
+        offsets.append(offsets[-1] + b - a)
+    for i in range(len(groups)):
+        j = i
+        while j + 1 < len(groups) and offsets[j + 2] - offsets[i] <= max_len:
+            j += 1
+        for k in range(j, i - 1, -1):
+            yield i, k, text[offsets[i] : offsets[k + 1]]
+
+
+def _mask(text: str, ranges: Iterable[tuple[int, int]]) -> str:
+    parts: list[str] = []
+    pos = 0
+    for a, b in sorted(ranges):
+        a = max(a, pos)
+        if b <= a:
+            continue
+        parts.append(text[pos:a])
+        parts.append("x" * (b - a))
+        pos = b
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _overlaps(a: int, b: int, ranges: Iterable[tuple[int, int]]) -> bool:
+    return any(a < rb and ra < b for ra, rb in ranges)
+
+
+# --- payment ----------------------------------------------------------------------------------
+
+_PIX_KEYWORD = re.compile(r"\b(?:pix|chave|cpf|cnpj|key)\b")
+_CPF_FORMAT = re.compile(r"[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}")
+_CNPJ_FORMAT = re.compile(r"[0-9]{2}\.[0-9]{3}\.[0-9]{3}/[0-9]{4}-[0-9]{2}")
+_IBAN = re.compile(r"\b[a-z]{2}[0-9]{2}(?:\s?[a-z0-9]{4}){2,7}(?:\s?[a-z0-9]{1,4})?\b")
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+_ETH = re.compile(r"\b0x[0-9a-fA-F]{40}\b")
+_B58_ADDR = re.compile(r"\b[13T][1-9A-HJ-NP-Za-km-z]{25,34}\b")
+_BECH32_ADDR = re.compile(r"\b[bB][cC]1[02-9ac-hj-np-zAC-HJ-NP-Z]{6,87}\b")
+_ALIAS = re.compile(
+    r"\balias\b(?:\s(?:de\s|del\s)?(?:mp|mercado\s?pago|cbu|cvu|banco|uala|brubank|naranja x?))?"
+    r"\s?(?:es|:|=|-|seria|\bis\b)?\s?:?\s?([a-z0-9](?:[a-z0-9.\-]{3,30})[a-z0-9])"
+)
+# number-word normalisation turns the articles "un", "una", "um", "uma" into "1"
+_ARTICLE = re.compile(r"\b(un|una|um|uma)\b")
+_ARTICLE_OR_1 = r"(?:\1|1|i)"  # "1" reads "i" in the leet view
+_PAY_PHRASES = [_ARTICLE.sub(_ARTICLE_OR_1, p) for p in lexicon.PAYMENT_PHRASES]
+_PAY_PHRASE = re.compile(rf"\b(?:{_grouped(_PAY_PHRASES)})\b")
+_PAY_APP = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_APPS)})\b")
+_PAY_VERB = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_VERBS)})\b")
+_PAY_LINK_HOSTS = ("paypal.me", "paypal.com", "mpago.la", "mercadopago.com", "venmo.com",
+                   "cash.app", "picpay.me", "nequi.com", "link.mercadopago")  # fmt: skip
+
+
+def payment(ctx: Context) -> None:
+    norm, kw = ctx.norm, ctx.keywords
+    text = norm.text
+    # numbers with check digits
+    budget = MAX_WINDOWS
+    for run in digit_runs(text, ctx.steps, 11):
+        if budget <= 0:
+            break
+        found = False
+        for i, k, digits in windows(run, 22):
+            budget -= 1
+            if budget <= 0:
+                break
+            n = len(digits)
+            if n < 11 or n in (12, 20, 21):
+                continue
+            a, b = run.groups[i][0], run.groups[k][1]
+            hit = (
+                (n == 22 and checks.cbu(digits))
+                or (n == 18 and checks.clabe(digits))
+                or (13 <= n <= 19 and checks.card_number(digits))
+                or (n == 11 and checks.cpf(digits) and _cpf_evidence(text, a, b))
+                or (n == 14 and checks.cnpj(digits) and _cnpj_evidence(text, a, b))
+            )
+            if hit and not _overlaps(a, b, ctx.taken):
+                ctx.add(norm, a, b, Reason.PAYMENT_BYPASS)
+                ctx.taken.append((a, b))
+                found = True
+        if found:
+            continue
+    for count, match in enumerate(_IBAN.finditer(text)):
+        if count >= MAX_MARKS:
+            break
+        compact = match.group().replace(" ", "").upper()
+        if checks.iban(compact):
+            ctx.add(norm, *match.span(), Reason.PAYMENT_BYPASS)
+            ctx.taken.append(match.span())
+    if _PIX_KEYWORD.search(kw.text):
+        for match in _UUID.finditer(text):
+            if _PIX_KEYWORD.search(kw.text, max(0, match.start() - 60), match.start()):
+                ctx.add(norm, *match.span(), Reason.PAYMENT_BYPASS)
+                ctx.taken.append(match.span())
+    # crypto addresses: case matters, read the original
+    original = ctx.original
+    for match in _ETH.finditer(original):
+        ctx.spans.append(Span(match.start(), match.end(), str(Reason.PAYMENT_BYPASS)))
+    for match in _B58_ADDR.finditer(original):
+        if checks.base58check(match.group()):
+            ctx.spans.append(Span(match.start(), match.end(), str(Reason.PAYMENT_BYPASS)))
+    for match in _BECH32_ADDR.finditer(original):
+        if checks.bech32(match.group()):
+            ctx.spans.append(Span(match.start(), match.end(), str(Reason.PAYMENT_BYPASS)))
+    # alias, phrases, payment services offered as a route
+    for match in _ALIAS.finditer(kw.text):
+        token = text[match.start(1) : match.end(1)]
+        if "." in token or any(c.isdigit() for c in token) or len(token) >= 8:
+            ctx.add(kw, match.start(), match.end(), Reason.PAYMENT_BYPASS)
+    for match in _PAY_PHRASE.finditer(kw.text):
+        ctx.add(kw, *match.span(), Reason.PAYMENT_BYPASS)
+    for match in _PAY_APP.finditer(kw.text):
+        lo, hi = max(0, match.start() - 40), min(len(kw.text), match.end() + 40)
+        if _PAY_VERB.search(kw.text, lo, hi):
+            ctx.add(kw, *match.span(), Reason.PAYMENT_BYPASS)
+
+
+def _cpf_evidence(text: str, a: int, b: int) -> bool:
+    return bool(_CPF_FORMAT.fullmatch(text, a, b)) or bool(
+        _PIX_KEYWORD.search(text, max(0, a - 40), a)
+    )
+
+
+def _cnpj_evidence(text: str, a: int, b: int) -> bool:
+    return bool(_CNPJ_FORMAT.fullmatch(text, a, b)) or bool(
+        _PIX_KEYWORD.search(text, max(0, a - 40), a)
+    )
+
+
+# --- e-mail and URLs --------------------------------------------------------------------------
+
+_LOCAL_BACK = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9._%+-]{1,64}\Z")
+_DOMAIN_FWD = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9-]{1,63}){0,4}")
+
+
+def email(ctx: Context) -> None:
+    norm = ctx.norm
+    text = norm.text
+    if "@" not in text:
+        return
+    pos = text.find("@")
+    count = 0
+    while pos >= 0 and count < MAX_MARKS:
+        count += 1
+        local = _LOCAL_BACK.search(text, max(0, pos - 64), pos)
+        domain = _DOMAIN_FWD.match(text, pos + 1, pos + 260)
+        if local is not None and domain is not None:
+            labels = domain.group().split(".")
+            tld = labels[-1]
+            ok = (len(labels) >= 2 and tld.isalpha() and 2 <= len(tld) <= 12) or (
+                labels[0] in MAIL_PROVIDERS
+            )
+            if ok:
+                a, b = local.start(), domain.end()
+                ctx.add(norm, a, b, Reason.CONTACT_EMAIL)
+                ctx.taken.append((a, b))
+                if _PIX_KEYWORD.search(ctx.keywords.text, max(0, a - 40), a):
+                    ctx.add(norm, a, b, Reason.PAYMENT_BYPASS)
+        pos = text.find("@", pos + 1)
+
+
+_URL_SCHEME = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']{1,2000}")
+_URL_BARE = re.compile(
+    r"(?<![a-z0-9@._-])[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9-]{1,63}){0,3}"
+    rf"\.(?:{'|'.join(sorted(TLDS, key=len, reverse=True))})\b(?:/[^\s<>\"']{{0,500}})?"
+)
+_WEAK_TLDS = frozenset(
+    {"me", "co", "la", "to", "cc", "es", "pt", "us", "uk", "ar", "br", "mx", "gift", "page",
+     "shop", "store", "tv", "app", "site", "link", "ee"}
+)  # fmt: skip
+_SECOND_LEVEL = frozenset({"com", "net", "org", "gob", "gov", "edu", "co"})
+_SHORT_HOSTS = frozenset(
+    {"wa.me", "t.me", "m.me", "bit.ly", "goo.gl", "linktr.ee", "tinyurl.com", "is.gd",
+     "cutt.ly", "rb.gy", "ow.ly", "shorturl.at", "paypal.me", "mpago.la", "picpay.me"}
+)  # fmt: skip
+
+
+def _host(url: str) -> str:
+    host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
+    return host.removeprefix("www.").rstrip(".")
+
+
+def _allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in allowed)
+
+
+def url(ctx: Context) -> None:
+    norm = ctx.norm
+    text = norm.text
+    if "." not in text:
+        return
+    found: list[tuple[int, int, str]] = []
+    for match in _URL_SCHEME.finditer(text):
+        found.append((match.start(), match.end(), _host(match.group())))
+    for count, match in enumerate(_URL_BARE.finditer(text)):
+        if count >= MAX_MARKS:
+            break
+        host = _host(match.group())
+        labels = host.split(".")
+        weak = labels[-1] in _WEAK_TLDS and "/" not in match.group() and host not in _SHORT_HOSTS
+        if weak and (len(labels) < 3 or labels[-2] not in _SECOND_LEVEL):
+            continue
+        if not any(c.isalpha() for c in labels[0]) and host not in _SHORT_HOSTS:
+            continue
+        found.append((match.start(), match.end(), host))
+    seen: list[tuple[int, int]] = []
+    for a, b, host in sorted(found):
+        while b > a and text[b - 1] in ".,;:!?)]}":
+            b -= 1
+        if _overlaps(a, b, ctx.taken) or _overlaps(a, b, seen):
+            continue
+        seen.append((a, b))
+        if _allowed(host, ctx.allowed_domains):
+            continue
+        ctx.add(norm, a, b, Reason.CONTACT_URL)
+        ctx.url_count += 1
+        if any(host == h or host.endswith("." + h) for h in _PAY_LINK_HOSTS):
+            ctx.add(norm, a, b, Reason.PAYMENT_BYPASS)
+    ctx.taken.extend(seen)
+
+
+# --- handles ----------------------------------------------------------------------------------
+
+_AT_HANDLE = re.compile(r"(?<![a-z0-9._%+-])@([a-z0-9_](?:[a-z0-9_.]{1,29}))")
+_PLATFORM = re.compile(rf"\b(?:{_words(lexicon.PLATFORM_WORDS)})\b")
+_TOKEN = re.compile(r"[@a-z0-9_.]+|[:=]|->")
+_PLATFORM_SET = frozenset(w for w in lexicon.PLATFORM_WORDS if " " not in w)
+
+
+def _handle_like(token: str) -> bool:
+    core = token.strip(".")
+    if len(core) < 3 or len(core) > 30 or core.isdigit():
+        return False
+    has_letter = any("a" <= c <= "z" for c in core)
+    return has_letter and any(c.isdigit() or c in "_." for c in core)
+
+
+def handle(ctx: Context) -> None:
+    norm, kw = ctx.norm, ctx.keywords
+    text = norm.text
+    for match in _AT_HANDLE.finditer(text):
+        name = match.group(1).rstrip(".")
+        if not any("a" <= c <= "z" for c in name):
+            continue
+        a, b = match.start(), match.start() + 1 + len(name)
+        if not _overlaps(a, b, ctx.taken):
+            ctx.add(norm, a, b, Reason.CONTACT_HANDLE)
+            ctx.taken.append((a, b))
+    for count, match in enumerate(_PLATFORM.finditer(kw.text)):
+        if count >= MAX_MARKS:
+            break
+        copula = False
+        for steps, token in enumerate(_TOKEN.finditer(text, match.end(), match.end() + 60)):
+            word = token.group()
+            if steps >= 5:
+                break
+            if word in (":", "=", "->") or word in lexicon.HANDLE_COPULAS:
+                copula = True
+                continue
+            if word in lexicon.HANDLE_FILLERS:
+                continue
+            if word in _PLATFORM_SET or word in lexicon.HANDLE_STOPWORDS:
+                break
+            a, b = token.start(), token.end()
+            while b > a and text[b - 1] == ".":
+                b -= 1
+            if word.isdigit() or _overlaps(a, b, ctx.taken):
+                break
+            if word.startswith("@") or _handle_like(word) or (copula and len(word) >= 4):
+                ctx.add(norm, a, b, Reason.CONTACT_HANDLE)
+                ctx.taken.append((a, b))
+            break
+        # "juan_perez99 en insta": a handle-like token right before the platform
+        before = list(_TOKEN.finditer(text, max(0, match.start() - 40), match.start()))
+        if len(before) >= 2 and before[-1].group() in {"en", "no", "na", "on", "in", "del", "do"}:
+            token = before[-2]
+            a, b = token.span()
+            if _handle_like(token.group()) and not _overlaps(a, b, ctx.taken):
+                ctx.add(norm, a, b, Reason.CONTACT_HANDLE)
+                ctx.taken.append((a, b))
+
+
+# --- phones -----------------------------------------------------------------------------------
+
+_CONTACT = re.compile(
+    rf"\b(?:{_words(lexicon.CONTACT_WORDS)})\b|\b(?:{'|'.join(lexicon.CONTACT_STEMS)})[a-z]*\b"
+)
+
+
+def _valid_phone(digits: str, plus: bool, regions: tuple[str, ...]) -> bool:
+    candidates = ["+" + digits] if plus else [digits, "+" + digits]
+    for candidate in candidates:
+        for region in (None,) if candidate.startswith("+") else regions:
+            try:
+                number = phonenumbers.parse(candidate, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                return True
+    return False
+
+
+def _add_phone(ctx: Context, a: int, b: int) -> None:
+    """A phone; also a payment route when it is given as a PIX key ("chave pix 1198...")."""
+    ctx.add(ctx.norm, a, b, Reason.CONTACT_PHONE)
+    if _PIX_KEYWORD.search(ctx.keywords.text, max(0, a - 40), a):
+        ctx.add(ctx.norm, a, b, Reason.PAYMENT_BYPASS)
+
+
+def phone(ctx: Context) -> None:
+    norm, kw = ctx.norm, ctx.keywords
+    text = norm.text
+    candidates = [(r.start, r.end) for r in digit_runs(text, ctx.steps, 7)]
+    if not candidates:
+        return
+    masked = _mask(text, protected_ranges(text, candidates) + ctx.taken)
+    regions = (ctx.country, *(r for r in SUPPORTED_REGIONS if r != ctx.country))
+    lookups = 0
+    budget = MAX_WINDOWS
+    for run in digit_runs(masked, ctx.steps, 7):
+        n = len(run.digits)
+        lo, hi = max(0, run.start - 40), min(len(kw.text), run.end + 25)
+        evidence = _CONTACT.search(kw.text, lo, run.start) or _CONTACT.search(kw.text, run.end, hi)
+        if evidence and n <= 15:
+            _add_phone(ctx, run.groups[0][0], run.groups[-1][1])
+            continue
+        if n < 8:
+            continue
+        covered_to = -1
+        for i, k, digits in windows(run, 15):
+            budget -= 1
+            if budget <= 0:
+                return
+            if i <= covered_to or len(digits) < 8:
+                continue
+            if lookups >= MAX_PHONE_LOOKUPS:
+                return
+            lookups += 1
+            plus = run.plus and i == 0
+            if _valid_phone(digits, plus, regions):
+                _add_phone(ctx, run.groups[i][0], run.groups[k][1])
+                covered_to = k
+
+
+# --- harassment -------------------------------------------------------------------------------
+
+
+def _letter(char: str, count: int, *, wildcard: bool = False) -> str:
+    cls = f"[{char}*]" if wildcard and char in "aeiou" else re.escape(char)
+    return f"{cls}+" if count == 1 else f"{cls}{{{count},}}"
+
+
+def _entry_parts(word: str) -> list[str]:
+    """One entry: each letter may repeat ("puuuta"), a vowel after the first may be "*"."""
+    parts = []
+    for index, match in enumerate(re.finditer(r"([a-z])\1*|[^a-z]+", word)):
+        chunk = match.group()
+        if chunk[0].isalpha():
+            parts.append(_letter(chunk[0], len(chunk), wildcard=index > 0))
+        elif chunk.strip() == "":
+            parts.append(r"[^a-z0-9\n]{1,3}")
+        else:
+            parts.append(re.escape(chunk))
+    return parts
+
+
+def _lexicon_pattern(words: Iterable[str]) -> str:
+    """Entries grouped by their first letter (a literal), so the regex engine skips a whole
+    group on one character comparison: a few comparisons per word, not one per entry."""
+    groups: dict[str, list[str]] = {}
+    for word in sorted(set(words), key=len, reverse=True):
+        first = word[0]
+        run = len(word) - len(word.lstrip(first))
+        head = f"{re.escape(first)}*" if run == 1 else f"{re.escape(first)}{{{run - 1},}}"
+        groups.setdefault(first, []).append(head + "".join(_entry_parts(word)[1:]))
+    return "|".join(
+        f"{re.escape(first)}(?:{'|'.join(rests)})" for first, rests in sorted(groups.items())
+    )
+
+
+_INSULT = re.compile(
+    rf"(?<![a-z0-9])(?=[a-z*])(?:{_lexicon_pattern(lexicon.INSULTS + lexicon.THREATS)})"
+    r"(?:e?s)?(?![a-z0-9])"
+)
+_TARGETED = re.compile(
+    rf"(?<![a-z0-9])(?=[a-z*])(?:{_lexicon_pattern(lexicon.TARGET_MARKERS)})[^a-z0-9\n]{{1,3}}"
+    rf"(?:(?:un|una|um|uma|1|i|a|an|el|la|o|so|such a)[^a-z0-9\n]{{1,3}})?"
+    rf"(?:{_lexicon_pattern(lexicon.TARGETED_INSULTS)})(?:e?s)?(?![a-z0-9])"
+)
+
+
+def harassment(ctx: Context) -> None:
+    view = ctx.squeezed
+    for pattern in (_INSULT, _TARGETED):
+        for match in pattern.finditer(view.text):
+            ctx.add(view, *match.span(), Reason.HARASSMENT)
+
+
+# --- spam -------------------------------------------------------------------------------------
+
+_CHAR_RUN = re.compile(r"(\S)\1{39,}")
+_UNIT_RUN = re.compile(r"(\S{2,6}?)\1{9,}")
+_WORD_FLOOD = re.compile(r"\b(\w{2,20})(?:\W{1,3}\1\b){9,}")
+LINK_FLOOD = 3
+
+
+def spam(ctx: Context) -> None:
+    norm = ctx.norm
+    text = norm.text
+    for match in _CHAR_RUN.finditer(text):
+        ctx.add(norm, *match.span(), Reason.SPAM)
+    for match in _UNIT_RUN.finditer(text):
+        if match.end() - match.start() >= 60:
+            ctx.add(norm, *match.span(), Reason.SPAM)
+    for match in _WORD_FLOOD.finditer(text):
+        ctx.add(norm, *match.span(), Reason.SPAM)
+    if ctx.url_count >= LINK_FLOOD:
+        for span in [s for s in ctx.spans if s.reason == Reason.CONTACT_URL]:
+            ctx.spans.append(Span(span.start, span.end, str(Reason.SPAM)))

@@ -1,0 +1,156 @@
+"""Word lists and phrase patterns of the detectors (es / pt / en), kept apart from the logic.
+
+How staff add a pattern: docs/messaging/moderation.md ("Adding a pattern"). Entries are written
+lower case, without accents, in plain letters: the text they are matched against has been
+normalised (case, accents, confusables, leet in keywords) and, for the harassment lexicon,
+squeezed (repeated letters collapsed, symbols inside words removed), so "puuuta", "p.u.t.a" and
+"pu7a" all meet the entry "puta". Multi-word entries match across any short run of spaces or
+punctuation. Word boundaries are always enforced: "computadora" never matches "puta".
+"""
+
+from __future__ import annotations
+
+#: near a digit run they make 7+ digits a phone even when no region validates it
+CONTACT_WORDS: tuple[str, ...] = (
+    # es
+    "llamame", "llamar", "llama", "llamen", "marcame", "telefono", "tel", "telf", "cel",
+    "celular", "movil", "numero", "nro", "contacto", "escribime", "escribeme", "whats",
+    "whatsapp", "wsp", "wpp", "wa", "guasap", "watsap", "wasap",
+    # pt
+    "me liga", "liga", "ligar", "ligue", "chama", "me chama", "fone", "telefone", "contato",
+    "zap", "zapzap", "zapp", "numero", "celular", "cel",
+    # en
+    "call me", "call", "text me", "text", "phone", "mobile", "cell", "number", "reach me",
+    "telegram", "signal", "sms",
+)  # fmt: skip
+
+#: stems of contact verbs in any person ("llamás", "llamame", "escribime", "ligue", "chama")
+CONTACT_STEMS: tuple[str, ...] = (
+    "llam", "escrib", "marca", "telef", "celu", "contact", "contat", "whats", "wasap",
+    "guasap", "lig(?:a|ue|ar)", "cham(?:a|e)", "fone", "texte",
+)  # fmt: skip
+
+#: platforms: a handle-like token next to one of these is a CONTACT_HANDLE
+PLATFORM_WORDS: tuple[str, ...] = (
+    "instagram", "insta", "ig", "telegram", "tg", "whatsapp", "whats", "wpp", "wsp", "zap",
+    "zapzap", "facebook", "face", "fb", "tiktok", "tik tok", "snapchat", "snap", "twitter",
+    "threads", "discord", "kik", "skype", "messenger", "signal",
+)  # fmt: skip
+
+#: words between a platform word and the handle that do not end the search
+HANDLE_FILLERS: frozenset[str] = frozenset(
+    {
+        "es", "e", "eh", "is", "me", "mi", "meu", "minha", "my", "no", "na", "en", "on", "in",
+        "el", "la", "o", "a", "as", "como", "user", "usuario", "perfil", "profile", "sigueme",
+        "segue", "seguime", "follow", "add", "agrega", "agregame", "adiciona", "ahi", "ai",
+        "aqui", "here", "it", "its", "de", "do", "da", "del", "mio", "mia", "nome", "nombre",
+        "name", "handle", "arroba", "buscame", "procura", "search", "find", "at", "por",
+        "pelo", "via", "to", "y", "and", "tambem", "tambien", "also", "soy", "sou", "am",
+        "i", "im",
+    }
+)  # fmt: skip
+#: words that read as a statement about the handle ("mi insta es X", "my ig: X")
+HANDLE_COPULAS: frozenset[str] = frozenset({"es", "e", "eh", "is", "seria", "sou", "soy"})
+#: ordinary words never taken as a handle after a platform word
+HANDLE_STOPWORDS: frozenset[str] = frozenset(
+    {
+        "que", "para", "pra", "por", "pero", "mas", "mais", "muy", "muito", "bien", "bem",
+        "the", "and", "but", "ok", "okay", "si", "sim", "nao", "yes", "not", "nada", "todo",
+        "tudo", "hoy", "hoje", "ayer", "ontem", "manana", "amanha", "today", "tomorrow",
+        "yesterday", "porque", "because", "gracias", "obrigado", "obrigada", "thanks",
+        "cuenta", "conta", "account", "privado", "private", "mensaje", "mensagem", "message",
+        "mismo", "mesmo", "same", "tambien", "tambem", "also", "nunca", "never", "ya", "ja",
+        "despues", "depois", "later", "ahora", "agora", "now", "foto", "fotos", "photo",
+        "grupo", "group", "link", "story", "stories", "post", "dm", "direct", "chat",
+        "numero", "number", "celular", "telefone", "telefono", "entonces", "entao",
+    }
+)  # fmt: skip
+
+#: phrases that propose paying or moving the deal outside the platform (PAYMENT_BYPASS)
+PAYMENT_PHRASES: tuple[str, ...] = (
+    # es
+    r"transferencia directa", r"transferencia por fuera", r"te hago (?:una )?transferencia",
+    r"te transfiero", r"deposito directo", r"por fuera de la (?:app|aplicacion|plataforma|pagina)",
+    r"fuera de la (?:app|aplicacion|plataforma|pagina)",
+    r"(?:pag|cobr|arregl|negoci|vend|compr|transfer|hac|hag)[a-z]{0,6} (?:[a-z]{1,8} )?por fuera",
+    r"sin comision",
+    r"sin comisiones", r"sin pagar (?:la )?comision", r"pagame directo", r"te pago directo",
+    r"pago directo", r"te paso (?:mi|el|un) (?:cbu|cvu|alias|clabe|numero de cuenta|cuenta)",
+    r"mi (?:cbu|cvu|clabe) es", r"arreglamos (?:por fuera|aparte|entre nosotros)",
+    r"cancela (?:el|tu) pedido y te",
+    # pt
+    r"(?:pag|cobr|acert|negoci|vend|compr|transfer|fech|faz|fac)[a-z]{0,6} "
+    r"(?:[a-z]{1,8} )?por fora",
+    r"fora (?:do|da) "
+    r"(?:app|aplicativo|plataforma|site)", r"sem (?:taxa|taxas|comissao)", r"pix direto",
+    r"me (?:manda|passa|faz|envia) (?:um |o )?pix", r"faz (?:um |o )?pix", r"manda (?:um |o )?pix",
+    r"meu pix", r"minha chave(?: pix)?", r"chave pix", r"te pago direto", r"paga direto",
+    r"pagamento direto", r"transferencia direta", r"deposito direto",
+    # en
+    r"outside (?:the|this) (?:app|platform|site)", r"off (?:the )?(?:app|platform)",
+    r"pay (?:me |you )?directly", r"direct (?:transfer|payment|deposit)", r"without (?:the )?fees?",
+    r"avoid (?:the )?fees?", r"no (?:platform )?fees?", r"send (?:me )?the money (?:directly|to)",
+)  # fmt: skip
+#: payment services; a mention counts when a paying/collecting verb is near (PAYMENT_BYPASS)
+PAYMENT_APPS: tuple[str, ...] = (
+    "paypal", "venmo", "zelle", "mercado pago", "mercadopago", "mp", "nequi", "cash app",
+    "cashapp", "western union", "binance", "picpay", "uala", "naranja x", "brubank", "nubank",
+    "spei", "oxxo", "daviplata", "wise", "payoneer", "revolut", "pix", "usdt", "bitcoin",
+    "btc", "cripto", "crypto",
+)  # fmt: skip
+PAYMENT_VERBS: tuple[str, ...] = (
+    # es
+    "te pago", "pagame", "pagarme", "me pagas", "te cobro", "cobrarte", "te transfiero",
+    "transferime", "transferirme", "mandame", "enviame", "depositame", "te paso",
+    "mi cuenta", "a mi cuenta",
+    # pt
+    "me paga", "me manda", "me passa", "transfere", "deposita", "me transfere",
+    "minha conta",
+    # en
+    "pay me", "pay you", "i'll pay", "ill pay", "send me", "send it", "my account",
+)  # fmt: skip
+
+#: insults and slurs, matched anywhere as whole words (with plural/gender endings)
+INSULTS: tuple[str, ...] = (
+    # es
+    "idiota", "estupido", "estupida", "imbecil", "pelotudo", "pelotuda", "forro", "forra",
+    "hijo de puta", "hija de puta", "hdp", "hijueputa", "puta", "puto", "mierda",
+    "concha de tu madre", "concha de tu hermana", "ctm", "la puta que te pario", "pendejo",
+    "pendeja", "cabron", "cabrona", "chinga tu madre", "chingate", "malparido", "malparida",
+    "gonorrea", "maricon", "sudaca", "mogolico", "mogolica", "retrasado", "retrasada",
+    "tarado", "tarada", "culiao", "culiado", "conchudo", "conchuda", "andate a la mierda",
+    "vete a la mierda", "come mierda", "chupame",
+    # pt
+    "otario", "otaria", "babaca", "arrombado", "arrombada", "filho da puta", "filha da puta",
+    "fdp", "vagabundo", "vagabunda", "viado", "desgracado", "desgracada", "cuzao", "corno",
+    "vai se foder", "vai se fuder", "vai tomar no cu", "vtnc", "vsf", "caralho", "porra",
+    "buceta", "piranha", "escroto", "escrota", "retardado", "retardada", "imbecil",
+    # en
+    "idiot", "stupid", "moron", "asshole", "bitch", "bastard", "fuck you", "fuck off",
+    "motherfucker", "fucker", "cunt", "dickhead", "retard", "faggot", "fag", "nigger",
+    "nigga", "whore", "slut", "scumbag", "dumbass", "jackass", "shithead", "wanker",
+)  # fmt: skip
+#: words that insult only when aimed at someone ("sos una basura", "seu lixo", "you pig")
+TARGETED_INSULTS: tuple[str, ...] = (
+    "basura", "perra", "zorra", "rata", "burro", "burra", "inutil", "lixo", "burro",
+    "macaco", "macaca", "mono", "animal", "trash", "pig", "loser", "garbage", "dog",
+)  # fmt: skip
+TARGET_MARKERS: tuple[str, ...] = (
+    "sos", "eres", "sos un", "sos una", "eres un", "eres una", "seu", "sua", "voce e",
+    "vc e", "tu es", "you", "you are", "youre", "ur", "u r", "you're a", "you are a",
+    "maldito", "maldita", "pinche", "que", "you fucking",
+)  # fmt: skip
+#: threats (whole phrases)
+THREATS: tuple[str, ...] = (
+    # es
+    "te voy a matar", "te mato", "te voy a buscar", "te voy a encontrar", "se donde vivis",
+    "se donde vives", "te voy a cagar a palos", "te voy a romper", "vas a morir",
+    "te vas a arrepentir",
+    # pt
+    "vou te matar", "te mato", "vou te pegar", "vou te achar", "sei onde voce mora",
+    "sei onde vc mora", "vai morrer", "vai se arrepender", "vou acabar com voce",
+    # en
+    "i will kill you", "i'll kill you", "ill kill you", "im going to kill you",
+    "i'm going to kill you", "i know where you live", "you're dead", "youre dead",
+    "kill yourself", "kys", "you will regret",
+)  # fmt: skip
