@@ -19,6 +19,7 @@ api_patterns: list = [  # type: ignore[type-arg]  # mixed URLPattern/URLResolver
     path("auth/", include("aventide.accounts.urls")),
     path("", include("aventide.orders.urls")),
     path("integrations/", include("integrations.urls")),  # /api/integrations/ [webhooks]
+    path("push/", include("realtime.push.urls")),  # /api/push/ [push]
 ]
 
 urlpatterns = [
