@@ -39,6 +39,7 @@ from aventide.accounts.contracts import use_case
 from aventide.core.logging import get_logger
 from aventide.core.metrics import emit
 from aventide.core.principal import SYSTEM, Principal
+from integrations import selectors as outbox_selectors
 from integrations import services as outbox
 from integrations.contracts import JobOutcome, PermanentProviderError
 from realtime.contracts import anon_key, user_key
@@ -288,11 +289,12 @@ class Notice:
 
 
 def notify(principal: Principal, notice: Notice) -> list[int]:
-    """Enqueue one ``push.send`` job per subscription of ``principal``; the job ids.
+    """Enqueue one ``push.send`` job per subscription of ``principal``; the new job ids.
 
     Joins the caller's use-case frame (or opens one as the system). Push off: nothing is
     enqueued (``METRIC_PUSH_SKIPPED{reason=disabled}``). The job expires
-    ``PUSH_TTL_SECONDS`` after now. Idempotent per (subscription, ``notice.ref``).
+    ``PUSH_TTL_SECONDS`` after now. Idempotent per (subscription, ``notice.ref``): a notice
+    already queued for a device is not queued again (and not in the returned ids).
     """
     notice.validate()
     if not push_enabled():
@@ -312,6 +314,9 @@ def notify(principal: Principal, notice: Notice) -> list[int]:
             .values_list("pk", "country_code")
         )
         for subscription_id, country in subscriptions:
+            key = f"push:{subscription_id}:{notice.ref}"
+            if outbox_selectors.job_exists(idempotency_key=key):
+                continue  # this notice was already queued for this device
             job = outbox.enqueue(
                 kind=KIND,
                 operation=OPERATION,
@@ -324,7 +329,7 @@ def notify(principal: Principal, notice: Notice) -> list[int]:
                         "expiresAt": expires.isoformat(),
                     },
                 },
-                idempotency_key=f"push:{subscription_id}:{notice.ref}",
+                idempotency_key=key,
                 country_code=country,
             )
             job_ids.append(job.pk)
