@@ -24,6 +24,7 @@ from integrations.models import Job, JobStatus
 from integrations.providers import registry
 from integrations.providers.push_webpush import WebPush
 from realtime.push import services as push
+from realtime.push.errors import PushNoticeInvalid
 from realtime.push.models import PushSubscription
 from tests.accounts.factories import make_user, principal
 from tests.realtime.push_helpers import (
@@ -293,7 +294,7 @@ def test_flag_back_on_does_not_replay_stale_notices(
 def test_notice_carries_no_free_text(vapid_keys: Keys, buyer: Principal) -> None:
     with pytest.raises(TypeError):
         push.Notice(ref="x", kind="chat.message", url="/o/1", body=MESSAGE_TEXT)  # type: ignore[call-arg]  # no text field
-    with pytest.raises(push.PushNoticeInvalid):
+    with pytest.raises(PushNoticeInvalid):
         push.notify(buyer, notice(url="https://evil.example/phish"))
 
 
