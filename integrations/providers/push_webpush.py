@@ -15,8 +15,9 @@ or the provider reference (``wp_`` + a digest of our idempotency key). The push 
 Classification (RFC 8030 section 5 and the push services' documented answers):
 
 - 2xx -> delivered to the push service;
-- 404, 410 -> ``PUSH_SUBSCRIPTION_GONE`` (permanent: the subscription is dead; the owner of
-  the subscriptions deletes it when the job ends with this code);
+- 404, 410 -> ``PUSH_SUBSCRIPTION_GONE`` (``JobObsolete``: the subscription is dead, the job
+  is discarded -- not the DLQ -- and the owner of the subscriptions deletes it when the job
+  ends with this code);
 - 413 -> ``PUSH_PAYLOAD_TOO_LARGE`` (permanent); a payload over 4 KB is refused before sending;
 - 401, 403 -> ``PROVIDER_AUTH_FAILED`` (permanent: VAPID keys or subject refused);
 - 429 -> transient, ``retry_after`` from ``Retry-After`` (seconds or an HTTP date);
@@ -40,6 +41,7 @@ from py_vapid import Vapid02
 from pywebpush import WebPusher, WebPushException
 
 from integrations.providers.base import (
+    JobObsolete,
     Kind,
     PermanentProviderError,
     ProviderTimeout,
@@ -93,11 +95,11 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 def classify_status(
     status: int, retry_after: str | None = None
-) -> TransientProviderError | PermanentProviderError:
+) -> TransientProviderError | PermanentProviderError:  # JobObsolete is permanent
     """A push service's non-2xx answer as the worker's error (no endpoint in the detail)."""
     detail = f"push service answered {status}"
     if status in (404, 410):
-        return PermanentProviderError(detail, status_code=status, code="PUSH_SUBSCRIPTION_GONE")
+        return JobObsolete(detail, status_code=status, code="PUSH_SUBSCRIPTION_GONE")
     if status == 413:
         return PermanentProviderError(detail, status_code=status, code="PUSH_PAYLOAD_TOO_LARGE")
     if status == 429:

@@ -7,15 +7,19 @@
   bridge): one outbox job (``push``/``push.send``) per subscription of the principal. The job
   stores ids and the notice only (``{"render": "realtime.push.notice", "params": ...}``): the
   endpoint and keys are rendered by ``render_notice`` when the worker sends it.
-- ``on_push_job_ended`` -- the hub's result listener: a job that died with
+- ``on_push_job_ended`` -- the hub's result listener: a job that ended with
   ``PUSH_SUBSCRIPTION_GONE`` (the push service answered 404/410) deletes its subscription
   (``push.subscription_removed``, evidence); success and failure stamp the subscription.
 
+Jobs that no longer apply -- the subscription is gone, the notice expired, push is switched
+off -- end ``discarded`` (``JobObsolete``), not in the DLQ: they raise no alert and cannot be
+replayed. A 413, an auth refusal or exhausted retries are real failures: DLQ and alert.
+
 The flag (``ENABLE_PUSH_NOTIFICATIONS``, and outside production the VAPID keys): off, the
 endpoints answer 503 ``PUSH_DISABLED``, ``notify`` enqueues nothing, and a job still in the
-outbox is not sent (``render_notice`` refuses it: ``PUSH_DISABLED``). Every notice expires
+outbox is not sent (``render_notice`` drops it: ``PUSH_DISABLED``). Every notice expires
 ``PUSH_TTL_SECONDS`` after it was created: a job run later (a retry, a DLQ replay, the flag
-back on) is refused with ``PUSH_EXPIRED`` -- stale notices are never sent.
+back on) is dropped with ``PUSH_EXPIRED`` -- stale notices are never sent.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from aventide.core.metrics import emit
 from aventide.core.principal import SYSTEM, Principal
 from integrations import selectors as outbox_selectors
 from integrations import services as outbox
-from integrations.contracts import JobOutcome, PermanentProviderError
+from integrations.contracts import JobObsolete, JobOutcome, PermanentProviderError
 from realtime.contracts import anon_key, user_key
 from realtime.push.audit_actions import PushAction
 from realtime.push.errors import (
@@ -342,13 +346,18 @@ def _refuse(code: str, detail: str) -> PermanentProviderError:
     return PermanentProviderError(detail, code=code)
 
 
+def _obsolete(code: str, detail: str) -> JobObsolete:
+    """Not sent, and nothing to look at: the job is discarded (no DLQ, no alert)."""
+    return JobObsolete(detail, code=code)
+
+
 def render_notice(params: Mapping[str, Any]) -> dict[str, Any]:
     """The ``push.send`` payload of a notice job, built when the worker sends it (the
-    endpoint and keys never rest in the outbox row). Refuses, permanently: push switched off
-    (``PUSH_DISABLED``), an expired notice (``PUSH_EXPIRED``), a subscription deleted
-    meanwhile (``PUSH_SUBSCRIPTION_GONE``)."""
+    endpoint and keys never rest in the outbox row). Drops the job (``JobObsolete``: discarded,
+    not the DLQ) when push is switched off (``PUSH_DISABLED``), the notice expired
+    (``PUSH_EXPIRED``) or the subscription was deleted meanwhile (``PUSH_SUBSCRIPTION_GONE``)."""
     if not push_enabled():
-        raise _refuse(DISABLED, "push notifications are switched off")
+        raise _obsolete(DISABLED, "push notifications are switched off")
     try:
         subscription_id = int(params["subscriptionId"])
         notice = dict(params["notice"])
@@ -360,10 +369,10 @@ def render_notice(params: Mapping[str, Any]) -> dict[str, Any]:
         raise _refuse("RENDER_INVALID", "push notice params are malformed")
     now = timezone.now()
     if now >= expires_at:
-        raise _refuse(EXPIRED, "the notice expired before it could be sent")
+        raise _obsolete(EXPIRED, "the notice expired before it could be sent")
     subscription = PushSubscription.objects.filter(pk=subscription_id).first()
     if subscription is None:
-        raise _refuse(SUBSCRIPTION_GONE, "the subscription was removed")
+        raise _obsolete(SUBSCRIPTION_GONE, "the subscription was removed")
     data = {
         key: notice[key]
         for key in ("url", "orderId", "conversationId", "unreadCount")
@@ -419,7 +428,7 @@ def on_push_job_ended(outcome: JobOutcome) -> None:
                 last_success_at=timezone.now(), last_failure_code=""
             )
         return
-    if outcome.status != "dead":
+    if outcome.status not in ("dead", "discarded"):
         return
     fallback = "refused" if outcome.permanent else "unavailable"
     failure = _FAILURE_CLASS.get(outcome.error_code, fallback)

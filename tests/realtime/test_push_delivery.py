@@ -20,6 +20,7 @@ from py_vapid.jwt import decode
 from audit.models import Event
 from aventide.core.principal import SYSTEM, Principal
 from integrations import services as outbox
+from integrations.errors import JobNotInDlq
 from integrations.models import Job, JobStatus
 from integrations.providers import registry
 from integrations.providers.push_webpush import WebPush
@@ -188,7 +189,7 @@ def test_gone_subscription_is_deleted_with_evidence(
     push_service.script.append(Answer(status))
     [job_id] = push.notify(buyer, notice())
     job = run(job_id)
-    assert job.status == JobStatus.DEAD
+    assert job.status == JobStatus.DISCARDED  # not the DLQ: nothing to look at
     assert job.last_error_code == "PUSH_SUBSCRIPTION_GONE"
     assert job.attempts == 1
     assert not PushSubscription.objects.exists()
@@ -257,7 +258,7 @@ def test_flag_off_enqueues_nothing_and_sends_nothing(
     settings.ENABLE_PUSH_NOTIFICATIONS = False
     assert push.notify(buyer, notice("while-off")) == []
     job = run(queued_before)  # the worker, restarted with the flag off
-    assert job.status == JobStatus.DEAD
+    assert job.status == JobStatus.DISCARDED  # drained nothing into the DLQ
     assert job.last_error_code == "PUSH_DISABLED"
     assert push_service.requests == []
     assert Job.objects.filter(kind="push").count() == 1
@@ -273,18 +274,20 @@ def test_flag_back_on_does_not_replay_stale_notices(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     subscribe(buyer, push_service)
-    [dead_while_off] = push.notify(buyer, notice("before-off-1"))
+    [dropped_while_off] = push.notify(buyer, notice("before-off-1"))
     [still_queued] = push.notify(buyer, notice("before-off-2"))
     settings.ENABLE_PUSH_NOTIFICATIONS = False
-    assert run(dead_while_off).last_error_code == "PUSH_DISABLED"
-    # Two hours later the flag is back on: neither notice from before is sent -- not the job
-    # that waited in the outbox, not the dead one replayed from the DLQ.
+    dropped = run(dropped_while_off)
+    assert (dropped.status, dropped.last_error_code) == (JobStatus.DISCARDED, "PUSH_DISABLED")
+    # Two hours later the flag is back on: the notice that waited in the outbox is not sent,
+    # and the one dropped while off is closed for good (no DLQ replay of it).
     real_now = timezone.now
     monkeypatch.setattr("django.utils.timezone.now", lambda: real_now() + timedelta(hours=2))
     settings.ENABLE_PUSH_NOTIFICATIONS = True
-    outbox.job_replay(actor=SYSTEM, job_id=dead_while_off)
-    assert run(dead_while_off).last_error_code == "PUSH_EXPIRED"
-    assert run(still_queued).last_error_code == "PUSH_EXPIRED"
+    with pytest.raises(JobNotInDlq):
+        outbox.job_replay(actor=SYSTEM, job_id=dropped_while_off)
+    expired = run(still_queued)
+    assert (expired.status, expired.last_error_code) == (JobStatus.DISCARDED, "PUSH_EXPIRED")
     assert push_service.requests == []
     [fresh] = push.notify(buyer, notice("after-on"))
     assert run(fresh).status == JobStatus.SUCCEEDED
