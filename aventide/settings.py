@@ -342,6 +342,8 @@ PUSH_TTL_SECONDS: int = env.int("PUSH_TTL_SECONDS", default=3600)
 PUSH_INSECURE_ENDPOINT_HOSTS: list[str] = (
     [] if IS_PRODUCTION else env.list("PUSH_INSECURE_ENDPOINT_HOSTS", default=[])
 )
+# Lifetime of each request's VAPID JWT (RFC 8292 allows at most 24 h; capped there).
+VAPID_JWT_SECONDS: int = env.int("VAPID_JWT_SECONDS", default=12 * 3600)
 # Subscriptions one principal may hold (browsers/devices); the oldest goes beyond it.
 PUSH_MAX_SUBSCRIPTIONS_PER_PRINCIPAL: int = env.int(
     "PUSH_MAX_SUBSCRIPTIONS_PER_PRINCIPAL", default=10
