@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
+from django.db import IntegrityError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -138,7 +140,23 @@ def _endpoint_problem(endpoint: str) -> str | None:
         return "Must be an https URL."
     if not parts.hostname or parts.username or parts.password or parts.fragment:
         return "Must be a push service URL (a host, no credentials, no fragment)."
+    if parts.hostname not in insecure_hosts and _is_ip_literal(parts.hostname):
+        # Push services are named hosts; an address would let a client aim the worker's
+        # requests at internal services.
+        return "Must be a push service URL (a host name, not an IP address)."
+    if parts.hostname.rstrip(".").lower() in ("localhost", "localhost.localdomain") and (
+        parts.hostname not in insecure_hosts
+    ):
+        return "Must be a push service URL (not this machine)."
     return None
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def validate_subscription(*, endpoint: str, p256dh: str, auth: str) -> None:
@@ -175,6 +193,17 @@ def push_subscribe(*, actor: Principal, endpoint: str, p256dh: str, auth: str) -
     owner = principal_key(actor)
     endpoint, p256dh, auth = endpoint.strip(), p256dh.strip(), auth.strip()
     validate_subscription(endpoint=endpoint, p256dh=p256dh, auth=auth)
+    try:
+        return _subscribe(actor, owner, endpoint, p256dh, auth)
+    except IntegrityError:
+        # Two first subscriptions of one endpoint raced on its unique index: the loser's
+        # transaction rolled back; run again, now updating the winner's row in place.
+        return _subscribe(actor, owner, endpoint, p256dh, auth)
+
+
+def _subscribe(
+    actor: Principal, owner: str, endpoint: str, p256dh: str, auth: str
+) -> PushSubscription:
     with use_case(actor):
         subscription = (
             PushSubscription.objects.select_for_update(of=("self",))

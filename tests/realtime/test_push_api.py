@@ -9,8 +9,15 @@ import pytest
 from rest_framework.test import APIClient
 
 from audit.models import Event
+from realtime.push import services
 from realtime.push.models import PushSubscription
-from tests.accounts.factories import anon_headers, issue_anon, login_headers, make_user
+from tests.accounts.factories import (
+    anon_headers,
+    issue_anon,
+    login_headers,
+    make_user,
+    principal,
+)
 from tests.realtime.push_helpers import Browser, Keys, b64url, push_off, vapid_keys
 
 __all__ = ["push_off", "vapid_keys"]
@@ -97,6 +104,9 @@ def test_subscribe_requires_authentication(api_client: APIClient, vapid_keys: Ke
         (lambda s: s.update(endpoint="http://push.example.com/abc"), "endpoint"),
         (lambda s: s.update(endpoint="not a url"), "endpoint"),
         (lambda s: s.update(endpoint="https://user:pw@push.example.com/abc"), "endpoint"),
+        (lambda s: s.update(endpoint="https://10.0.0.7/internal"), "endpoint"),
+        (lambda s: s.update(endpoint="https://[::1]:8443/internal"), "endpoint"),
+        (lambda s: s.update(endpoint="https://localhost/internal"), "endpoint"),
         (lambda s: s["keys"].update(p256dh=b64url(b"\x04" + b"\x01" * 40)), "keys.p256dh"),
         (lambda s: s["keys"].update(p256dh=b64url(b"\x04" + b"\x01" * 64)), "keys.p256dh"),
         (lambda s: s["keys"].update(p256dh="!!!not-base64!!!"), "keys.p256dh"),
@@ -107,6 +117,9 @@ def test_subscribe_requires_authentication(api_client: APIClient, vapid_keys: Ke
         "http",
         "not-url",
         "credentials",
+        "ip-address",
+        "ipv6-loopback",
+        "localhost",
         "short-p256dh",
         "off-curve",
         "garbage-p256dh",
@@ -195,3 +208,13 @@ def test_without_vapid_keys_outside_production_push_is_off(
     response = user_client.get("/api/push/vapid-public-key")
     assert response.status_code == 503
     assert response.json()["code"] == "PUSH_DISABLED"
+
+
+def test_subscribe_query_budget(vapid_keys: Keys, django_assert_max_num_queries: Any) -> None:
+    actor = principal(make_user(country_code="AR"))
+    browser = Browser()
+    # lock the endpoint, insert, the owner's surplus, the audit row (+ the test's savepoints)
+    with django_assert_max_num_queries(6):
+        services.push_subscribe(
+            actor=actor, endpoint=ENDPOINT, p256dh=browser.p256dh, auth=browser.auth
+        )
