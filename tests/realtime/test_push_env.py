@@ -8,7 +8,12 @@ import json
 import pytest
 
 from aventide.core.env import check_env, validate_env
-from tests.core.test_env_validation import VAPID_PRIVATE, VAPID_PUBLIC, production_env
+from tests.core.test_env_validation import (
+    VAPID_PRIVATE,
+    VAPID_PUBLIC,
+    _entry_point,
+    production_env,
+)
 
 
 def failure(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
@@ -77,3 +82,29 @@ def test_production_push_off_starts_without_any_vapid_variable() -> None:
 
 def test_legacy_vapid_email_stands_for_the_subject() -> None:
     assert check_env(production_env(VAPID_SUBJECT=None, VAPID_EMAIL="ops@aventide.gift")).ok
+
+
+_PUSH_ADAPTER = (
+    "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'aventide.settings'); "
+    "django.setup(); from django.conf import settings; "
+    "print(settings.INTEGRATIONS_PROVIDERS['push'])"
+)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "adapter"),
+    [
+        ({}, "integrations.providers.push_webpush.WebPush"),
+        (
+            {"ENABLE_PUSH_NOTIFICATIONS": "false", "VAPID_PRIVATE_KEY": None},
+            "integrations.providers.sandbox.SandboxPush",
+        ),
+    ],
+    ids=["flag-on", "flag-off"],
+)
+def test_production_push_adapter_follows_the_flag(
+    overrides: dict[str, str | None], adapter: str
+) -> None:
+    proc = _entry_point(["-c", _PUSH_ADAPTER], production_env(**overrides))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == adapter
