@@ -56,6 +56,17 @@ class Keys:
     subject: str = SUBJECT
 
 
+def enable_push(settings: Any) -> Keys:
+    """Switch push on with a fresh VAPID pair (for tests that enumerate every endpoint:
+    with push off the push endpoints answer 503 PUSH_DISABLED by design)."""
+    public, private = vapid.generate_pair()
+    settings.ENABLE_PUSH_NOTIFICATIONS = True
+    settings.VAPID_PUBLIC_KEY = public
+    settings.VAPID_PRIVATE_KEY = private
+    settings.VAPID_SUBJECT = SUBJECT
+    return Keys(public, private)
+
+
 @pytest.fixture
 def vapid_keys(settings: Any) -> Keys:
     """Push switched on with a fresh VAPID pair; http endpoints allowed on 127.0.0.1 only."""

@@ -94,7 +94,7 @@ _PUSH_ADAPTER = (
 @pytest.mark.parametrize(
     ("overrides", "adapter"),
     [
-        ({}, "integrations.providers.push_webpush.WebPush"),
+        ({"ENABLE_PUSH_NOTIFICATIONS": "true"}, "integrations.providers.push_webpush.WebPush"),
         (
             {"ENABLE_PUSH_NOTIFICATIONS": "false", "VAPID_PRIVATE_KEY": None},
             "integrations.providers.sandbox.SandboxPush",
