@@ -340,6 +340,33 @@ def _sandbox_overrides(prefix: str) -> dict[str, Any]:
     return found
 
 
+# [push] Web Push (docs/operations/push.md). The flag and the VAPID keys are read above
+# ("Push"); production requires the keys while the flag is on (aventide.core.env). In
+# production with the flag on, the push kind's default adapter is the real one (pywebpush);
+# INTEGRATIONS_PROVIDER_PUSH still picks another.
+if (
+    IS_PRODUCTION
+    and ENABLE_PUSH_NOTIFICATIONS
+    and not os.environ.get("INTEGRATIONS_PROVIDER_PUSH")
+    and not os.environ.get("INTEGRATIONS_PROVIDERS_PUSH")
+):
+    INTEGRATIONS_PROVIDERS["push"] = "integrations.providers.push_webpush.WebPush"
+# How long a notice lives: the TTL the push service keeps it for an offline device, and the
+# life of its outbox job (a job run later is dropped, PUSH_EXPIRED: stale notices are never
+# sent, not after a retry, a DLQ replay or the flag coming back on).
+PUSH_TTL_SECONDS: int = env.int("PUSH_TTL_SECONDS", default=3600)
+# Outside production only: hosts whose push endpoint may be plain http (a local push-service
+# stub in tests and drills). Production accepts https endpoints only.
+PUSH_INSECURE_ENDPOINT_HOSTS: list[str] = (
+    [] if IS_PRODUCTION else env.list("PUSH_INSECURE_ENDPOINT_HOSTS", default=[])
+)
+# Lifetime of each request's VAPID JWT (RFC 8292 allows at most 24 h; capped there).
+VAPID_JWT_SECONDS: int = env.int("VAPID_JWT_SECONDS", default=12 * 3600)
+# Subscriptions one principal may hold (browsers/devices); the oldest goes beyond it.
+PUSH_MAX_SUBSCRIPTIONS_PER_PRINCIPAL: int = env.int(
+    "PUSH_MAX_SUBSCRIPTIONS_PER_PRINCIPAL", default=10
+)
+
 # [orders] The recipient's personal link in the invitation email/SMS:
 # {RECIPIENT_LINK_BASE_URL}/gift/<anonId>#sig=<signature> (the client app's address).
 RECIPIENT_LINK_BASE_URL: str = env.str(

@@ -20,6 +20,7 @@ api_patterns: list = [  # type: ignore[type-arg]  # mixed URLPattern/URLResolver
     path("", include("aventide.orders.urls")),
     path("integrations/", include("integrations.urls")),  # /api/integrations/ [webhooks]
     path("realtime/", include("realtime.urls")),  # /api/realtime/catchup [realtime-log]
+    path("push/", include("realtime.push.urls")),  # /api/push/ [push]
 ]
 
 urlpatterns = [

@@ -19,11 +19,16 @@ from integrations.hooks import (
     register_renderer,
     register_result_listener,
 )
-from integrations.providers.base import PermanentProviderError, TransientProviderError
+from integrations.providers.base import (
+    JobObsolete,
+    PermanentProviderError,
+    TransientProviderError,
+)
 from integrations.webhook_services import InboundEvent, RetryLater, WebhookHandler, register_handler
 
 __all__ = [
     "InboundEvent",
+    "JobObsolete",
     "JobOutcome",
     "PermanentProviderError",
     "Renderer",

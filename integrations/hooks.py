@@ -9,8 +9,9 @@ it tells them about work it did for them.
   worker, outside any transaction, before the adapter is called; it returns the payload the
   operation documents (``email.send``: ``to``, ``subject``, ``body``). A renderer that raises
   ``PermanentProviderError`` dead-letters the job; any other exception is transient.
-- **Result listeners** hear how a job ended: ``succeeded`` or ``dead`` (and ``replayed`` jobs
-  end again). A listener runs inside the transaction that settles the job, as the system
+- **Result listeners** hear how a job ended: ``succeeded``, ``dead`` or ``discarded`` (the
+  adapter or renderer raised ``JobObsolete``: the work no longer applies) -- and ``replayed``
+  jobs end again. A listener runs inside the transaction that settles the job, as the system
   principal, in a savepoint of its own: its writes commit with the job's status, and a
   listener that raises is logged and counted (``METRIC_INTEGRATION_LISTENER_FAILED``) without
   blocking the job or the other listeners.
@@ -54,7 +55,7 @@ class JobOutcome:
     job_id: int
     kind: str
     operation: str
-    status: str  # "succeeded" | "dead"
+    status: str  # "succeeded" | "dead" | "discarded" (``JobObsolete``: the work no longer applies)
     idempotency_key: str
     country_code: str
     payload: Mapping[str, Any]

@@ -14,7 +14,8 @@ Write use cases (docs/development/recipe.md), each in a use-case frame:
   transaction, with the timeout in the ``Call``; (3) in a second short transaction store the
   ``Attempt`` and classify: success -> ``succeeded``; transient -> ``retry_scheduled`` with
   backoff (``integrations.backoff``), or ``dead`` after ``max_attempts``; permanent -> ``dead``
-  at once. ``integration.result`` is audited when the job ends (succeeded or dead); entering
+  at once; ``JobObsolete`` (the work no longer applies) -> ``discarded`` at once, no DLQ.
+  ``integration.result`` is audited when the job ends (succeeded, dead or discarded); entering
   the DLQ counts ``METRIC_INTEGRATION_DLQ`` and raises the ``ALERT_INTEGRATION_DLQ`` alert.
   Safe to run twice: a job not due, or running elsewhere, is left alone.
 - ``jobs_dispatch_due`` -- the beat task: re-queue ``running`` jobs whose lease expired
@@ -68,6 +69,7 @@ from integrations.models.jobs import WAITING
 from integrations.providers import registry
 from integrations.providers.base import (
     Call,
+    JobObsolete,
     Outcome,
     PermanentProviderError,
     TransientProviderError,
@@ -246,6 +248,7 @@ class _Result:
     error: str = ""
     status_code: int | None = None
     retry_after: float | None = None
+    obsolete: bool = False  # JobObsolete: closed as discarded, not the DLQ
 
 
 #: What ``Job.start`` assigns (+ ``updated_at``): the claim writes only these, not the payload.
@@ -314,6 +317,7 @@ def _execute(claim: _Claim) -> _Result:
         return _Result(
             AttemptOutcome.PERMANENT, provider, ms(), started_at,
             code=exc.code, error=redact_text(exc.detail), status_code=exc.status_code,
+            obsolete=isinstance(exc, JobObsolete),
         )  # fmt: skip
     except TransientProviderError as exc:
         return _Result(
@@ -371,10 +375,12 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
             job.schedule_retry(
                 at=now + timedelta(seconds=delay), code=result.code, error=result.error
             )
+        elif result.obsolete:
+            job.drop(at=now, code=result.code, error=result.error)
         else:
             job.die(at=now, code=result.code, error=result.error)
         job.save(update_fields=list(Job.TRANSITION_FIELDS))
-        if job.status in (JobStatus.SUCCEEDED, JobStatus.DEAD):
+        if job.status in (JobStatus.SUCCEEDED, JobStatus.DEAD, JobStatus.DISCARDED):
             audit.record(
                 IntegrationAction.RESULT,
                 job,

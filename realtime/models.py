@@ -101,3 +101,6 @@ class RetentionMark(models.Model):
 
     def __str__(self) -> str:
         return f"purged up to #{self.purged_upto}"
+
+
+from realtime.push.models import PushSubscription  # noqa: E402,F401 -- Web Push (realtime/push)

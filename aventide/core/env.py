@@ -15,7 +15,10 @@ The rules (see docs/operations/configuration.md):
   webhook endpoint (INTEGRATIONS_WEBHOOK_PROVIDERS, default payments,courier: without it
   every webhook would be refused), and STRIPE_API_KEY when the payments adapter is Stripe.
 - ENABLE_PUSH_NOTIFICATIONS (default true): when true in production, VAPID_PUBLIC_KEY,
-  VAPID_PRIVATE_KEY and VAPID_SUBJECT (or the legacy VAPID_EMAIL) are required.
+  VAPID_PRIVATE_KEY and VAPID_SUBJECT (or the legacy VAPID_EMAIL) are required. When set (any
+  mode), the keys must have the Web Push form: the public key the base64url of a 65-byte
+  uncompressed P-256 point, the private key the base64url of the raw 32-byte secret (or a
+  PEM/DER private key). Whether the two make a pair is ``manage.py push check``'s job.
 - Typed variables (integers, numbers, rates, LOG_LEVEL, the launcher's HOST/PORT/
   WEB_CONCURRENCY) must parse in every environment; set-but-empty counts as invalid (``PORT=``
   is a mistake, not "use the default": unset the variable for that).
@@ -25,6 +28,8 @@ The rules (see docs/operations/configuration.md):
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import json
 import math
@@ -107,6 +112,9 @@ POSITIVE_INT_VARIABLES = (
     "API_JSON_MAX_DEPTH",
     "API_MAX_BODY_BYTES",
     "ASGI_THREADS",
+    "PUSH_MAX_SUBSCRIPTIONS_PER_PRINCIPAL",
+    "PUSH_TTL_SECONDS",
+    "VAPID_JWT_SECONDS",
     "WEB_CONCURRENCY",
 )
 FLOAT_VARIABLES = (
@@ -480,7 +488,58 @@ def check_env(environ: Mapping[str, str] | None = None) -> EnvReport:
                 report.problems.append(
                     EnvProblem("VAPID_SUBJECT", "invalid", "mailto: or https://")
                 )
+    _check_vapid_keys(env, report)
     return report
+
+
+def b64url_decode(value: str) -> bytes | None:
+    """Bytes of a base64url string (padding optional); None when it is not base64url."""
+    text = value.strip()
+    if not text or not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", text):
+        return None
+    try:
+        return base64.urlsafe_b64decode(text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def vapid_private_key_form(raw: str) -> str | None:
+    """ "raw" (base64url of the 32-byte secret), "pem", "der" (base64url DER), or None."""
+    text = raw.strip()
+    if text.startswith("-----BEGIN") and "PRIVATE KEY-----" in text:
+        return "pem"
+    decoded = b64url_decode("".join(text.split()))
+    if decoded is None:
+        return None
+    if len(decoded) == 32:
+        return "raw"
+    if len(decoded) > 32 and decoded[0] == 0x30:  # an ASN.1 SEQUENCE
+        return "der"
+    return None
+
+
+def _check_vapid_keys(env: Mapping[str, str], report: EnvReport) -> None:
+    """The VAPID keys, when set, in the Web Push form (names only in the report, never values)."""
+    public = env.get("VAPID_PUBLIC_KEY")
+    if public is not None and public.strip():
+        point = b64url_decode(public)
+        if point is None or len(point) != 65 or point[0] != 0x04:
+            report.problems.append(
+                EnvProblem(
+                    "VAPID_PUBLIC_KEY",
+                    "invalid",
+                    "base64url of the 65-byte uncompressed P-256 point (manage.py push vapid-keys)",
+                )
+            )
+    private = env.get("VAPID_PRIVATE_KEY")
+    if private is not None and private.strip() and vapid_private_key_form(private) is None:
+        report.problems.append(
+            EnvProblem(
+                "VAPID_PRIVATE_KEY",
+                "invalid",
+                "base64url of the raw 32-byte key, or a PEM key (manage.py push vapid-keys)",
+            )
+        )
 
 
 def _check_integrations(env: Mapping[str, str], report: EnvReport) -> None:

@@ -6,6 +6,7 @@ django-fsm-2 field::
 
     pending ──► running ──► succeeded
        ▲           │ ├────► retry_scheduled ──► running ...
+       │           │ ├────► discarded (obsolete: the work no longer applies)
        │           │ └────► dead ──► discarded
        └───────────┴── dead ── replay (attempts reset)
 
@@ -136,6 +137,16 @@ class Job(models.Model):
         self.lease_expires_at = None
         self.last_error_code = code[:64]
         self.last_error = error[:500]
+        self.finished_at = at
+
+    @transition(field=status, source=JobStatus.RUNNING, target=JobStatus.DISCARDED)
+    def drop(self, *, at: datetime, code: str, error: str = "") -> None:
+        """The work no longer applies (``JobObsolete``): closed without the DLQ."""
+        self.lease_expires_at = None
+        self.last_error_code = code[:64]
+        self.last_error = error[:500]
+        self.discard_reason = f"obsolete: {code}"[:500]
+        self.payload = redact_mapping(self.payload or {})
         self.finished_at = at
 
     @transition(field=status, source=JobStatus.DEAD, target=JobStatus.PENDING)

@@ -102,6 +102,15 @@ class PermanentProviderError(ProviderError):
     code = "PROVIDER_REFUSED"
 
 
+class JobObsolete(PermanentProviderError):
+    """The work no longer applies -- its target is gone (a push subscription the push service
+    answers 410 for), it expired, or its feature is switched off. Not a failure anyone has to
+    look at: the job ends ``discarded`` at once with the code as its reason -- never retried,
+    not in the DLQ, no alert. Result listeners hear it (status ``discarded``)."""
+
+    code = "JOB_OBSOLETE"
+
+
 @runtime_checkable
 class Adapter(Protocol):
     """What the worker calls. ``name`` identifies the implementation ("sandbox", "smtp",

@@ -180,22 +180,39 @@ class SmsRequest:
         return cls(to=_str(p, "to"), body=_str(p, "body"))
 
 
+PUSH_URGENCIES = ("very-low", "low", "normal", "high")
+
+
 @dataclass(frozen=True)
 class PushRequest:
+    """A Web Push message (RFC 8030): ``keys`` are the subscription's ``p256dh``/``auth``,
+    ``ttl`` the seconds the push service may keep it for an offline device, ``topic`` lets a
+    newer message replace a pending one with the same topic, ``urgency`` one of
+    ``PUSH_URGENCIES``."""
+
     endpoint: str
     title: str
     body: str
     keys: Mapping[str, str] = field(default_factory=dict)
     data: Mapping[str, str] = field(default_factory=dict)
+    ttl: int = 0
+    topic: str = ""
+    urgency: str = "normal"
 
     @classmethod
     def from_payload(cls, p: Mapping[str, Any]) -> PushRequest:
+        urgency = _str(p, "urgency", required=False, default="normal")
+        if urgency not in PUSH_URGENCIES:
+            raise _invalid("urgency", "must be very-low, low, normal or high")
         return cls(
             endpoint=_str(p, "endpoint"),
             title=_str(p, "title"),
             body=_str(p, "body", required=False),
             keys=_str_map(p, "keys"),
             data=_str_map(p, "data"),
+            ttl=_int(p, "ttl") if "ttl" in p else 0,
+            topic=_str(p, "topic", required=False),
+            urgency=urgency,
         )
 
 
@@ -426,7 +443,7 @@ OPERATIONS: dict[str, Operation] = {
             Kind.PUSH,
             "send",
             PushRequest.from_payload,
-            ("endpoint", "title", "body?", "keys?", "data?"),
+            ("endpoint", "title", "body?", "keys?", "data?", "ttl?", "topic?", "urgency?"),
         ),
         Operation(
             "shipment.create",

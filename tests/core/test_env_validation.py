@@ -14,6 +14,11 @@ from aventide.core.env import EXIT_CODE, check_env, validate_env, vapid_subject
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-value-that-must-never-be-printed-0123456789"
+# A VAPID pair in the Web Push form (manage.py push vapid-keys); test-only keys.
+VAPID_PUBLIC = (
+    "BFBDLbQ0kEpBhxN8AraZFZnSmncBhhxzXfZTJYLi6nYSLjO7VUhHP1wdKYXwSYVoH8w_yXx4hma8dnAC7eWOIwA"
+)
+VAPID_PRIVATE = "Ht_O_3Fg1iHXlBKzqzDsNkMB1r1WonkAf4Wg2F-qB-I"
 
 
 def production_env(**overrides: str | None) -> dict[str, str]:
@@ -25,8 +30,8 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         "ALLOWED_HOSTS": "api.aventide.gift",
         "JWT_SECRET": SECRET + "-jwt",
         "ANON_SECRET": SECRET + "-anon",
-        "VAPID_PUBLIC_KEY": "BPub" + SECRET,
-        "VAPID_PRIVATE_KEY": "priv-" + SECRET,
+        "VAPID_PUBLIC_KEY": VAPID_PUBLIC,
+        "VAPID_PRIVATE_KEY": VAPID_PRIVATE,
         "VAPID_SUBJECT": "mailto:ops@aventide.gift",
         "WEBHOOK_SECRET_PAYMENTS": "whsec-" + SECRET,
         "WEBHOOK_SECRET_COURIER": "courier-" + SECRET,

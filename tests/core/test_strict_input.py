@@ -20,6 +20,7 @@ from aventide.accounts.models import User
 from aventide.orders.models import Listing, Order, OrderStatus
 from tests.accounts.factories import PASSWORD, issue_anon, login_headers, make_staff
 from tests.orders.conftest import OrderWorld
+from tests.realtime.push_helpers import enable_push
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,8 @@ INVISIBLE_ONLY = [
 
 
 @pytest.fixture
-def world(countries: list[str]) -> OrderWorld:
+def world(countries: list[str], settings: Any) -> OrderWorld:
+    enable_push(settings)  # off, the push endpoints answer 503 PUSH_DISABLED by design
     return OrderWorld("AR")
 
 

@@ -17,6 +17,7 @@ from aventide.accounts.tokens import sign_anonymous_id
 from aventide.orders.models import Order, OrderStatus
 from tests.accounts.factories import issue_anon
 from tests.orders.conftest import OrderWorld
+from tests.realtime.push_helpers import enable_push
 
 pytestmark = pytest.mark.django_db
 
@@ -36,11 +37,16 @@ NOT_ACCOUNT_ONLY: dict[str, str] = {
     "orders_cancel": "decided by the order's role table (ORDER_ACTION_FORBIDDEN / 404)",
     "integrations_webhook_receive": "providers call it: the webhook signature authenticates",
     "realtime_catchup": "a recipient catches up on its own order's events",
+    "push_vapid_public_key": "public: the browser's applicationServerKey",
+    "push_subscriptions_list": "recipients get push too: their own subscriptions",
+    "push_subscriptions_create": "recipients subscribe with their signed identity",
+    "push_subscriptions_delete": "recipients drop their own subscriptions (others': 404)",
 }
 
 
 @pytest.fixture
-def world(countries: list[str]) -> OrderWorld:
+def world(countries: list[str], settings: Any) -> OrderWorld:
+    enable_push(settings)  # off, the push endpoints answer 503 PUSH_DISABLED by design
     return OrderWorld("AR")
 
 

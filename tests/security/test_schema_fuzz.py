@@ -43,6 +43,7 @@ from aventide.core.principal import SYSTEM
 from aventide.orders import services as orders
 from tests.accounts.factories import make_staff, make_user, principal
 from tests.conftest import JsonLogs
+from tests.realtime.push_helpers import enable_push
 
 T = TypeVar("T")
 SEED = 20261202
@@ -165,6 +166,7 @@ def world(parties: Parties, settings: Any) -> World:
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "auth": None},
     }
+    enable_push(settings)  # off, the push endpoints answer 503 PUSH_DISABLED by design
     return committed(lambda: World(parties))
 
 
