@@ -32,6 +32,10 @@ from aventide.core.metrics import emit
 from realtime.contracts import event_frame, parse_stream
 from realtime.errors import PublishOutsideTransaction
 from realtime.models import Event, InboxEntry, RetentionMark
+from realtime.push.services import (  # noqa: F401 -- public: Web Push (decision 0017)
+    Notice,
+    notify,
+)
 from realtime.revocation import (  # noqa: F401 -- public: membership changes, for the apps that own a room's members (realtime/revocation.py)
     principal_recheck,
     stream_recheck,
