@@ -193,6 +193,26 @@ def test_account_numbers_said_to_be_valid_pass_their_check_digits(
     assert not problems, "\n".join(problems)
 
 
+def test_crypto_addresses_have_valid_checksums(corpus: list[dict[str, Any]]) -> None:
+    found, problems = 0, []
+    for row in corpus:
+        if row["family"] != "crypto":
+            continue
+        for token in re.findall(
+            r"\b(?:bc1[0-9a-z]{20,}|[13T][1-9A-HJ-NP-Za-km-z]{25,34})\b", row["text"]
+        ):
+            found += 1
+            ok = (
+                corpus_tools.bech32_ok(token)
+                if token.startswith("bc1")
+                else (corpus_tools.base58check_ok(token))
+            )
+            if not ok:
+                problems.append(f"line {row['line']}: {token}")
+    assert found >= 5, found
+    assert not problems, problems
+
+
 def test_benign_lines_hold_the_numbers_chat_really_has(corpus: list[dict[str, Any]]) -> None:
     """Benign lines are not number-free: prices, dates, order ids, addresses, last-4s."""
     benign = [row for row in corpus if row["label"] == "benign"]
