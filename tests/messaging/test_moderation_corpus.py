@@ -325,6 +325,14 @@ def score(outcomes: list[Outcome]) -> Score:
         recall = _rate(sum(1 for o in b if o.caught), len(b))
         fp_rate_lang = fp / len(n) if n else 0.0
         lines.append(f"{lang:<8}{len(b):>8}{recall:>8.3f}{len(n):>8}{fp:>6}{fp_rate_lang:>9.3f}")
+    lines += ["", "recall per reason and language (caught/lines)"]
+    lines.append(f"{'reason':<22}" + "".join(f"{lang:>10}" for lang in LANGS))
+    for reason in REASONS:
+        cells = []
+        for lang in LANGS:
+            mine = [o for o in bypass if o.row["reasons"][0] == reason and o.row["lang"] == lang]
+            cells.append(f"{sum(1 for o in mine if o.caught)}/{len(mine)}" if mine else "-")
+        lines.append(f"{reason:<22}" + "".join(f"{cell:>10}" for cell in cells))
 
     # false positives
     false = [o for o in benign if o.flagged]
