@@ -236,6 +236,8 @@ def payment(ctx: Context) -> None:
             if n < 11 or n in (12, 20, 21):
                 continue
             a, b = run.groups[i][0], run.groups[k][1]
+            if quoted_reference(kw.text, a, b):
+                continue
             hit = (
                 (n == 22 and checks.cbu(digits))
                 or (n == 18 and checks.clabe(digits))
@@ -476,22 +478,156 @@ def _add_phone(ctx: Context, a: int, b: int) -> None:
         ctx.add(ctx.norm, a, b, Reason.PAYMENT_BYPASS)
 
 
+_DIGIT_LOOKALIKES = str.maketrans("liozesb", "1102358")
+_ALNUM_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def digit_lookalikes(text: str) -> str:
+    """``text`` with look-alike letters read as digits inside digit groups ("4l87" -> "4187",
+    "9o27" -> "9027", "2l" -> "21"): only in tokens made of digits and the letters l i o z e s b
+    with at least as many digits as letters. Same length, so offsets do not move."""
+    if not any(c.isdigit() for c in text):
+        return text
+    parts: list[str] = []
+    pos = 0
+    for match in _ALNUM_TOKEN.finditer(text):
+        token = match.group()
+        digits = sum(c.isdigit() for c in token)
+        if digits == 0 or digits == len(token) or digits < len(token) - digits:
+            continue
+        if token.strip("0123456789liozesb"):
+            continue
+        parts.append(text[pos : match.start()])
+        parts.append(token.translate(_DIGIT_LOOKALIKES))
+        pos = match.end()
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+#: between two digit groups of one phone written in prose: a few words, commas, asides
+_FILLER_GAP = re.compile(r"[^0-9\n]{1,28}")
+_FILLER_WORD = re.compile(r"[a-z]+")
+_AREA_WORD = re.compile(rf"\b(?:{_words(lexicon.AREA_CODE_WORDS)})\b")
+MAX_FILLER_WORDS = 4
+
+
+def _loose_chains(text: str) -> Iterator[list[tuple[int, int]]]:
+    """Digit groups joined across short prose gaps ("11 (primero) 4187 y 2290", "55, 34, 18")."""
+    chain: list[tuple[int, int]] = []
+    for count, group in enumerate(_GROUP.finditer(text)):
+        if count >= MAX_WINDOWS:
+            break
+        if chain:
+            gap = text[chain[-1][1] : group.start()]
+            ok = (
+                len(gap) <= 28
+                and "\n" not in gap
+                and len(_FILLER_WORD.findall(gap)) <= MAX_FILLER_WORDS
+            )
+            if not ok:
+                yield chain
+                chain = []
+        chain.append(group.span())
+    if chain:
+        yield chain
+
+
+def _loose_phones(ctx: Context, text: str, regions: tuple[str, ...], lookups: int) -> None:
+    """Second pass: a phone whose digit groups are split by words, commas or asides. Only chains
+    of 3+ groups (2 with a contact word near), 10-13 digits, that ``phonenumbers`` validates; a
+    trailing area code named as such ("..., ddd 21") is also tried in front."""
+    kw = ctx.keywords.text
+    for chain in _loose_chains(text):
+        if len(chain) < 2 or sum(b - a for a, b in chain) < 10:
+            continue
+        for i in range(len(chain)):
+            total = 0
+            for k in range(i, len(chain)):
+                total += chain[k][1] - chain[k][0]
+                if total > 13:
+                    break
+                groups = chain[i : k + 1]
+                if total < 10 or len(groups) < 2:
+                    continue
+                if _overlaps(groups[0][0], groups[-1][1], ctx.taken):
+                    continue
+                lengths = {b - a for a, b in groups}
+                if len(lengths) == 1 and min(lengths) >= 4:
+                    continue  # a list of references ("48213, 48214")
+                lo, hi = max(0, groups[0][0] - 40), min(len(kw), groups[-1][1] + 25)
+                near = (
+                    _CONTACT.search(kw, lo, groups[0][0])
+                    or _CONTACT.search(kw, groups[-1][1], hi)
+                    or _AREA_WORD.search(kw, lo, hi)
+                )
+                if len(groups) < 3 and not near:
+                    continue
+                worded = any(
+                    _FILLER_WORD.search(text, groups[j][1], groups[j + 1][0])
+                    for j in range(len(groups) - 1)
+                )
+                if (
+                    worded
+                    and not near
+                    and (len(groups) > 3 or min(lengths) < 2 or max(lengths) < 4)
+                ):
+                    continue  # prose with small numbers (dates, quantities), not a phone
+                if quoted_reference(kw, groups[0][0], groups[-1][1]):
+                    continue
+                digits = "".join(text[a:b] for a, b in groups)
+                tries = [digits]
+                last = groups[-1]
+                if 2 <= last[1] - last[0] <= 3 and _AREA_WORD.search(
+                    kw, max(groups[-2][1], last[0] - 16), last[0]
+                ):
+                    tries.append(text[last[0] : last[1]] + digits[: -(last[1] - last[0])])
+                for candidate in tries:
+                    if lookups >= MAX_PHONE_LOOKUPS:
+                        return
+                    lookups += 1
+                    if _valid_phone(candidate, False, regions):
+                        _add_phone(ctx, groups[0][0], groups[-1][1])
+                        ctx.taken.append((groups[0][0], groups[-1][1]))
+                        break
+
+
+_REFERENCE = re.compile(rf"\b(?:{_words(lexicon.REFERENCE_WORDS)})\b")
+
+
+def quoted_reference(kw: str, a: int, b: int) -> bool:
+    """A reference word shortly before ``[a, b)`` and no contact word other than a generic
+    "number" around it: the digits are that order, tracking, protocol or boleto number."""
+    if not _REFERENCE.search(kw, max(0, a - 40), a):
+        return False
+    lo, hi = max(0, a - 40), min(len(kw), b + 25)
+    return all(
+        m.group() in lexicon.GENERIC_CONTACT_WORDS
+        for m in _CONTACT.finditer(kw, lo, hi)
+        if not (a <= m.start() < b)
+    )
+
+
 def phone(ctx: Context) -> None:
     norm, kw = ctx.norm, ctx.keywords
-    text = norm.text
+    text = digit_lookalikes(norm.text)
     candidates = [(r.start, r.end) for r in digit_runs(text, ctx.steps, 7)]
     if not candidates:
-        return
+        if sum(c.isdigit() for c in text) < 10:
+            return
+        candidates = [(0, len(text))]  # only the loose pass below can find a phone
     masked = _mask(text, protected_ranges(text, candidates) + ctx.taken)
     regions = (ctx.country, *(r for r in SUPPORTED_REGIONS if r != ctx.country))
     lookups = 0
     budget = MAX_WINDOWS
     for run in digit_runs(masked, ctx.steps, 7):
         n = len(run.digits)
+        if quoted_reference(kw.text, run.start, run.end):
+            continue
         lo, hi = max(0, run.start - 40), min(len(kw.text), run.end + 25)
         evidence = _CONTACT.search(kw.text, lo, run.start) or _CONTACT.search(kw.text, run.end, hi)
         if evidence and n <= 15:
             _add_phone(ctx, run.groups[0][0], run.groups[-1][1])
+            ctx.taken.append((run.groups[0][0], run.groups[-1][1]))
             continue
         if n < 8:
             continue
@@ -508,7 +644,10 @@ def phone(ctx: Context) -> None:
             plus = run.plus and i == 0
             if _valid_phone(digits, plus, regions):
                 _add_phone(ctx, run.groups[i][0], run.groups[k][1])
+                ctx.taken.append((run.groups[i][0], run.groups[k][1]))
                 covered_to = k
+    if "digit_joining" in ctx.steps:
+        _loose_phones(ctx, masked, regions, lookups)
 
 
 # --- harassment -------------------------------------------------------------------------------

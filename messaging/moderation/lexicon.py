@@ -14,7 +14,7 @@ from __future__ import annotations
 CONTACT_WORDS: tuple[str, ...] = (
     # es
     "llamame", "llamar", "llama", "llamen", "marcame", "telefono", "tel", "telf", "cel",
-    "celular", "movil", "numero", "nro", "contacto", "escribime", "escribeme", "whats",
+    "celular", "movil", "numero", "nro", "num", "contacto", "escribime", "escribeme", "whats",
     "whatsapp", "wsp", "wpp", "wa", "guasap", "watsap", "wasap",
     # pt
     "me liga", "liga", "ligar", "ligue", "chama", "me chama", "fone", "telefone", "contato",
@@ -26,8 +26,26 @@ CONTACT_WORDS: tuple[str, ...] = (
 
 #: stems of contact verbs in any person ("llamás", "llamame", "escribime", "ligue", "chama")
 CONTACT_STEMS: tuple[str, ...] = (
-    "llam", "escrib", "marca", "telef", "celu", "contact", "contat", "whats", "wasap",
-    "guasap", "lig(?:a|ue|ar)", "cham(?:a|e)", "fone", "texte",
+    "llam", "escrib", "marca(?:me|le|nos|r|s)", "telef", "celu", "contact", "contat", "whats",
+    "wasap", "guasap", "lig(?:a|ue|ar)", "cham(?:a|e)", "fone", "texte",
+)  # fmt: skip
+
+#: words quoting a platform or carrier reference: a digit run after one is that reference, not a
+#: phone, unless a contact word other than a generic "number" is near ("guia 5830172946")
+REFERENCE_WORDS: tuple[str, ...] = (
+    "pedido", "orden", "ordem", "order", "compra", "purchase", "guia", "tracking", "rastreio",
+    "rastreamento", "rastreo", "seguimiento", "protocolo", "protocol", "boleto", "folio",
+    "ticket", "factura", "fatura", "nota fiscal", "comprobante", "transaccion", "referencia",
+    "reference", "envio", "codigo de barras", "linha digitavel", "invoice", "chamado",
+    "reclamo", "caso",
+)  # fmt: skip
+#: contact words that also name references ("numero de orden"): they alone do not make a phone
+GENERIC_CONTACT_WORDS: frozenset[str] = frozenset({"numero", "number", "nro", "num"})
+
+#: words naming an area code: a short group after one may be said last ("..., ddd 21")
+AREA_CODE_WORDS: tuple[str, ...] = (
+    "ddd", "lada", "area code", "codigo de area", "cod area", "caracteristica", "prefijo",
+    "prefixo",
 )  # fmt: skip
 
 #: platforms: a handle-like token next to one of these is a CONTACT_HANDLE
