@@ -10,6 +10,7 @@ street/floor number) covers.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -605,6 +606,31 @@ def quoted_reference(kw: str, a: int, b: int) -> bool:
         for m in _CONTACT.finditer(kw, lo, hi)
         if not (a <= m.start() < b)
     )
+
+
+_SOLICIT = re.compile(rf"\b(?:{'|'.join(lexicon.SOLICITATION_PHRASES)})\b")
+_NEGATION = re.compile(r"\b(?:no me|nao|don'?t|do not|never|nunca|not)\b")
+
+
+def _number_follows(original: str, end: int) -> bool:
+    """The next visible character after ``end`` (original text) starts a number."""
+    rest = original[end : end + 8].lstrip(" :=-\u200b\u200c\u200d\u2060\ufeff")
+    return bool(rest) and (rest[0] in "+(" or unicodedata.category(rest[0]).startswith("N"))
+
+
+def solicitation(ctx: Context) -> None:
+    """Asking for the other party's phone or messenger ("pasame tu whats", "me chama no zap",
+    "send me your number"): CONTACT_PHONE over the phrase, unless negated just before."""
+    kw = ctx.keywords
+    for count, match in enumerate(_SOLICIT.finditer(kw.text)):
+        if count >= MAX_MARKS:
+            break
+        if _NEGATION.search(kw.text, max(0, match.start() - 12), match.start()):
+            continue
+        if _number_follows(ctx.original, kw.original(*match.span())[1]):
+            continue  # a number is given: the phone detector judges it
+        if not _overlaps(*match.span(), ctx.taken):
+            ctx.add(kw, *match.span(), Reason.CONTACT_PHONE)
 
 
 def phone(ctx: Context) -> None:

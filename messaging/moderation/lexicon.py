@@ -42,6 +42,36 @@ REFERENCE_WORDS: tuple[str, ...] = (
 #: contact words that also name references ("numero de orden"): they alone do not make a phone
 GENERIC_CONTACT_WORDS: frozenset[str] = frozenset({"numero", "number", "nro", "num"})
 
+_CHANNELS = (
+    r"(?:whatsapp|whats|wsp|wpp|wasap|guasap|watsap|zapzap|zap|telegram|signal|numero|"
+    r"number|cel|celular|cell|movil|telefono|telefone|fone|phone(?: number)?|contato|"
+    r"contacto|digits)"
+)
+#: asking the other party for a phone or moving the chat to a messenger without giving a
+#: number: an off-platform attempt, CONTACT_PHONE over the phrase (redacted). Regular
+#: expressions over the normalised text; every repetition bounded.
+SOLICITATION_PHRASES: tuple[str, ...] = (
+    # es: "pasame tu whats", "dame tu numero", "te marco al cel", "hablamos por wsp"
+    rf"(?:pasa|pasame|pasas|dame|das|manda|mandame|envia|enviame|compart[a-z]{{0,4}}) "
+    rf"(?:[a-z]{{1,6}} )?(?:tu|su) {_CHANNELS}",
+    r"(?:hablamos|seguimos|hablemos|sigamos|escribime|escribeme|llamame|te escribo|te llamo|"
+    r"te marco) (?:[a-z]{1,6} )?(?:por|al|en el|a tu|por el) "
+    r"(?:whatsapp|whats|wsp|wpp|wasap|guasap|telegram|cel|celular)",
+    # pt: "me passa teu zap", "chama no zap", "vamos pro zap"
+    rf"(?:passa|me passa|manda|me manda|envia|me envia|me da|da) (?:o |a )?(?:teu|seu|tua|sua) "
+    rf"{_CHANNELS}",
+    r"(?:chama|me chama|me liga|liga|me chame|me ligue|fala comigo|me add|me adiciona|"
+    r"te chamo|te ligo) (?:[a-z]{1,6} )?(?:no|pelo|pro) (?:zap|zapzap|whats|whatsapp|wpp|"
+    r"telegram)",
+    r"(?:vamos|bora) (?:pro|para o|pelo) (?:zap|zapzap|whats|whatsapp|wpp|telegram)",
+    # en: "send me your whatsapp", "give me your number", "text me on telegram"
+    rf"(?:send|give|text|dm|share)(?: me)? your {_CHANNELS}",
+    r"(?:text|call|message|hit|ping) me (?:up )?(?:on|at|via|over) (?:whatsapp|whats|telegram|"
+    r"signal)",
+    r"(?:move|switch|talk|continue) (?:this |the chat )?(?:to|on|over) (?:whatsapp|telegram|"
+    r"signal)",
+)
+
 #: words naming an area code: a short group after one may be said last ("..., ddd 21")
 AREA_CODE_WORDS: tuple[str, ...] = (
     "ddd", "lada", "area code", "codigo de area", "cod area", "caracteristica", "prefijo",

@@ -91,3 +91,39 @@ def test_references_dates_and_quantities_are_not_phones(country: str, text: str)
     verdict = _check(text, country)
 
     assert verdict.action == Action.ALLOW, verdict
+
+
+SOLICITATIONS = [
+    ("AR", "dale, mandame tu whatsapp y lo coordinamos"),
+    ("MX", "¿me das tu celular? así te marco mañana"),
+    ("MX", "mejor hablamos por wsp, acá tarda mucho"),
+    ("BR", "manda o seu número que te ligo mais tarde"),
+    ("BR", "me liga pelo whats depois das seis"),
+    ("BR", "bora pro zap que é mais rápido"),
+    ("MX", "can you text me your phone number? easier that way"),
+    ("AR", "ping me on telegram for the rest"),
+]
+
+
+@pytest.mark.parametrize(("country", "text"), SOLICITATIONS)
+def test_asking_for_a_phone_or_messenger_is_flagged(country: str, text: str) -> None:
+    verdict = _check(text, country)
+
+    assert Reason.CONTACT_PHONE in verdict.reasons, verdict
+    assert verdict.action == Action.REDACT
+
+
+STAYING = [
+    ("AR", "no uso whatsapp, sigamos por el chat de la app"),
+    ("BR", "não precisa me passar seu número, falamos por aqui"),
+    ("MX", "please don't send me your number, the app chat works"),
+    ("BR", "vi no whatsapp da loja que abre às 9"),
+    ("AR", "te escribo por acá cuando salga el pedido"),
+]
+
+
+@pytest.mark.parametrize(("country", "text"), STAYING)
+def test_staying_on_the_platform_or_naming_a_messenger_is_allowed(country: str, text: str) -> None:
+    verdict = _check(text, country)
+
+    assert verdict.action == Action.ALLOW, verdict
