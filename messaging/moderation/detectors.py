@@ -216,6 +216,12 @@ _PAY_PHRASES = [_ARTICLE.sub(_ARTICLE_OR_1, p) for p in lexicon.PAYMENT_PHRASES]
 _PAY_PHRASE = re.compile(rf"\b(?:{_grouped(_PAY_PHRASES)})\b")
 _PAY_APP = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_APPS)})\b")
 _PAY_VERB = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_VERBS)})\b")
+_LINK_WORD = re.compile(r"\blinks?\b")
+#: a Brazilian bank branch and account ("ag 0412-7 cc 55310-2", "agencia 3301 conta 12345-6")
+_BANK_ACCOUNT = re.compile(
+    r"\bag(?:encia)?\.?:?\s?[0-9]{3,5}(?:-[0-9x])?\s?[,;/]?\s?"
+    r"(?:c/c|cc|conta(?: corrente| poupanca)?|c\.c\.)\.?:?\s?[0-9]{3,12}(?:-[0-9x])?(?![0-9])"
+)
 _PAY_LINK_HOSTS = ("paypal.me", "paypal.com", "mpago.la", "mercadopago.com", "venmo.com",
                    "cash.app", "picpay.me", "nequi.com", "link.mercadopago")  # fmt: skip
 
@@ -237,8 +243,8 @@ def payment(ctx: Context) -> None:
             if n < 11 or n in (12, 20, 21):
                 continue
             a, b = run.groups[i][0], run.groups[k][1]
-            if quoted_reference(kw.text, a, b):
-                continue
+            if quoted_reference(kw.text, a, b) or (a > 0 and text[a - 1] in "/="):
+                continue  # a reference, or the path of a link (the URL detector's)
             hit = (
                 (n == 22 and checks.cbu(digits))
                 or (n == 18 and checks.clabe(digits))
@@ -255,10 +261,20 @@ def payment(ctx: Context) -> None:
     for count, match in enumerate(_IBAN.finditer(text)):
         if count >= MAX_MARKS:
             break
-        compact = match.group().replace(" ", "").upper()
-        if checks.iban(compact):
-            ctx.add(norm, *match.span(), Reason.PAYMENT_BYPASS)
-            ctx.taken.append(match.span())
+        # the last group may be the next word ("... 8517 if you"): try without it too
+        chunk = match.group()
+        for end in (len(chunk), chunk.rfind(" ")):
+            compact = chunk[:end].replace(" ", "").upper()
+            if end > 0 and len(compact) >= 15 and checks.iban(compact):
+                span = (match.start(), match.start() + end)
+                ctx.add(norm, *span, Reason.PAYMENT_BYPASS)
+                ctx.taken.append(span)
+                break
+    for count, match in enumerate(_BANK_ACCOUNT.finditer(text)):
+        if count >= MAX_MARKS:
+            break
+        ctx.add(norm, *match.span(), Reason.PAYMENT_BYPASS)
+        ctx.taken.append(match.span())
     if _PIX_KEYWORD.search(kw.text):
         for match in _UUID.finditer(text):
             if _PIX_KEYWORD.search(kw.text, max(0, match.start() - 60), match.start()):
@@ -283,7 +299,8 @@ def payment(ctx: Context) -> None:
         ctx.add(kw, *match.span(), Reason.PAYMENT_BYPASS)
     for match in _PAY_APP.finditer(kw.text):
         lo, hi = max(0, match.start() - 40), min(len(kw.text), match.end() + 40)
-        if _PAY_VERB.search(kw.text, lo, hi):
+        near = max(0, match.start() - 16), min(len(kw.text), match.end() + 16)
+        if _PAY_VERB.search(kw.text, lo, hi) or _LINK_WORD.search(kw.text, *near):
             ctx.add(kw, *match.span(), Reason.PAYMENT_BYPASS)
 
 

@@ -126,6 +126,21 @@ PAYMENT_PHRASES: tuple[str, ...] = (
     r"pago directo", r"te paso (?:mi|el|un) (?:cbu|cvu|alias|clabe|numero de cuenta|cuenta)",
     r"mi (?:cbu|cvu|clabe) es", r"arreglamos (?:por fuera|aparte|entre nosotros)",
     r"cancela (?:el|tu) pedido y te",
+    r"(?:pagame|me pagas|me pagan|aboname|me abonas|pagarme) (?:[a-z]{1,8} )?en efectivo",
+    r"(?:deposit|transfi?er)[a-z]{0,4} (?:[a-z]{1,6} )?(?:a|en) (?:mi|mis) "
+    r"(?:cuenta|cbu|cvu|clabe)",
+    r"(?:no|sin) (?:pagas|pagar|pagues|pagamos|pagan) (?:la |las )?(?:comision|comisiones)",
+    r"link de (?:pago|cobro|pagamento)", r"(?:directo|directamente) conmigo",
+    # pt
+    r"(?:me paga|paga|pagar|me pagar) (?:[a-z]{1,8} )?em (?:dinheiro|especie)",
+    r"(?:transfer|deposit|pag)[a-z]{0,4} direto", r"direto comigo",
+    r"(?:faz|faca|manda|fazer) (?:1 |um |uma |o )?(?:ted|doc)",
+    r"sem (?:a |as )?(?:taxa|taxas|comissao)",
+    # en
+    r"(?:venmo|zelle|cash ?app|paypal|cashapp) me", r"forget (?:the|this) (?:app|platform)",
+    r"not through (?:here|the app|this app|the platform)", r"pay (?:me )?there instead",
+    r"skip (?:the|this) (?:app|platform|fees?)", r"directly (?:to|with) me",
+    r"pay(?:ment)? link", r"pay me (?:in )?cash",
     # pt
     r"(?:pag|cobr|acert|negoci|vend|compr|transfer|fech|faz|fac)[a-z]{0,6} "
     r"(?:[a-z]{1,8} )?por fora",

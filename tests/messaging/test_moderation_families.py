@@ -127,3 +127,50 @@ def test_staying_on_the_platform_or_naming_a_messenger_is_allowed(country: str, 
     verdict = _check(text, country)
 
     assert verdict.action == Action.ALLOW, verdict
+
+
+PAYMENT_ROUTES = [
+    ("AR", "mejor aboname en efectivo cuando pases y listo"),
+    ("MX", "transfiéreme a mi cuenta y te ahorras lo de la app"),
+    ("AR", "así no pagás las comisiones, dale"),
+    ("MX", "te genero un link de cobro y pagas por ahí"),
+    ("MX", "arreglamos directamente conmigo, más barato"),
+    ("BR", "pode me pagar em dinheiro na entrega"),
+    ("BR", "deposita direto na minha conta que sai mais barato"),
+    ("BR", "ag 0412-7 cc 55310-2, Itaú, pode mandar"),
+    ("BR", "fecho sem as taxas se você topar"),
+    ("MX", "zelle me the rest, it's simpler"),
+    ("MX", "PayPal works, just not through the app"),
+    ("AR", "I'll drop you a Nequi link, skip the fees"),
+    ("MX", "wire it to GB82 WEST 1234 5698 7654 32 when you can"),
+    ("AR", "mi cuenta: DE89 3704 0044 0532 0130 00 por favor"),
+]
+
+
+@pytest.mark.parametrize(("country", "text"), PAYMENT_ROUTES)
+def test_payment_routes_outside_the_platform_are_flagged(country: str, text: str) -> None:
+    verdict = _check(text, country)
+
+    assert Reason.PAYMENT_BYPASS in verdict.reasons, verdict
+    assert verdict.action == Action.BLOCK
+
+
+PAYMENT_OK = [
+    ("AR", "pagué en efectivo en el Rapipago, ya figura en la app"),
+    ("BR", "paguei o boleto pelo app, tudo certo"),
+    ("MX", "the app took the fee, no problem"),
+    ("BR", "a agência dos correios fecha às 17h"),
+]
+
+
+@pytest.mark.parametrize(("country", "text"), PAYMENT_OK)
+def test_payments_through_the_platform_are_allowed(country: str, text: str) -> None:
+    verdict = _check(text, country)
+
+    assert verdict.action == Action.ALLOW, verdict
+
+
+def test_a_messenger_link_with_a_long_number_is_a_url_not_a_card() -> None:
+    verdict = _check("wa\u200b.me/\u200b5493514402817", "AR")
+
+    assert Reason.CONTACT_URL in verdict.reasons, verdict
