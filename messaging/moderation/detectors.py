@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 import phonenumbers
 
@@ -322,9 +323,64 @@ _LOCAL_BACK = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9._%+-]{1,64}\Z")
 _DOMAIN_FWD = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9-]{1,63}){0,4}")
 
 
+_PROVIDER_NAMED = re.compile(
+    rf"\b(?:mi|meu|my|el|o)\s(?:{'|'.join(sorted(MAIL_PROVIDERS - {'ig', 'live'}))}|"
+    r"mail|email|e-mail|correo|imeil)\s(?:es|e|eh|is|:)?\s?:?\s?"
+    r"([a-z0-9][a-z0-9._-]{2,62}[a-z0-9])\b"
+)
+_PROVIDER_AFTER = re.compile(
+    rf"\b(?:{'|'.join(sorted(MAIL_PROVIDERS - {'ig', 'live', 'terra'}))})\b"
+)
+_MAIL_TOKEN = re.compile(r"(?<![a-z0-9._@-])[a-z][a-z0-9._-]{2,62}[a-z0-9](?![a-z0-9@])")
+_AT_WORDS = re.compile(r"\b(?:at|arroba|en|no|on|in|em)\b")
+
+
+def _mail_like(token: str) -> bool:
+    return any(c.isdigit() for c in token) or "." in token or "_" in token
+
+
+def email_without_at(ctx: Context) -> None:
+    """An address given without its "@": "mi hotmail es lucia.r77", "pedro_88 en yahoo",
+    "ana.reis, then at, then outlook". The user part needs a digit, dot or underscore."""
+    norm = ctx.norm
+    text = norm.text
+    for count, match in enumerate(_PROVIDER_NAMED.finditer(text)):
+        if count >= MAX_MARKS:
+            break
+        a, b = match.span(1)
+        if _mail_like(match.group(1)) and not _overlaps(a, b, ctx.taken):
+            ctx.add(norm, a, b, Reason.CONTACT_EMAIL)
+            ctx.taken.append((a, b))
+    for count, provider in enumerate(_PROVIDER_AFTER.finditer(text)):
+        if count >= MAX_MARKS:
+            break
+        lo = max(0, provider.start() - 40)
+        if not _AT_WORDS.search(text, lo, provider.start()):
+            continue
+        tokens = [
+            t for t in _MAIL_TOKEN.finditer(text, lo, provider.start()) if _mail_like(t.group())
+        ]
+        if not tokens:
+            continue
+        a, b = tokens[-1].start(), provider.end()
+        if text[b : b + 4] in (".com", ".net") or text[b : b + 3] == ".co":
+            b = b + (4 if text[b : b + 4] in (".com", ".net") else 3)
+        if not _overlaps(a, b, ctx.taken):
+            ctx.add(norm, a, b, Reason.CONTACT_EMAIL)
+            ctx.taken.append((a, b))
+
+
+def _spaced_at(original: str, before_end: int, at_end: int) -> bool:
+    """Spaces (only) between the word before an "@" and the "@" in the original text."""
+    at = original.find("@", before_end, at_end)
+    return at > before_end and original[before_end:at].strip() == ""
+
+
 def email(ctx: Context) -> None:
     norm = ctx.norm
     text = norm.text
+    if "email_words" in ctx.steps:
+        email_without_at(ctx)
     if "@" not in text:
         return
     pos = text.find("@")
@@ -333,6 +389,16 @@ def email(ctx: Context) -> None:
         count += 1
         local = _LOCAL_BACK.search(text, max(0, pos - 64), pos)
         domain = _DOMAIN_FWD.match(text, pos + 1, pos + 260)
+        if (
+            local is not None
+            and local.group() in _PLATFORM_SET
+            and _spaced_at(ctx.original, norm.ends[pos - 1], norm.ends[pos])
+        ):
+            # "insta @maria.flores.ar": a platform, a space, then a handle
+            local = None
+            if domain is not None and not _overlaps(pos, domain.end(), ctx.taken):
+                ctx.add(norm, pos, domain.end(), Reason.CONTACT_HANDLE)
+                ctx.taken.append((pos, domain.end()))
         if local is not None and domain is not None:
             labels = domain.group().split(".")
             tld = labels[-1]
@@ -364,6 +430,17 @@ _SHORT_HOSTS = frozenset(
 )  # fmt: skip
 
 
+#: "www . shop . com": a spaced www address
+_SPACED_WWW = re.compile(
+    r"\bwww\s{0,3}\.\s{0,3}[a-z0-9-]{2,63}(?:\s{0,3}\.\s{0,3}[a-z]{2,12}\b){1,3}"
+)
+#: words that present an address as one's shop or site: a weak TLD after them is a link
+_SHOP_WORDS = re.compile(
+    r"\b(?:tienda|pagina|sitio|web|site|loja|store|shop|visita|visit|entra|entre|mira|olha|"
+    r"check out|catalogo|catalog)\b"
+)
+
+
 def _host(url: str) -> str:
     host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
     return host.removeprefix("www.").rstrip(".")
@@ -392,6 +469,15 @@ def url(ctx: Context) -> None:
         if not any(c.isalpha() for c in labels[0]) and host not in _SHORT_HOSTS:
             continue
         found.append((match.start(), match.end(), host))
+    weak_bare = list(islice(_URL_BARE.finditer(text), MAX_MARKS))
+    flood = len(weak_bare) >= LINK_FLOOD
+    for match in weak_bare:
+        host = _host(match.group())
+        shown = _SHOP_WORDS.search(ctx.keywords.text, max(0, match.start() - 24), match.start())
+        if (flood or shown) and any(c.isalpha() for c in host.split(".")[0]):
+            found.append((match.start(), match.end(), host))
+    for match in _SPACED_WWW.finditer(text):
+        found.append((match.start(), match.end(), re.sub(r"\s", "", match.group())))
     seen: list[tuple[int, int]] = []
     for a, b, host in sorted(found):
         while b > a and text[b - 1] in ".,;:!?)]}":

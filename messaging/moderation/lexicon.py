@@ -181,8 +181,8 @@ INSULTS: tuple[str, ...] = (
     "concha de tu madre", "concha de tu hermana", "ctm", "la puta que te pario", "pendejo",
     "pendeja", "cabron", "cabrona", "chinga tu madre", "chingate", "malparido", "malparida",
     "gonorrea", "maricon", "sudaca", "mogolico", "mogolica", "retrasado", "retrasada",
-    "tarado", "tarada", "culiao", "culiado", "conchudo", "conchuda", "andate a la mierda",
-    "vete a la mierda", "come mierda", "chupame",
+    "tarado", "tarada", "culero", "culera", "culiao", "culiado", "conchudo", "conchuda",
+    "andate a la mierda", "vete a la mierda", "come mierda", "chupame",
     # pt
     "otario", "otaria", "babaca", "arrombado", "arrombada", "filho da puta", "filha da puta",
     "fdp", "vagabundo", "vagabunda", "viado", "desgracado", "desgracada", "cuzao", "corno",
@@ -192,6 +192,7 @@ INSULTS: tuple[str, ...] = (
     "idiot", "stupid", "moron", "asshole", "bitch", "bastard", "fuck you", "fuck off",
     "motherfucker", "fucker", "cunt", "dickhead", "retard", "faggot", "fag", "nigger",
     "nigga", "whore", "slut", "scumbag", "dumbass", "jackass", "shithead", "wanker",
+    "retarded", "piece of shit", "piece of crap", "pedazo de mierda", "pedaco de merda",
 )  # fmt: skip
 #: words that insult only when aimed at someone ("sos una basura", "seu lixo", "you pig")
 TARGETED_INSULTS: tuple[str, ...] = (
@@ -208,12 +209,15 @@ THREATS: tuple[str, ...] = (
     # es
     "te voy a matar", "te mato", "te voy a buscar", "te voy a encontrar", "se donde vivis",
     "se donde vives", "te voy a cagar a palos", "te voy a romper", "vas a morir",
-    "te vas a arrepentir",
+    "te vas a arrepentir", "cuidate la espalda", "cuida tu espalda", "se donde trabajas",
+    "se cual es tu direccion", "conozco tu direccion", "tengo tu direccion",
     # pt
     "vou te matar", "te mato", "vou te pegar", "vou te achar", "sei onde voce mora",
-    "sei onde vc mora", "vai morrer", "vai se arrepender", "vou acabar com voce",
+    "sei onde vc mora", "vai morrer", "sei seu endereco", "sei o seu endereco",
+    "sei onde voce trabalha", "cuidado por onde anda", "vai se arrepender", "vou acabar com voce",
     # en
     "i will kill you", "i'll kill you", "ill kill you", "im going to kill you",
     "i'm going to kill you", "i know where you live", "you're dead", "youre dead",
-    "kill yourself", "kys", "you will regret",
+    "kill yourself", "kys", "you will regret", "watch your back", "i know your address",
+    "i know where you work", "i have your address",
 )  # fmt: skip

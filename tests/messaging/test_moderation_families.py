@@ -174,3 +174,50 @@ def test_a_messenger_link_with_a_long_number_is_a_url_not_a_card() -> None:
     verdict = _check("wa\u200b.me/\u200b5493514402817", "AR")
 
     assert Reason.CONTACT_URL in verdict.reasons, verdict
+
+
+OTHER_BYPASS = [
+    # e-mails without "@"
+    ("AR", "mi hotmail es lucia.rivas77, escribime ahí", Reason.CONTACT_EMAIL),
+    ("BR", "meu outlook é pedro_ramos81", Reason.CONTACT_EMAIL),
+    ("MX", "carlos.mtz90 at yahoo dot com", Reason.CONTACT_EMAIL),
+    ("BR", "bia.lemos, depois arroba, depois hotmail", Reason.CONTACT_EMAIL),
+    # links: spaced www, a shop domain, a flood of bare domains
+    ("BR", "www . lojadabia . br", Reason.CONTACT_URL),
+    ("AR", "visitá mi tienda floresdeluz.ar y pedí ahí", Reason.CONTACT_URL),
+    ("MX", "promo a1.co b2.co c3.co d4.co e5.co", Reason.SPAM),
+    # a handle with dots after a platform word and a space
+    ("BR", "me segue no insta @bia.lemos.doces", Reason.CONTACT_HANDLE),
+    # harassment
+    ("MX", "qué culero eres", Reason.HARASSMENT),
+    ("MX", "this piece of crap seller", Reason.HARASSMENT),
+    ("MX", "what a retarded answer", Reason.HARASSMENT),
+    ("AR", "cuidate la espalda, sé dónde trabajás", Reason.HARASSMENT),
+    ("BR", "sei o seu endereço, cuidado", Reason.HARASSMENT),
+    ("MX", "better watch your back", Reason.HARASSMENT),
+]
+
+
+@pytest.mark.parametrize(("country", "text", "reason"), OTHER_BYPASS)
+def test_other_families_are_flagged(country: str, text: str, reason: str) -> None:
+    verdict = _check(text, country)
+
+    assert reason in verdict.reasons, verdict
+    assert verdict.action != Action.ALLOW
+
+
+OTHER_OK = [
+    ("AR", "te lo mandé por gmail ayer, fijate"),
+    ("BR", "meu email já está cadastrado no app"),
+    ("AR", "gracias.me avisás y paso"),
+    ("MX", "the shop was closed at 6, will try tomorrow"),
+    ("AR", "qué culebra más linda en la tarjeta"),
+    ("MX", "my back hurts from carrying the box"),
+]
+
+
+@pytest.mark.parametrize(("country", "text"), OTHER_OK)
+def test_other_everyday_lines_are_allowed(country: str, text: str) -> None:
+    verdict = _check(text, country)
+
+    assert verdict.action == Action.ALLOW, verdict
