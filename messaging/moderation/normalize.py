@@ -378,7 +378,9 @@ def number_word_edits(view: View) -> list[tuple[int, int, str]]:
 _SCALES = {"mil": 1000, "thousand": 1000, "hundred": 100}
 
 
-def _scaled(words: list[re.Match[str]], parsed: tuple[str, int], text: str) -> tuple[str, int]:
+def _scaled(
+    words: list[re.Match[str]], parsed: tuple[str, int], text: str, below: int = 10**6
+) -> tuple[str, int]:
     """ "cuatro mil ciento ochenta y siete" -> 4187, "one hundred eighty" -> 180: a parsed number
     followed by a scale word, then (optionally, after "y"/"e"/"and") a smaller number."""
     digits, after = parsed
@@ -390,7 +392,9 @@ def _scaled(words: list[re.Match[str]], parsed: tuple[str, int], text: str) -> t
         return len(gap) <= 3 and gap.strip(" -") == ""
 
     scale = _SCALES.get(words[after].group())
-    if scale is None or not joined(after - 1, after) or int(digits) * scale >= 10**6:
+    if scale is None or scale >= below or not joined(after - 1, after):
+        return parsed
+    if int(digits) * scale >= 10**6:
         return parsed
     if scale == 100 and int(digits) > 9:
         return parsed
@@ -400,8 +404,13 @@ def _scaled(words: list[re.Match[str]], parsed: tuple[str, int], text: str) -> t
     if nxt < len(words) and joined(nxt - 1, nxt) and words[nxt].group() in _NUMBER_WORDS:
         rest = _number_at(words, nxt, text)
         if rest is not None:
-            rest = _scaled(words, rest, text) if scale == 1000 else rest
-            if rest[0].isdigit() and int(rest[0]) < scale:
+            rest = _scaled(words, rest, text, below=scale)  # one level deeper at most
+            scaled_again = (
+                rest[1] < len(words)
+                and _SCALES.get(words[rest[1]].group(), 0) >= scale
+                and joined(rest[1] - 1, rest[1])
+            )  # "dos mil dos mil": two numbers, not 2002 and a stray "mil"
+            if rest[0].isdigit() and int(rest[0]) < scale and not scaled_again:
                 return str(value + int(rest[0])), rest[1]
     return str(value), after + 1
 

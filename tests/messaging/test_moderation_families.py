@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from messaging.moderation import Action, Reason, Verdict, moderate
+from messaging.moderation.engine import analyze
 from messaging.moderation.normalize import normalize
 
 
@@ -221,3 +222,23 @@ def test_other_everyday_lines_are_allowed(country: str, text: str) -> None:
     verdict = _check(text, country)
 
     assert verdict.action == Action.ALLOW, verdict
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dos mil " * 12000,
+        "one hundred " * 9000,
+        "1 a " * 25000,
+        "1l " * 33000,
+        "x.y1 at gmail " * 7000,
+        "www . a " * 12000,
+        "mi gmail es a.b1 " * 6000,
+        "ag 1234 cc 5678 " * 6000,
+    ],
+)
+def test_long_inputs_of_the_new_families_do_not_fail_the_engine(text: str) -> None:
+    # analyze has no safety net: an exception here is a bug
+    verdict = analyze(text, country_code="AR")
+
+    assert verdict.action in (Action.ALLOW, Action.REDACT, Action.BLOCK)
