@@ -732,6 +732,8 @@ def solicitation(ctx: Context) -> None:
             continue
         if _number_follows(ctx.original, kw.original(*match.span())[1]):
             continue  # a number is given: the phone detector judges it
+        if _REFERENCE.search(kw.text, match.end(), min(len(kw.text), match.end() + 16)):
+            continue  # "pasame tu numero de pedido": the order's number
         if not _overlaps(*match.span(), ctx.taken):
             ctx.add(kw, *match.span(), Reason.CONTACT_PHONE)
 

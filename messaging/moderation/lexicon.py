@@ -129,7 +129,8 @@ PAYMENT_PHRASES: tuple[str, ...] = (
     r"(?:pagame|me pagas|me pagan|aboname|me abonas|pagarme) (?:[a-z]{1,8} )?en efectivo",
     r"(?:deposit|transfi?er)[a-z]{0,4} (?:[a-z]{1,6} )?(?:a|en) (?:mi|mis) "
     r"(?:cuenta|cbu|cvu|clabe)",
-    r"(?:no|sin) (?:pagas|pagar|pagues|pagamos|pagan) (?:la |las )?(?:comision|comisiones)",
+    r"(?:asi|ya|y|entonces) no (?:pagas|pagar|pagues|pagamos|pagan) (?:la |las )?"
+    r"(?:comision|comisiones)",
     r"link de (?:pago|cobro|pagamento)", r"(?:directo|directamente) conmigo",
     # pt
     r"(?:me paga|paga|pagar|me pagar) (?:[a-z]{1,8} )?em (?:dinheiro|especie)",

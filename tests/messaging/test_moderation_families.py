@@ -242,3 +242,23 @@ def test_long_inputs_of_the_new_families_do_not_fail_the_engine(text: str) -> No
     verdict = analyze(text, country_code="AR")
 
     assert verdict.action in (Action.ALLOW, Action.REDACT, Action.BLOCK)
+
+
+@pytest.mark.parametrize(
+    ("country", "text"),
+    [
+        ("AR", "pasame tu número de pedido así lo busco"),
+        ("MX", "dame tu número de orden porfa"),
+        ("BR", "me passa o seu número do pedido?"),
+        ("AR", "¿no pagás la comisión si retirás en sucursal?"),
+        ("AR", "llegan 3 cajas el 15, otras 2 el 18 y la última el 22"),
+        ("MX", "Mesa 12, silla 34, fila 56, asiento 78, 90 invitados"),
+        ("BR", "chegou dia 21, 9 horas, 98 reais e 34 centavos, 1 caixa"),
+    ],
+)
+def test_order_numbers_asked_questions_and_prose_numbers_are_allowed(
+    country: str, text: str
+) -> None:
+    verdict = _check(text, country)
+
+    assert verdict.action == Action.ALLOW, verdict
