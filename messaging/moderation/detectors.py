@@ -436,8 +436,8 @@ _SPACED_WWW = re.compile(
 )
 #: words that present an address as one's shop or site: a weak TLD after them is a link
 _SHOP_WORDS = re.compile(
-    r"\b(?:tienda|pagina|sitio|web|site|loja|store|shop|visita|visit|entra|entre|mira|olha|"
-    r"check out|catalogo|catalog)\b"
+    r"\b(?:mi|meu|minha|my|our|nuestra|nuestro|nossa|nosso) (?:tienda|pagina|sitio|web|site|"
+    r"loja|store|shop|catalogo|catalog|website)\b|\b(?:visita|visit|check out|acesse|acessa)\b"
 )
 
 

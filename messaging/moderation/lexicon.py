@@ -131,17 +131,24 @@ PAYMENT_PHRASES: tuple[str, ...] = (
     r"(?:cuenta|cbu|cvu|clabe)",
     r"(?:asi|ya|y|entonces) no (?:pagas|pagar|pagues|pagamos|pagan) (?:la |las )?"
     r"(?:comision|comisiones)",
-    r"link de (?:pago|cobro|pagamento)", r"(?:directo|directamente) conmigo",
+    r"(?:te mando|te paso|te envio|te genero|te comparto|te hago) (?:[a-z1]{1,3} )?"
+    r"link de (?:pago|cobro)",
+    r"(?:directo|directamente) conmigo",
     # pt
     r"(?:me paga|paga|pagar|me pagar) (?:[a-z]{1,8} )?em (?:dinheiro|especie)",
-    r"(?:transfer|deposit|pag)[a-z]{0,4} direto", r"direto comigo",
+    r"(?:transfer|deposit|pag)[a-z]{0,4} direto(?! (?:pelo|no|na|via|pela) "
+    r"(?:app|aplicativo|plataforma|site))",
+    r"(?:te mando|te passo|te envio|vou mandar|gero) (?:[a-z1]{1,3} )?"
+    r"link de (?:pagamento|cobranca)",
+    r"direto comigo",
     r"(?:faz|faca|manda|fazer) (?:1 |um |uma |o )?(?:ted|doc)",
     r"sem (?:a |as )?(?:taxa|taxas|comissao)",
     # en
     r"(?:venmo|zelle|cash ?app|paypal|cashapp) me", r"forget (?:the|this) (?:app|platform)",
     r"not through (?:here|the app|this app|the platform)", r"pay (?:me )?there instead",
-    r"skip (?:the|this) (?:app|platform|fees?)", r"directly (?:to|with) me",
-    r"pay(?:ment)? link", r"pay me (?:in )?cash",
+    r"skip (?:the|this) (?:app|platform|fees?)",
+    r"(?:pay|send|transfer)[a-z]{0,3} (?:it |the money |the rest )?directly (?:to|with) me",
+    r"(?:send|give|text|make) (?:you )?(?:[a-z]{1,3} )?pay(?:ment)? link", r"pay me (?:in )?cash",
     # pt
     r"(?:pag|cobr|acert|negoci|vend|compr|transfer|fech|faz|fac)[a-z]{0,6} "
     r"(?:[a-z]{1,8} )?por fora",

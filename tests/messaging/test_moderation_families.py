@@ -262,3 +262,22 @@ def test_order_numbers_asked_questions_and_prose_numbers_are_allowed(
     verdict = _check(text, country)
 
     assert verdict.action == Action.ALLOW, verdict
+
+
+@pytest.mark.parametrize(
+    ("country", "text"),
+    [
+        ("MX", "el link de pago de la app no abre"),
+        ("MX", "the payment link in the app expired"),
+        ("AR", "mirá la tienda, el sitio web dice abierto.ar"),
+        ("MX", "they delivered directly to me, thanks"),
+        ("BR", "pode transferir direto pelo app"),
+        ("MX", "can you send the gift directly to me instead"),
+    ],
+)
+def test_the_platforms_own_payment_links_and_deliveries_are_allowed(
+    country: str, text: str
+) -> None:
+    verdict = _check(text, country)
+
+    assert verdict.action == Action.ALLOW, verdict
