@@ -476,8 +476,9 @@ def url(ctx: Context) -> None:
         shown = _SHOP_WORDS.search(ctx.keywords.text, max(0, match.start() - 24), match.start())
         if (flood or shown) and any(c.isalpha() for c in host.split(".")[0]):
             found.append((match.start(), match.end(), host))
-    for match in _SPACED_WWW.finditer(text):
-        found.append((match.start(), match.end(), re.sub(r"\s", "", match.group())))
+    for match in islice(_SPACED_WWW.finditer(text), MAX_MARKS):
+        if " " in match.group():  # unspaced ones are the scheme pattern's
+            found.append((match.start(), match.end(), re.sub(r"\s", "", match.group())))
     seen: list[tuple[int, int]] = []
     for a, b, host in sorted(found):
         while b > a and text[b - 1] in ".,;:!?)]}":
