@@ -584,7 +584,10 @@ def _add_phone(ctx: Context, a: int, b: int) -> None:
 
 
 _DIGIT_LOOKALIKES = str.maketrans("liozesb", "1102358")
-_ALNUM_TOKEN = re.compile(r"[a-z0-9]+")
+#: a whole [a-z0-9] token of digits and look-alike letters, with at least one of each
+_LOOKALIKE_TOKEN = re.compile(
+    r"(?<![a-z0-9])(?=[liozesb]*[0-9])[0-9liozesb]*[liozesb][0-9liozesb]*(?![a-z0-9])"
+)
 
 
 def digit_lookalikes(text: str) -> str:
@@ -595,12 +598,10 @@ def digit_lookalikes(text: str) -> str:
         return text
     parts: list[str] = []
     pos = 0
-    for match in _ALNUM_TOKEN.finditer(text):
+    for match in _LOOKALIKE_TOKEN.finditer(text):
         token = match.group()
         digits = sum(c.isdigit() for c in token)
-        if digits == 0 or digits == len(token) or digits < len(token) - digits:
-            continue
-        if token.strip("0123456789liozesb"):
+        if digits < len(token) - digits:
             continue
         parts.append(text[pos : match.start()])
         parts.append(token.translate(_DIGIT_LOOKALIKES))
@@ -637,6 +638,12 @@ def _loose_chains(text: str) -> Iterator[list[tuple[int, int]]]:
         yield chain
 
 
+def _plausible(digits: str) -> bool:
+    """A cheap filter before ``phonenumbers``: national numbers of the supported regions have
+    10-11 digits (12 with a trunk 0), international ones start with their country code."""
+    return len(digits) <= 11 or digits[0] == "0" or digits[:2] in ("54", "52", "55")
+
+
 def _loose_phones(ctx: Context, text: str, regions: tuple[str, ...], lookups: int) -> None:
     """Second pass: a phone whose digit groups are split by words, commas or asides. Only chains
     of 3+ groups (2 with a contact word near), 10-13 digits, that ``phonenumbers`` validates; a
@@ -659,24 +666,22 @@ def _loose_phones(ctx: Context, text: str, regions: tuple[str, ...], lookups: in
                 lengths = {b - a for a, b in groups}
                 if len(lengths) == 1 and min(lengths) >= 4:
                     continue  # a list of references ("48213, 48214")
-                lo, hi = max(0, groups[0][0] - 40), min(len(kw), groups[-1][1] + 25)
-                near = (
-                    _CONTACT.search(kw, lo, groups[0][0])
-                    or _CONTACT.search(kw, groups[-1][1], hi)
-                    or _AREA_WORD.search(kw, lo, hi)
-                )
-                if len(groups) < 3 and not near:
-                    continue
                 worded = any(
                     _FILLER_WORD.search(text, groups[j][1], groups[j + 1][0])
                     for j in range(len(groups) - 1)
                 )
-                if (
-                    worded
-                    and not near
-                    and (len(groups) > 3 or min(lengths) < 2 or max(lengths) < 4)
-                ):
-                    continue  # prose with small numbers (dates, quantities), not a phone
+                small = len(groups) > 3 or min(lengths) < 2 or max(lengths) < 4
+                if len(groups) < 3 or (worded and small):
+                    # two groups, or prose with small numbers (dates, quantities): only with a
+                    # contact or area-code word near
+                    lo, hi = max(0, groups[0][0] - 40), min(len(kw), groups[-1][1] + 25)
+                    near = (
+                        _CONTACT.search(kw, lo, groups[0][0])
+                        or _CONTACT.search(kw, groups[-1][1], hi)
+                        or _AREA_WORD.search(kw, lo, hi)
+                    )
+                    if not near:
+                        continue
                 if quoted_reference(kw, groups[0][0], groups[-1][1]):
                     continue
                 digits = "".join(text[a:b] for a, b in groups)
@@ -690,7 +695,7 @@ def _loose_phones(ctx: Context, text: str, regions: tuple[str, ...], lookups: in
                     if lookups >= MAX_PHONE_LOOKUPS:
                         return
                     lookups += 1
-                    if _valid_phone(candidate, False, regions):
+                    if _plausible(candidate) and _valid_phone(candidate, False, regions):
                         _add_phone(ctx, groups[0][0], groups[-1][1])
                         ctx.taken.append((groups[0][0], groups[-1][1]))
                         break
@@ -743,10 +748,16 @@ def phone(ctx: Context) -> None:
     norm, kw = ctx.norm, ctx.keywords
     text = digit_lookalikes(norm.text)
     candidates = [(r.start, r.end) for r in digit_runs(text, ctx.steps, 7)]
+    if "digit_joining" in ctx.steps:
+        # chains the loose pass may join: protected numbers are looked for around them too
+        candidates.extend(
+            (chain[0][0], chain[-1][1])
+            for chain in _loose_chains(text)
+            if len(chain) >= 2 and sum(b - a for a, b in chain) >= 10
+        )
+        candidates.sort()
     if not candidates:
-        if sum(c.isdigit() for c in text) < 10:
-            return
-        candidates = [(0, len(text))]  # only the loose pass below can find a phone
+        return
     masked = _mask(text, protected_ranges(text, candidates) + ctx.taken)
     regions = (ctx.country, *(r for r in SUPPORTED_REGIONS if r != ctx.country))
     lookups = 0
