@@ -585,8 +585,9 @@ def _add_phone(ctx: Context, a: int, b: int) -> None:
 
 _DIGIT_LOOKALIKES = str.maketrans("liozesb", "1102358")
 #: a whole [a-z0-9] token of digits and look-alike letters, with at least one of each
+#: (possessive quantifiers: no backtracking inside a long token)
 _LOOKALIKE_TOKEN = re.compile(
-    r"(?<![a-z0-9])(?=[liozesb]*[0-9])[0-9liozesb]*[liozesb][0-9liozesb]*(?![a-z0-9])"
+    r"(?<![a-z0-9])(?=[liozesb]*+[0-9])(?=[0-9]*+[liozesb])[0-9liozesb]++(?![a-z0-9])"
 )
 
 
@@ -610,8 +611,8 @@ def digit_lookalikes(text: str) -> str:
     return "".join(parts)
 
 
-#: between two digit groups of one phone written in prose: a few words, commas, asides
-_FILLER_GAP = re.compile(r"[^0-9\n]{1,28}")
+#: between two digit groups of one phone written in prose: at most this many words (and 28
+#: characters, no line break): "11 (anotá) 5294 y 3867"
 _FILLER_WORD = re.compile(r"[a-z]+")
 _AREA_WORD = re.compile(rf"\b(?:{_words(lexicon.AREA_CODE_WORDS)})\b")
 MAX_FILLER_WORDS = 4
