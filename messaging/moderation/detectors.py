@@ -611,10 +611,10 @@ def digit_lookalikes(text: str) -> str:
     return "".join(parts)
 
 
-#: between two digit groups of one phone written in prose: at most this many words (and 28
-#: characters, no line break): "11 (anotá) 5294 y 3867"
 _FILLER_WORD = re.compile(r"[a-z]+")
 _AREA_WORD = re.compile(rf"\b(?:{_words(lexicon.AREA_CODE_WORDS)})\b")
+#: between two digit groups of one phone written in prose: at most this many words (and 28
+#: characters, no line break): "11 (anotá) 5294 y 3867"
 MAX_FILLER_WORDS = 4
 
 
