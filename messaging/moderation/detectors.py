@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, pairwise
 
 import phonenumbers
 
@@ -639,6 +639,16 @@ def _loose_chains(text: str) -> Iterator[list[tuple[int, int]]]:
         yield chain
 
 
+_ASIDE = re.compile(r"\([^()\n]{0,24}\)")
+
+
+def _sequence_gap(gap: str) -> bool:
+    """Only sequence words ("luego", "then", "depois"...), punctuation, emoji or asides in
+    parentheses between two digit groups: not a noun labelling a number ("fila 12")."""
+    bare = _ASIDE.sub(" ", gap)
+    return all(w in lexicon.SEQUENCE_WORDS for w in _FILLER_WORD.findall(bare))
+
+
 def _plausible(digits: str) -> bool:
     """A cheap filter before ``phonenumbers``: national numbers of the supported regions have
     10-11 digits (12 with a trunk 0), international ones start with their country code."""
@@ -667,12 +677,19 @@ def _loose_phones(ctx: Context, text: str, regions: tuple[str, ...], lookups: in
                 lengths = {b - a for a, b in groups}
                 if len(lengths) == 1 and min(lengths) >= 4:
                     continue  # a list of references ("48213, 48214")
+                values = [int(text[a:b]) for a, b in groups]
+                if all(y == x + 1 for x, y in pairwise(values)):
+                    continue  # counting ("1 2 3 ... 11 12")
                 worded = any(
                     _FILLER_WORD.search(text, groups[j][1], groups[j + 1][0])
                     for j in range(len(groups) - 1)
                 )
                 small = len(groups) > 3 or min(lengths) < 2 or max(lengths) < 4
-                if len(groups) < 3 or (worded and small):
+                labelled = worded and any(
+                    not _sequence_gap(text[groups[j][1] : groups[j + 1][0]])
+                    for j in range(len(groups) - 1)
+                )
+                if len(groups) < 3 or (worded and small) or labelled:
                     # two groups, or prose with small numbers (dates, quantities): only with a
                     # contact or area-code word near
                     lo, hi = max(0, groups[0][0] - 40), min(len(kw), groups[-1][1] + 25)

@@ -72,6 +72,27 @@ SOLICITATION_PHRASES: tuple[str, ...] = (
     r"signal)",
 )
 
+#: words that may sit between the digit groups of a phone told in prose ("11, después 5294 y al
+#: final 3867"); with no contact word near, other words between groups (a noun: "fila 12,
+#: asientos 3456") keep them apart. Words inside parentheses are asides and always allowed.
+SEQUENCE_WORDS: frozenset[str] = frozenset(
+    {
+        # es
+        "y", "e", "el", "la", "los", "las", "al", "a", "de", "del", "con", "es", "son", "luego",
+        "despues", "primero", "primeros", "primera", "segundo", "sigue", "siguen", "siguiente",
+        "final", "fin", "ultimo", "ultimos", "ultima", "termina", "terminan", "empieza",
+        "arranca", "cierra", "acaba", "medio", "resto", "otro", "otros", "mas", "ok",
+        # pt
+        "o", "os", "as", "do", "da", "com", "sao", "depois", "comeca", "comecam", "segue",
+        "fecha", "meio", "fim", "primeiro", "primeiros", "entao", "mais",
+        # en
+        "and", "then", "the", "first", "next", "last", "after", "that", "end", "ends", "with",
+        "is", "are", "rest", "middle", "finally", "plus",
+        # area code words
+        "ddd", "lada", "area", "code", "codigo", "prefijo", "prefixo", "caracteristica",
+    }
+)  # fmt: skip
+
 #: words naming an area code: a short group after one may be said last ("..., ddd 21")
 AREA_CODE_WORDS: tuple[str, ...] = (
     "ddd", "lada", "area code", "codigo de area", "cod area", "caracteristica", "prefijo",

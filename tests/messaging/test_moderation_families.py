@@ -282,3 +282,21 @@ def test_the_platforms_own_payment_links_and_deliveries_are_allowed(
     verdict = _check(text, country)
 
     assert verdict.action == Action.ALLOW, verdict
+
+
+@pytest.mark.parametrize(
+    ("country", "text"),
+    [
+        ("AR", "en 2019 pesaba 85 y ahora 7200 gramos el bebé"),
+        ("AR", "la calle 11, altura 4500, entre 2300 y 2400"),
+        ("MX", "section 55, row 12, seats 3456 and 7890"),
+        ("MX", "room 33, then 1745 points and 2968 votes"),
+        ("AR", "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 ya llegó"),
+    ],
+)
+def test_numbers_labelled_by_nouns_or_counting_are_not_joined_into_a_phone(
+    country: str, text: str
+) -> None:
+    verdict = _check(text, country)
+
+    assert verdict.action == Action.ALLOW, verdict
