@@ -10,8 +10,10 @@ street/floor number) covers.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice, pairwise
 
 import phonenumbers
 
@@ -215,6 +217,12 @@ _PAY_PHRASES = [_ARTICLE.sub(_ARTICLE_OR_1, p) for p in lexicon.PAYMENT_PHRASES]
 _PAY_PHRASE = re.compile(rf"\b(?:{_grouped(_PAY_PHRASES)})\b")
 _PAY_APP = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_APPS)})\b")
 _PAY_VERB = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_VERBS)})\b")
+_LINK_WORD = re.compile(r"\blinks?\b")
+#: a Brazilian bank branch and account ("ag 0412-7 cc 55310-2", "agencia 3301 conta 12345-6")
+_BANK_ACCOUNT = re.compile(
+    r"\bag(?:encia)?\.?:?\s?[0-9]{3,5}(?:-[0-9x])?\s?[,;/]?\s?"
+    r"(?:c/c|cc|conta(?: corrente| poupanca)?|c\.c\.)\.?:?\s?[0-9]{3,12}(?:-[0-9x])?(?![0-9])"
+)
 _PAY_LINK_HOSTS = ("paypal.me", "paypal.com", "mpago.la", "mercadopago.com", "venmo.com",
                    "cash.app", "picpay.me", "nequi.com", "link.mercadopago")  # fmt: skip
 
@@ -236,6 +244,8 @@ def payment(ctx: Context) -> None:
             if n < 11 or n in (12, 20, 21):
                 continue
             a, b = run.groups[i][0], run.groups[k][1]
+            if quoted_reference(kw.text, a, b) or (a > 0 and text[a - 1] in "/="):
+                continue  # a reference, or the path of a link (the URL detector's)
             hit = (
                 (n == 22 and checks.cbu(digits))
                 or (n == 18 and checks.clabe(digits))
@@ -252,10 +262,20 @@ def payment(ctx: Context) -> None:
     for count, match in enumerate(_IBAN.finditer(text)):
         if count >= MAX_MARKS:
             break
-        compact = match.group().replace(" ", "").upper()
-        if checks.iban(compact):
-            ctx.add(norm, *match.span(), Reason.PAYMENT_BYPASS)
-            ctx.taken.append(match.span())
+        # the last group may be the next word ("... 8517 if you"): try without it too
+        chunk = match.group()
+        for end in (len(chunk), chunk.rfind(" ")):
+            compact = chunk[:end].replace(" ", "").upper()
+            if end > 0 and len(compact) >= 15 and checks.iban(compact):
+                span = (match.start(), match.start() + end)
+                ctx.add(norm, *span, Reason.PAYMENT_BYPASS)
+                ctx.taken.append(span)
+                break
+    for count, match in enumerate(_BANK_ACCOUNT.finditer(text)):
+        if count >= MAX_MARKS:
+            break
+        ctx.add(norm, *match.span(), Reason.PAYMENT_BYPASS)
+        ctx.taken.append(match.span())
     if _PIX_KEYWORD.search(kw.text):
         for match in _UUID.finditer(text):
             if _PIX_KEYWORD.search(kw.text, max(0, match.start() - 60), match.start()):
@@ -280,7 +300,8 @@ def payment(ctx: Context) -> None:
         ctx.add(kw, *match.span(), Reason.PAYMENT_BYPASS)
     for match in _PAY_APP.finditer(kw.text):
         lo, hi = max(0, match.start() - 40), min(len(kw.text), match.end() + 40)
-        if _PAY_VERB.search(kw.text, lo, hi):
+        near = max(0, match.start() - 16), min(len(kw.text), match.end() + 16)
+        if _PAY_VERB.search(kw.text, lo, hi) or _LINK_WORD.search(kw.text, *near):
             ctx.add(kw, *match.span(), Reason.PAYMENT_BYPASS)
 
 
@@ -302,9 +323,64 @@ _LOCAL_BACK = re.compile(r"(?<![a-z0-9._%+-])[a-z0-9._%+-]{1,64}\Z")
 _DOMAIN_FWD = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62})(?:\.[a-z0-9-]{1,63}){0,4}")
 
 
+_PROVIDER_NAMED = re.compile(
+    rf"\b(?:mi|meu|my|el|o)\s(?:{'|'.join(sorted(MAIL_PROVIDERS - {'ig', 'live'}))}|"
+    r"mail|email|e-mail|correo|imeil)\s(?:es|e|eh|is|:)?\s?:?\s?"
+    r"([a-z0-9][a-z0-9._-]{2,62}[a-z0-9])\b"
+)
+_PROVIDER_AFTER = re.compile(
+    rf"\b(?:{'|'.join(sorted(MAIL_PROVIDERS - {'ig', 'live', 'terra'}))})\b"
+)
+_MAIL_TOKEN = re.compile(r"(?<![a-z0-9._@-])[a-z][a-z0-9._-]{2,62}[a-z0-9](?![a-z0-9@])")
+_AT_WORDS = re.compile(r"\b(?:at|arroba|en|no|on|in|em)\b")
+
+
+def _mail_like(token: str) -> bool:
+    return any(c.isdigit() for c in token) or "." in token or "_" in token
+
+
+def email_without_at(ctx: Context) -> None:
+    """An address given without its "@": "mi hotmail es lucia.r77", "pedro_88 en yahoo",
+    "ana.reis, then at, then outlook". The user part needs a digit, dot or underscore."""
+    norm = ctx.norm
+    text = norm.text
+    for count, match in enumerate(_PROVIDER_NAMED.finditer(text)):
+        if count >= MAX_MARKS:
+            break
+        a, b = match.span(1)
+        if _mail_like(match.group(1)) and not _overlaps(a, b, ctx.taken):
+            ctx.add(norm, a, b, Reason.CONTACT_EMAIL)
+            ctx.taken.append((a, b))
+    for count, provider in enumerate(_PROVIDER_AFTER.finditer(text)):
+        if count >= MAX_MARKS:
+            break
+        lo = max(0, provider.start() - 40)
+        if not _AT_WORDS.search(text, lo, provider.start()):
+            continue
+        tokens = [
+            t for t in _MAIL_TOKEN.finditer(text, lo, provider.start()) if _mail_like(t.group())
+        ]
+        if not tokens:
+            continue
+        a, b = tokens[-1].start(), provider.end()
+        if text[b : b + 4] in (".com", ".net") or text[b : b + 3] == ".co":
+            b = b + (4 if text[b : b + 4] in (".com", ".net") else 3)
+        if not _overlaps(a, b, ctx.taken):
+            ctx.add(norm, a, b, Reason.CONTACT_EMAIL)
+            ctx.taken.append((a, b))
+
+
+def _spaced_at(original: str, before_end: int, at_end: int) -> bool:
+    """Spaces (only) between the word before an "@" and the "@" in the original text."""
+    at = original.find("@", before_end, at_end)
+    return at > before_end and original[before_end:at].strip() == ""
+
+
 def email(ctx: Context) -> None:
     norm = ctx.norm
     text = norm.text
+    if "email_words" in ctx.steps:
+        email_without_at(ctx)
     if "@" not in text:
         return
     pos = text.find("@")
@@ -313,6 +389,16 @@ def email(ctx: Context) -> None:
         count += 1
         local = _LOCAL_BACK.search(text, max(0, pos - 64), pos)
         domain = _DOMAIN_FWD.match(text, pos + 1, pos + 260)
+        if (
+            local is not None
+            and local.group() in _PLATFORM_SET
+            and _spaced_at(ctx.original, norm.ends[pos - 1], norm.ends[pos])
+        ):
+            # "insta @maria.flores.ar": a platform, a space, then a handle
+            local = None
+            if domain is not None and not _overlaps(pos, domain.end(), ctx.taken):
+                ctx.add(norm, pos, domain.end(), Reason.CONTACT_HANDLE)
+                ctx.taken.append((pos, domain.end()))
         if local is not None and domain is not None:
             labels = domain.group().split(".")
             tld = labels[-1]
@@ -344,6 +430,17 @@ _SHORT_HOSTS = frozenset(
 )  # fmt: skip
 
 
+#: "www . shop . com": a spaced www address
+_SPACED_WWW = re.compile(
+    r"\bwww\s{0,3}\.\s{0,3}[a-z0-9-]{2,63}(?:\s{0,3}\.\s{0,3}[a-z]{2,12}\b){1,3}"
+)
+#: words that present an address as one's shop or site: a weak TLD after them is a link
+_SHOP_WORDS = re.compile(
+    r"\b(?:mi|meu|minha|my|our|nuestra|nuestro|nossa|nosso) (?:tienda|pagina|sitio|web|site|"
+    r"loja|store|shop|catalogo|catalog|website)\b|\b(?:visita|visit|check out|acesse|acessa)\b"
+)
+
+
 def _host(url: str) -> str:
     host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
     return host.removeprefix("www.").rstrip(".")
@@ -372,6 +469,16 @@ def url(ctx: Context) -> None:
         if not any(c.isalpha() for c in labels[0]) and host not in _SHORT_HOSTS:
             continue
         found.append((match.start(), match.end(), host))
+    weak_bare = list(islice(_URL_BARE.finditer(text), MAX_MARKS))
+    flood = len(weak_bare) >= LINK_FLOOD
+    for match in weak_bare:
+        host = _host(match.group())
+        shown = _SHOP_WORDS.search(ctx.keywords.text, max(0, match.start() - 24), match.start())
+        if (flood or shown) and any(c.isalpha() for c in host.split(".")[0]):
+            found.append((match.start(), match.end(), host))
+    for match in islice(_SPACED_WWW.finditer(text), MAX_MARKS):
+        if " " in match.group():  # unspaced ones are the scheme pattern's
+            found.append((match.start(), match.end(), re.sub(r"\s", "", match.group())))
     seen: list[tuple[int, int]] = []
     for a, b, host in sorted(found):
         while b > a and text[b - 1] in ".,;:!?)]}":
@@ -476,10 +583,197 @@ def _add_phone(ctx: Context, a: int, b: int) -> None:
         ctx.add(ctx.norm, a, b, Reason.PAYMENT_BYPASS)
 
 
+_DIGIT_LOOKALIKES = str.maketrans("liozesb", "1102358")
+#: a whole [a-z0-9] token of digits and look-alike letters, with at least one of each
+#: (possessive quantifiers: no backtracking inside a long token)
+_LOOKALIKE_TOKEN = re.compile(
+    r"(?<![a-z0-9])(?=[liozesb]*+[0-9])(?=[0-9]*+[liozesb])[0-9liozesb]++(?![a-z0-9])"
+)
+
+
+def digit_lookalikes(text: str) -> str:
+    """``text`` with look-alike letters read as digits inside digit groups ("4l87" -> "4187",
+    "9o27" -> "9027", "2l" -> "21"): only in tokens made of digits and the letters l i o z e s b
+    with at least as many digits as letters. Same length, so offsets do not move."""
+    if not any(c.isdigit() for c in text):
+        return text
+    parts: list[str] = []
+    pos = 0
+    for match in _LOOKALIKE_TOKEN.finditer(text):
+        token = match.group()
+        digits = sum(c.isdigit() for c in token)
+        if digits < len(token) - digits:
+            continue
+        parts.append(text[pos : match.start()])
+        parts.append(token.translate(_DIGIT_LOOKALIKES))
+        pos = match.end()
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+_FILLER_WORD = re.compile(r"[a-z]+")
+_AREA_WORD = re.compile(rf"\b(?:{_words(lexicon.AREA_CODE_WORDS)})\b")
+#: between two digit groups of one phone written in prose: at most this many words (and 28
+#: characters, no line break): "11 (anotá) 5294 y 3867"
+MAX_FILLER_WORDS = 4
+
+
+def _loose_chains(text: str) -> Iterator[list[tuple[int, int]]]:
+    """Digit groups joined across short prose gaps ("11 (primero) 4187 y 2290", "55, 34, 18")."""
+    chain: list[tuple[int, int]] = []
+    for count, group in enumerate(_GROUP.finditer(text)):
+        if count >= MAX_WINDOWS:
+            break
+        if chain:
+            gap = text[chain[-1][1] : group.start()]
+            ok = (
+                len(gap) <= 28
+                and "\n" not in gap
+                and len(_FILLER_WORD.findall(gap)) <= MAX_FILLER_WORDS
+            )
+            if not ok:
+                yield chain
+                chain = []
+        chain.append(group.span())
+    if chain:
+        yield chain
+
+
+_ASIDE = re.compile(r"\([^()\n]{0,24}\)")
+
+
+def _sequence_gap(gap: str) -> bool:
+    """Only sequence words ("luego", "then", "depois"...), punctuation, emoji or asides in
+    parentheses between two digit groups: not a noun labelling a number ("fila 12")."""
+    bare = _ASIDE.sub(" ", gap)
+    return all(w in lexicon.SEQUENCE_WORDS for w in _FILLER_WORD.findall(bare))
+
+
+def _plausible(digits: str) -> bool:
+    """A cheap filter before ``phonenumbers``: national numbers of the supported regions have
+    10-11 digits (12 with a trunk 0), international ones start with their country code."""
+    return len(digits) <= 11 or digits[0] == "0" or digits[:2] in ("54", "52", "55")
+
+
+def _loose_phones(ctx: Context, text: str, regions: tuple[str, ...], lookups: int) -> None:
+    """Second pass: a phone whose digit groups are split by words, commas or asides. Only chains
+    of 3+ groups (2 with a contact word near), 10-13 digits, that ``phonenumbers`` validates; a
+    trailing area code named as such ("..., ddd 21") is also tried in front."""
+    kw = ctx.keywords.text
+    for chain in _loose_chains(text):
+        if len(chain) < 2 or sum(b - a for a, b in chain) < 10:
+            continue
+        for i in range(len(chain)):
+            total = 0
+            for k in range(i, len(chain)):
+                total += chain[k][1] - chain[k][0]
+                if total > 13:
+                    break
+                groups = chain[i : k + 1]
+                if total < 10 or len(groups) < 2:
+                    continue
+                if _overlaps(groups[0][0], groups[-1][1], ctx.taken):
+                    continue
+                lengths = {b - a for a, b in groups}
+                if len(lengths) == 1 and min(lengths) >= 4:
+                    continue  # a list of references ("48213, 48214")
+                values = [int(text[a:b]) for a, b in groups]
+                if all(y == x + 1 for x, y in pairwise(values)):
+                    continue  # counting ("1 2 3 ... 11 12")
+                worded = any(
+                    _FILLER_WORD.search(text, groups[j][1], groups[j + 1][0])
+                    for j in range(len(groups) - 1)
+                )
+                small = len(groups) > 3 or min(lengths) < 2 or max(lengths) < 4
+                labelled = worded and any(
+                    not _sequence_gap(text[groups[j][1] : groups[j + 1][0]])
+                    for j in range(len(groups) - 1)
+                )
+                if len(groups) < 3 or (worded and small) or labelled:
+                    # two groups, or prose with small numbers (dates, quantities): only with a
+                    # contact or area-code word near
+                    lo, hi = max(0, groups[0][0] - 40), min(len(kw), groups[-1][1] + 25)
+                    near = (
+                        _CONTACT.search(kw, lo, groups[0][0])
+                        or _CONTACT.search(kw, groups[-1][1], hi)
+                        or _AREA_WORD.search(kw, lo, hi)
+                    )
+                    if not near:
+                        continue
+                if quoted_reference(kw, groups[0][0], groups[-1][1]):
+                    continue
+                digits = "".join(text[a:b] for a, b in groups)
+                tries = [digits]
+                last = groups[-1]
+                if 2 <= last[1] - last[0] <= 3 and _AREA_WORD.search(
+                    kw, max(groups[-2][1], last[0] - 16), last[0]
+                ):
+                    tries.append(text[last[0] : last[1]] + digits[: -(last[1] - last[0])])
+                for candidate in tries:
+                    if lookups >= MAX_PHONE_LOOKUPS:
+                        return
+                    lookups += 1
+                    if _plausible(candidate) and _valid_phone(candidate, False, regions):
+                        _add_phone(ctx, groups[0][0], groups[-1][1])
+                        ctx.taken.append((groups[0][0], groups[-1][1]))
+                        break
+
+
+_REFERENCE = re.compile(rf"\b(?:{_words(lexicon.REFERENCE_WORDS)})\b")
+
+
+def quoted_reference(kw: str, a: int, b: int) -> bool:
+    """A reference word shortly before ``[a, b)`` and no contact word other than a generic
+    "number" around it: the digits are that order, tracking, protocol or boleto number."""
+    if not _REFERENCE.search(kw, max(0, a - 40), a):
+        return False
+    lo, hi = max(0, a - 40), min(len(kw), b + 25)
+    return all(
+        m.group() in lexicon.GENERIC_CONTACT_WORDS
+        for m in _CONTACT.finditer(kw, lo, hi)
+        if not (a <= m.start() < b)
+    )
+
+
+_SOLICIT = re.compile(rf"\b(?:{'|'.join(lexicon.SOLICITATION_PHRASES)})\b")
+_NEGATION = re.compile(r"\b(?:no me|nao|don'?t|do not|never|nunca|not)\b")
+
+
+def _number_follows(original: str, end: int) -> bool:
+    """The next visible character after ``end`` (original text) starts a number."""
+    rest = original[end : end + 8].lstrip(" :=-\u200b\u200c\u200d\u2060\ufeff")
+    return bool(rest) and (rest[0] in "+(" or unicodedata.category(rest[0]).startswith("N"))
+
+
+def solicitation(ctx: Context) -> None:
+    """Asking for the other party's phone or messenger ("pasame tu whats", "me chama no zap",
+    "send me your number"): CONTACT_PHONE over the phrase, unless negated just before."""
+    kw = ctx.keywords
+    for count, match in enumerate(_SOLICIT.finditer(kw.text)):
+        if count >= MAX_MARKS:
+            break
+        if _NEGATION.search(kw.text, max(0, match.start() - 12), match.start()):
+            continue
+        if _number_follows(ctx.original, kw.original(*match.span())[1]):
+            continue  # a number is given: the phone detector judges it
+        if _REFERENCE.search(kw.text, match.end(), min(len(kw.text), match.end() + 16)):
+            continue  # "pasame tu numero de pedido": the order's number
+        if not _overlaps(*match.span(), ctx.taken):
+            ctx.add(kw, *match.span(), Reason.CONTACT_PHONE)
+
+
 def phone(ctx: Context) -> None:
     norm, kw = ctx.norm, ctx.keywords
-    text = norm.text
+    text = digit_lookalikes(norm.text)
     candidates = [(r.start, r.end) for r in digit_runs(text, ctx.steps, 7)]
+    if "digit_joining" in ctx.steps:
+        # chains the loose pass may join: protected numbers are looked for around them too
+        candidates.extend(
+            (chain[0][0], chain[-1][1])
+            for chain in _loose_chains(text)
+            if len(chain) >= 2 and sum(b - a for a, b in chain) >= 10
+        )
+        candidates.sort()
     if not candidates:
         return
     masked = _mask(text, protected_ranges(text, candidates) + ctx.taken)
@@ -488,10 +782,13 @@ def phone(ctx: Context) -> None:
     budget = MAX_WINDOWS
     for run in digit_runs(masked, ctx.steps, 7):
         n = len(run.digits)
+        if quoted_reference(kw.text, run.start, run.end):
+            continue
         lo, hi = max(0, run.start - 40), min(len(kw.text), run.end + 25)
         evidence = _CONTACT.search(kw.text, lo, run.start) or _CONTACT.search(kw.text, run.end, hi)
         if evidence and n <= 15:
             _add_phone(ctx, run.groups[0][0], run.groups[-1][1])
+            ctx.taken.append((run.groups[0][0], run.groups[-1][1]))
             continue
         if n < 8:
             continue
@@ -508,7 +805,10 @@ def phone(ctx: Context) -> None:
             plus = run.plus and i == 0
             if _valid_phone(digits, plus, regions):
                 _add_phone(ctx, run.groups[i][0], run.groups[k][1])
+                ctx.taken.append((run.groups[i][0], run.groups[k][1]))
                 covered_to = k
+    if "digit_joining" in ctx.steps:
+        _loose_phones(ctx, masked, regions, lookups)
 
 
 # --- harassment -------------------------------------------------------------------------------

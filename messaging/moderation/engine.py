@@ -75,6 +75,7 @@ def analyze(text: str, *, country_code: str, steps: frozenset[str] = ALL_STEPS) 
     detectors.url(ctx)
     detectors.handle(ctx)
     detectors.phone(ctx)
+    detectors.solicitation(ctx)
     detectors.harassment(ctx)
     detectors.spam(ctx)
 

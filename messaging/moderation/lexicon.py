@@ -14,7 +14,7 @@ from __future__ import annotations
 CONTACT_WORDS: tuple[str, ...] = (
     # es
     "llamame", "llamar", "llama", "llamen", "marcame", "telefono", "tel", "telf", "cel",
-    "celular", "movil", "numero", "nro", "contacto", "escribime", "escribeme", "whats",
+    "celular", "movil", "numero", "nro", "num", "contacto", "escribime", "escribeme", "whats",
     "whatsapp", "wsp", "wpp", "wa", "guasap", "watsap", "wasap",
     # pt
     "me liga", "liga", "ligar", "ligue", "chama", "me chama", "fone", "telefone", "contato",
@@ -26,8 +26,77 @@ CONTACT_WORDS: tuple[str, ...] = (
 
 #: stems of contact verbs in any person ("llamás", "llamame", "escribime", "ligue", "chama")
 CONTACT_STEMS: tuple[str, ...] = (
-    "llam", "escrib", "marca", "telef", "celu", "contact", "contat", "whats", "wasap",
-    "guasap", "lig(?:a|ue|ar)", "cham(?:a|e)", "fone", "texte",
+    "llam", "escrib", "marca(?:me|le|nos|r|s)", "telef", "celu", "contact", "contat", "whats",
+    "wasap", "guasap", "lig(?:a|ue|ar)", "cham(?:a|e)", "fone", "texte",
+)  # fmt: skip
+
+#: words quoting a platform or carrier reference: a digit run after one is that reference, not a
+#: phone, unless a contact word other than a generic "number" is near ("guia 5830172946")
+REFERENCE_WORDS: tuple[str, ...] = (
+    "pedido", "orden", "ordem", "order", "compra", "purchase", "guia", "tracking", "rastreio",
+    "rastreamento", "rastreo", "seguimiento", "protocolo", "protocol", "boleto", "folio",
+    "ticket", "factura", "fatura", "nota fiscal", "comprobante", "transaccion", "referencia",
+    "reference", "envio", "codigo de barras", "linha digitavel", "invoice", "chamado",
+    "reclamo", "caso",
+)  # fmt: skip
+#: contact words that also name references ("numero de orden"): they alone do not make a phone
+GENERIC_CONTACT_WORDS: frozenset[str] = frozenset({"numero", "number", "nro", "num"})
+
+_CHANNELS = (
+    r"(?:whatsapp|whats|wsp|wpp|wasap|guasap|watsap|zapzap|zap|telegram|signal|numero|"
+    r"number|cel|celular|cell|movil|telefono|telefone|fone|phone(?: number)?|contato|"
+    r"contacto|digits)"
+)
+#: asking the other party for a phone or moving the chat to a messenger without giving a
+#: number: an off-platform attempt, CONTACT_PHONE over the phrase (redacted). Regular
+#: expressions over the normalised text; every repetition bounded.
+SOLICITATION_PHRASES: tuple[str, ...] = (
+    # es: "pasame tu whats", "dame tu numero", "te marco al cel", "hablamos por wsp"
+    rf"(?:pasa|pasame|pasas|dame|das|manda|mandame|envia|enviame|compart[a-z]{{0,4}}) "
+    rf"(?:[a-z]{{1,6}} )?(?:tu|su) {_CHANNELS}",
+    r"(?:hablamos|seguimos|hablemos|sigamos|escribime|escribeme|llamame|te escribo|te llamo|"
+    r"te marco) (?:[a-z]{1,6} )?(?:por|al|en el|a tu|por el) "
+    r"(?:whatsapp|whats|wsp|wpp|wasap|guasap|telegram|cel|celular)",
+    # pt: "me passa teu zap", "chama no zap", "vamos pro zap"
+    rf"(?:passa|me passa|manda|me manda|envia|me envia|me da|da) (?:o |a )?(?:teu|seu|tua|sua) "
+    rf"{_CHANNELS}",
+    r"(?:chama|me chama|me liga|liga|me chame|me ligue|fala comigo|me add|me adiciona|"
+    r"te chamo|te ligo) (?:[a-z]{1,6} )?(?:no|pelo|pro) (?:zap|zapzap|whats|whatsapp|wpp|"
+    r"telegram)",
+    r"(?:vamos|bora) (?:pro|para o|pelo) (?:zap|zapzap|whats|whatsapp|wpp|telegram)",
+    # en: "send me your whatsapp", "give me your number", "text me on telegram"
+    rf"(?:send|give|text|dm|share)(?: me)? your {_CHANNELS}",
+    r"(?:text|call|message|hit|ping) me (?:up )?(?:on|at|via|over) (?:whatsapp|whats|telegram|"
+    r"signal)",
+    r"(?:move|switch|talk|continue) (?:this |the chat )?(?:to|on|over) (?:whatsapp|telegram|"
+    r"signal)",
+)
+
+#: words that may sit between the digit groups of a phone told in prose ("11, después 5294 y al
+#: final 3867"); with no contact word near, other words between groups (a noun: "fila 12,
+#: asientos 3456") keep them apart. Words inside parentheses are asides and always allowed.
+SEQUENCE_WORDS: frozenset[str] = frozenset(
+    {
+        # es
+        "y", "e", "el", "la", "los", "las", "al", "a", "de", "del", "con", "es", "son", "luego",
+        "despues", "primero", "primeros", "primera", "segundo", "sigue", "siguen", "siguiente",
+        "final", "fin", "ultimo", "ultimos", "ultima", "termina", "terminan", "empieza",
+        "arranca", "cierra", "acaba", "medio", "resto", "otro", "otros", "mas", "ok",
+        # pt
+        "o", "os", "as", "do", "da", "com", "sao", "depois", "comeca", "comecam", "segue",
+        "fecha", "meio", "fim", "primeiro", "primeiros", "entao", "mais",
+        # en
+        "and", "then", "the", "first", "next", "last", "after", "that", "end", "ends", "with",
+        "is", "are", "rest", "middle", "finally", "plus",
+        # area code words
+        "ddd", "lada", "area", "code", "codigo", "prefijo", "prefixo", "caracteristica",
+    }
+)  # fmt: skip
+
+#: words naming an area code: a short group after one may be said last ("..., ddd 21")
+AREA_CODE_WORDS: tuple[str, ...] = (
+    "ddd", "lada", "area code", "codigo de area", "cod area", "caracteristica", "prefijo",
+    "prefixo",
 )  # fmt: skip
 
 #: platforms: a handle-like token next to one of these is a CONTACT_HANDLE
@@ -78,6 +147,29 @@ PAYMENT_PHRASES: tuple[str, ...] = (
     r"pago directo", r"te paso (?:mi|el|un) (?:cbu|cvu|alias|clabe|numero de cuenta|cuenta)",
     r"mi (?:cbu|cvu|clabe) es", r"arreglamos (?:por fuera|aparte|entre nosotros)",
     r"cancela (?:el|tu) pedido y te",
+    r"(?:pagame|me pagas|me pagan|aboname|me abonas|pagarme) (?:[a-z]{1,8} )?en efectivo",
+    r"(?:deposit|transfi?er)[a-z]{0,4} (?:[a-z]{1,6} )?(?:a|en) (?:mi|mis) "
+    r"(?:cuenta|cbu|cvu|clabe)",
+    r"(?:asi|ya|y|entonces) no (?:pagas|pagar|pagues|pagamos|pagan) (?:la |las )?"
+    r"(?:comision|comisiones)",
+    r"(?:te mando|te paso|te envio|te genero|te comparto|te hago) (?:[a-z1]{1,3} )?"
+    r"link de (?:pago|cobro)",
+    r"(?:directo|directamente) conmigo",
+    # pt
+    r"(?:me paga|paga|pagar|me pagar) (?:[a-z]{1,8} )?em (?:dinheiro|especie)",
+    r"(?:transfer|deposit|pag)[a-z]{0,4} direto(?! (?:pelo|no|na|via|pela) "
+    r"(?:app|aplicativo|plataforma|site))",
+    r"(?:te mando|te passo|te envio|vou mandar|gero) (?:[a-z1]{1,3} )?"
+    r"link de (?:pagamento|cobranca)",
+    r"direto comigo",
+    r"(?:faz|faca|manda|fazer) (?:1 |um |uma |o )?(?:ted|doc)",
+    r"sem (?:a |as )?(?:taxa|taxas|comissao)",
+    # en
+    r"(?:venmo|zelle|cash ?app|paypal|cashapp) me", r"forget (?:the|this) (?:app|platform)",
+    r"not through (?:here|the app|this app|the platform)", r"pay (?:me )?there instead",
+    r"skip (?:the|this) (?:app|platform|fees?)",
+    r"(?:pay|send|transfer)[a-z]{0,3} (?:it |the money |the rest )?directly (?:to|with) me",
+    r"(?:send|give|text|make) (?:you )?(?:[a-z]{1,3} )?pay(?:ment)? link", r"pay me (?:in )?cash",
     # pt
     r"(?:pag|cobr|acert|negoci|vend|compr|transfer|fech|faz|fac)[a-z]{0,6} "
     r"(?:[a-z]{1,8} )?por fora",
@@ -118,8 +210,8 @@ INSULTS: tuple[str, ...] = (
     "concha de tu madre", "concha de tu hermana", "ctm", "la puta que te pario", "pendejo",
     "pendeja", "cabron", "cabrona", "chinga tu madre", "chingate", "malparido", "malparida",
     "gonorrea", "maricon", "sudaca", "mogolico", "mogolica", "retrasado", "retrasada",
-    "tarado", "tarada", "culiao", "culiado", "conchudo", "conchuda", "andate a la mierda",
-    "vete a la mierda", "come mierda", "chupame",
+    "tarado", "tarada", "culero", "culera", "culiao", "culiado", "conchudo", "conchuda",
+    "andate a la mierda", "vete a la mierda", "come mierda", "chupame",
     # pt
     "otario", "otaria", "babaca", "arrombado", "arrombada", "filho da puta", "filha da puta",
     "fdp", "vagabundo", "vagabunda", "viado", "desgracado", "desgracada", "cuzao", "corno",
@@ -129,6 +221,7 @@ INSULTS: tuple[str, ...] = (
     "idiot", "stupid", "moron", "asshole", "bitch", "bastard", "fuck you", "fuck off",
     "motherfucker", "fucker", "cunt", "dickhead", "retard", "faggot", "fag", "nigger",
     "nigga", "whore", "slut", "scumbag", "dumbass", "jackass", "shithead", "wanker",
+    "retarded", "piece of shit", "piece of crap", "pedazo de mierda", "pedaco de merda",
 )  # fmt: skip
 #: words that insult only when aimed at someone ("sos una basura", "seu lixo", "you pig")
 TARGETED_INSULTS: tuple[str, ...] = (
@@ -145,12 +238,15 @@ THREATS: tuple[str, ...] = (
     # es
     "te voy a matar", "te mato", "te voy a buscar", "te voy a encontrar", "se donde vivis",
     "se donde vives", "te voy a cagar a palos", "te voy a romper", "vas a morir",
-    "te vas a arrepentir",
+    "te vas a arrepentir", "cuidate la espalda", "cuida tu espalda", "se donde trabajas",
+    "se cual es tu direccion", "conozco tu direccion", "tengo tu direccion",
     # pt
     "vou te matar", "te mato", "vou te pegar", "vou te achar", "sei onde voce mora",
-    "sei onde vc mora", "vai morrer", "vai se arrepender", "vou acabar com voce",
+    "sei onde vc mora", "vai morrer", "sei seu endereco", "sei o seu endereco",
+    "sei onde voce trabalha", "cuidado por onde anda", "vai se arrepender", "vou acabar com voce",
     # en
     "i will kill you", "i'll kill you", "ill kill you", "im going to kill you",
     "i'm going to kill you", "i know where you live", "you're dead", "youre dead",
-    "kill yourself", "kys", "you will regret",
+    "kill yourself", "kys", "you will regret", "watch your back", "i know your address",
+    "i know where you work", "i have your address",
 )  # fmt: skip

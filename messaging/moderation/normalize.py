@@ -321,21 +321,98 @@ def _number_at(words: list[re.Match[str]], i: int, text: str) -> tuple[str, int]
     return None
 
 
+def _oh_is_zero(words: list[re.Match[str]], i: int, text: str) -> bool:
+    """English "oh" reads zero between digits or number words ("one oh nine", "5 oh 2")."""
+
+    def digit_like(j: int, gap: str) -> bool:
+        return (
+            0 <= j < len(words)
+            and len(gap) <= 3
+            and gap.strip(" -,") == ""
+            and (words[j].group() in _NUMBER_WORDS or words[j].group() == "oh")
+        )
+
+    def digit_beside(gap: str, before: bool) -> bool:
+        tail = gap.rstrip(" -,") if before else gap.lstrip(" -,")
+        edge = (tail[-1] if before else tail[0]) if tail else ""
+        return len(gap) - len(tail) <= 3 and edge.isdigit()
+
+    start, end = words[i].start(), words[i].end()
+    prev_gap = text[words[i - 1].end() : start] if i > 0 else text[max(0, start - 4) : start]
+    next_gap = text[end : words[i + 1].start()] if i + 1 < len(words) else text[end : end + 4]
+    return (
+        digit_like(i - 1, prev_gap)
+        or digit_like(i + 1, next_gap)
+        or digit_beside(text[max(0, start - 4) : start], True)
+        or digit_beside(text[end : end + 4], False)
+    )
+
+
 def number_word_edits(view: View) -> list[tuple[int, int, str]]:
     text = view.text
     words = list(_WORD.finditer(text))
     edits: list[tuple[int, int, str]] = []
     i = 0
     while i < len(words):
+        if words[i].group() == "oh" and _oh_is_zero(words, i, text):
+            edits.append((words[i].start(), words[i].end(), "0"))
+            i += 1
+            continue
         if words[i].group() in _NUMBER_WORDS:
             parsed = _number_at(words, i, text)
             if parsed is not None:
-                digits, after = parsed
-                edits.append((words[i].start(), words[after - 1].end(), digits))
+                digits, after = _scaled(words, parsed, text)
+                start = words[i].start()
+                if edits and text[edits[-1][1] : start] == "-" and len(digits) <= 2:
+                    # "five-five", "oh-nine": digit by digit, not a date "5-5"
+                    prev = edits.pop()
+                    edits.append((prev[0], words[after - 1].end(), f"{prev[2]} {digits}"))
+                else:
+                    edits.append((start, words[after - 1].end(), digits))
                 i = after
                 continue
         i += 1
     return edits
+
+
+_SCALES = {"mil": 1000, "thousand": 1000, "hundred": 100}
+
+
+def _scaled(
+    words: list[re.Match[str]], parsed: tuple[str, int], text: str, below: int = 10**6
+) -> tuple[str, int]:
+    """ "cuatro mil ciento ochenta y siete" -> 4187, "one hundred eighty" -> 180: a parsed number
+    followed by a scale word, then (optionally, after "y"/"e"/"and") a smaller number."""
+    digits, after = parsed
+    if not digits.isdigit() or len(digits) > 3 or after >= len(words):
+        return parsed
+
+    def joined(a: int, b: int) -> bool:
+        gap = text[words[a].end() : words[b].start()]
+        return len(gap) <= 3 and gap.strip(" -") == ""
+
+    scale = _SCALES.get(words[after].group())
+    if scale is None or scale >= below or not joined(after - 1, after):
+        return parsed
+    if int(digits) * scale >= 10**6:
+        return parsed
+    if scale == 100 and int(digits) > 9:
+        return parsed
+    value, nxt = int(digits) * scale, after + 1
+    if nxt < len(words) and joined(after, nxt) and words[nxt].group() in _CONNECTORS:
+        nxt = nxt + 1 if nxt + 1 < len(words) and joined(nxt, nxt + 1) else len(words)
+    if nxt < len(words) and joined(nxt - 1, nxt) and words[nxt].group() in _NUMBER_WORDS:
+        rest = _number_at(words, nxt, text)
+        if rest is not None:
+            rest = _scaled(words, rest, text, below=scale)  # one level deeper at most
+            scaled_again = (
+                rest[1] < len(words)
+                and _SCALES.get(words[rest[1]].group(), 0) >= scale
+                and joined(rest[1] - 1, rest[1])
+            )  # "dos mil dos mil": two numbers, not 2002 and a stray "mil"
+            if rest[0].isdigit() and int(rest[0]) < scale and not scaled_again:
+                return str(value + int(rest[0])), rest[1]
+    return str(value), after + 1
 
 
 # --- "arroba", "punto", "dot" -------------------------------------------------------------
