@@ -7,6 +7,7 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 
 from aventide.accounts import selectors, services
 from aventide.accounts.errors import WsTicketInvalid
@@ -152,6 +153,10 @@ def _race(ticket: str, threads: int = 12) -> list[bool]:
             ok = True
         except WsTicketInvalid:
             ok = False
+        finally:
+            # the winner read the session from the database: give its pooled connection back
+            # (a thread that ends holding one leaks it for the rest of the test process)
+            connection.close()
         with lock:
             results.append(ok)
 
