@@ -24,8 +24,6 @@ back on) is dropped with ``PUSH_EXPIRED`` -- stale notices are never sent.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -42,6 +40,7 @@ from django.utils.dateparse import parse_datetime
 
 from audit import services as audit
 from aventide.accounts.contracts import use_case
+from aventide.core.env import b64url_decode
 from aventide.core.logging import get_logger
 from aventide.core.metrics import emit
 from aventide.core.principal import SYSTEM, Principal
@@ -114,14 +113,7 @@ def principal_key(actor: Principal) -> str:
     raise PushSubscriberForbidden()
 
 
-def _b64url(value: str) -> bytes | None:
-    text = value.strip()
-    if not text or not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", text):
-        return None
-    try:
-        return base64.urlsafe_b64decode(text.rstrip("=") + "=" * (-len(text.rstrip("=")) % 4))
-    except (binascii.Error, ValueError):
-        return None
+_b64url = b64url_decode  # the kernel's strict base64url (aventide/core/env.py)
 
 
 def _endpoint_problem(endpoint: str) -> str | None:
