@@ -114,3 +114,56 @@ def test_concurrent_writes_through_the_asgi_server_never_answer_5xx(
     assert len({order_id for _, order_id in create_results}) == 1
     assert Order.objects.filter(recipient_name="Bea").count() == 1
     assert "Direct status modification" not in log and '"status": "500"' not in log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_pay_requests_through_the_asgi_server_start_one_payment_per_order(
+    tmp_path: Path, countries: list[str]
+) -> None:
+    """A buyer's client retrying ``pay`` at once (double taps, retries on timeouts): every
+    answer is 202 and each order gets exactly one payment job, one attempt, one audit row."""
+    from integrations.models import Job
+
+    world = OrderWorld("AR")
+    buyer = principal(world.buyer)
+    ids = [
+        services.order_create(
+            actor=buyer, listing_id=world.listing.pk, recipient_name="Ana"
+        ).order.pk
+        for _ in range(4)
+    ]
+    token = accounts.session_start(user=world.buyer, method="password").access
+    env = {
+        "DATABASE_URL": dsn(connection.settings_dict["NAME"]),
+        "WEB_CONCURRENCY": "1",
+        "ASGI_THREADS": "8",
+        "DB_POOL_MAX_SIZE": "8",
+        "DB_POOL_TIMEOUT_SECONDS": "30",
+        "THROTTLE_USER": "100000/min",
+        "SANDBOX_WEBHOOKS": "false",
+        "PGAPPNAME": f"aventide-asgi-pay-{os.getpid()}",
+    }
+    with live_server(tmp_path, env) as server:
+
+        def pay(index: int) -> int:
+            with httpx.Client(base_url=server.url, timeout=60) as http:
+                response = http.post(
+                    f"/api/orders/{ids[index % len(ids)]}/pay",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                return response.status_code
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = Counter(pool.map(pay, range(4 * len(ids))))
+        log = server.log()
+    assert statuses == {202: 4 * len(ids)}, log[-3000:]
+    for order_id in ids:
+        order = Order.objects.get(pk=order_id)
+        assert order.payment_attempts == 1
+        jobs = Job.objects.filter(idempotency_key__startswith=f"order:{order_id}:payment:")
+        assert list(jobs.values_list("idempotency_key", flat=True)) == [
+            f"order:{order_id}:payment:1"
+        ]
+        requested = Event.objects.filter(action="order.payment_requested", target_id=str(order_id))
+        assert requested.count() == 1
+    assert "Traceback" not in log
