@@ -52,6 +52,7 @@ _WORM_TABLES = {
     "ledger_transaction": "aventide.ledger.migrations.0002_append_only_triggers",
     "ledger_entry": "aventide.ledger.migrations.0002_append_only_triggers",
     "ledger_ordersnapshot": "aventide.ledger.migrations.0002_append_only_triggers",
+    "messaging_message": "messaging.migrations.0002_message_worm_triggers",
 }
 
 
