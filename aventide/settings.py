@@ -537,6 +537,21 @@ MODERATION_ALLOWED_DOMAINS: list[str] = [
 ]
 # [/moderation]
 
+# [messaging] The order chat (messaging; docs/messaging/chat.md). Limits count distinct
+# clientMessageIds (a retry never counts twice) on the shared cache, so every process agrees.
+MESSAGING_RATE_PER_CONVERSATION: int = env.int("MESSAGING_RATE_PER_CONVERSATION", default=20)
+MESSAGING_RATE_PER_SENDER: int = env.int("MESSAGING_RATE_PER_SENDER", default=60)
+MESSAGING_RATE_WINDOW_SECONDS: int = env.int("MESSAGING_RATE_WINDOW_SECONDS", default=60)
+MESSAGING_STRIKES_TO_FREEZE: int = env.int("MESSAGING_STRIKES_TO_FREEZE", default=3)
+MESSAGING_STRIKE_WINDOW_HOURS: int = env.int("MESSAGING_STRIKE_WINDOW_HOURS", default=24)
+MESSAGING_SPAM_REPEAT_LIMIT: int = env.int("MESSAGING_SPAM_REPEAT_LIMIT", default=3)
+MESSAGING_SPAM_REPEAT_WINDOW_SECONDS: int = env.int(
+    "MESSAGING_SPAM_REPEAT_WINDOW_SECONDS", default=600
+)
+MESSAGING_CLOSE_AFTER_DAYS: int = env.int("MESSAGING_CLOSE_AFTER_DAYS", default=30)
+MESSAGING_NOTIFY_COALESCE_SECONDS: int = env.int("MESSAGING_NOTIFY_COALESCE_SECONDS", default=300)
+# [/messaging]
+
 # --- Realtime --------------------------------------------------------------------------
 WS_ALLOWED_ORIGINS: list[str] = env.list(
     "WS_ALLOWED_ORIGINS",

@@ -21,6 +21,7 @@ api_patterns: list = [  # type: ignore[type-arg]  # mixed URLPattern/URLResolver
     path("integrations/", include("integrations.urls")),  # /api/integrations/ [webhooks]
     path("realtime/", include("realtime.urls")),  # /api/realtime/catchup [realtime-log]
     path("push/", include("realtime.push.urls")),  # /api/push/ [push]
+    path("", include("messaging.urls")),  # /api/conversations, /api/orders/<id>/conversation
 ]
 
 urlpatterns = [

@@ -8,4 +8,15 @@ class MessagingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from aventide.orders.services import register_fulfilment_hook, register_transition_hook
         from messaging import audit_actions  # noqa: F401 -- registers the audit actions
+        from messaging.services import conversations
+        from messaging.stream_authz import authorize_conversation_stream
+        from realtime.contracts import register_stream_authorizer
+
+        # Every order gets its (dormant) conversation in its creation transaction; a failed
+        # courier attempt opens it.
+        register_transition_hook(conversations.on_order_transition)
+        register_fulfilment_hook(conversations.on_delivery_attempt_failed)
+        # ``conversation:<id>`` streams: members and in-scope staff.
+        register_stream_authorizer("conversation", authorize_conversation_stream)

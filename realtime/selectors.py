@@ -39,10 +39,10 @@ from aventide.core.principal import Principal
 from realtime.contracts import audience_keys, event_frame, parse_stream
 from realtime.errors import CursorExpired, InvalidCursor
 from realtime.models import Event, InboxEntry, RetentionMark
-from realtime.presence import (  # noqa: F401 -- public: presence across processes (realtime/presence.py), for the notification bridge
-    connection_count,
-    is_online,
-)
+
+# public: presence across processes (realtime/presence.py), for the notification bridge
+from realtime.presence import connection_count as connection_count
+from realtime.presence import is_online as is_online
 
 METRIC_CATCHUP = "METRIC_REALTIME_CATCHUP"
 METRIC_CATCHUP_REFUSED = "METRIC_REALTIME_CATCHUP_REFUSED"

@@ -37,12 +37,12 @@ def test_order_cancel_of_a_paid_order_by_its_seller_fits_its_budget(
 def test_order_create_fits_its_budget(world: OrderWorld, django_assert_max_num_queries) -> None:
     buyer = principal(world.buyer)
     # listing, insert order, insert identity, 2 audit rows, the realtime event (one
-    # statement), + savepoint pair
-    with django_assert_max_num_queries(8):
+    # statement), the order's conversation and its participants (two), + savepoint pair
+    with django_assert_max_num_queries(10):
         services.order_create(actor=buyer, listing_id=world.listing.pk, recipient_name="Ana")
     # + the recipient's account lookup; + the key's lock and lookup; + the invitation's
     # outbox job (one INSERT ... ON CONFLICT) and its intent audit row
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(15):
         services.order_create(
             actor=buyer,
             listing_id=world.listing.pk,

@@ -1,0 +1,405 @@
+"""Conversation lifecycle: created with the order, activated by a reason or an exception,
+frozen and unfrozen, closed. Every write is one use-case frame (docs/development/recipe.md).
+
+- ``conversation_create_for_order`` runs inside the order's creation (an orders transition
+  hook): the conversation and its party rows, no audit row of its own (``order.created`` is
+  the event; the conversation is part of the order).
+- ``conversation_activate``: a party opens a dormant chat with a reason from the closed list;
+  ``conversation_system_activate``: the system does, on an exception (incident opened,
+  delivery overdue, a failed courier attempt). Both write a system message and notify the
+  other parties through the bridge.
+- ``conversation_freeze`` / ``conversation_unfreeze`` / ``conversation_close`` for support,
+  strikes and staff; ``conversations_close_due`` is the beat job (30 days after completion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from audit import services as audit
+from aventide.accounts.contracts import UseCase, use_case
+from aventide.core.errors import ValidationFailed
+from aventide.core.metrics import emit
+from aventide.core.principal import SYSTEM, Principal
+from messaging import selectors
+from messaging.audit_actions import ConversationAction
+from messaging.errors import ConversationClosed, ConversationNotActive, ConversationNotFound
+from messaging.models import (
+    ActivationReason,
+    Conversation,
+    ConversationState,
+    FreezeReason,
+    Message,
+    MessageKind,
+    Participant,
+    ParticipantRole,
+    SystemActivationReason,
+    new_system_message_id,
+)
+from messaging.services import bridge
+from realtime import services as realtime
+
+EVENT_STATE = "conversation.state_changed"
+EVENT_MESSAGE = "message.created"
+
+_PARTY_ROLES = frozenset({ParticipantRole.BUYER, ParticipantRole.SELLER, ParticipantRole.RECIPIENT})
+
+
+def conversation_create_for_order(order: Any) -> Conversation:
+    """The order's conversation (dormant) and one participant row per party. Runs inside the
+    order's creation transaction; 2 statements. Idempotent per order (OneToOne)."""
+    conversation = Conversation.objects.create(
+        order_id=order.pk,
+        country_code=order.country_code,
+        buyer_id=order.buyer_id,
+        seller_id=order.seller_id,
+        recipient_user_id=order.recipient_user_id,
+        recipient_anon_id=order.recipient_anon_id if order.recipient_user_id is None else None,
+    )
+    rows = [
+        Participant(conversation=conversation, role=ParticipantRole.BUYER, user_id=order.buyer_id),
+        Participant(
+            conversation=conversation, role=ParticipantRole.SELLER, user_id=order.seller_id
+        ),
+    ]
+    if order.recipient_user_id is not None:
+        rows.append(
+            Participant(
+                conversation=conversation,
+                role=ParticipantRole.RECIPIENT,
+                user_id=order.recipient_user_id,
+            )
+        )
+    elif order.recipient_anon_id is not None:
+        rows.append(
+            Participant(
+                conversation=conversation,
+                role=ParticipantRole.RECIPIENT,
+                anon_id=order.recipient_anon_id,
+            )
+        )
+    Participant.objects.bulk_create(rows)
+    return conversation
+
+
+def on_order_transition(order: Any, transition: str, from_state: str) -> None:
+    """The orders transition hook (registered in ``MessagingConfig.ready``)."""
+    if transition == "create":
+        conversation_create_for_order(order)
+
+
+def on_delivery_attempt_failed(order: Any, attempt: Any) -> None:
+    """The orders fulfilment hook: a failed courier attempt opens the chat (same transaction)."""
+    conversation = Conversation.objects.filter(order_id=order.pk).first()
+    if conversation is None:
+        return
+    with use_case(SYSTEM) as uc:
+        locked = uc.lock(Conversation.objects.filter(pk=conversation.pk))
+        if locked is not None and locked.state == ConversationState.DORMANT:
+            _activate(
+                uc, locked, reason=SystemActivationReason.DELIVERY_ATTEMPT_FAILED, by="system"
+            )
+
+
+# --- helpers shared with the send path ----------------------------------------------------------
+
+
+def lock_for(uc: UseCase, actor: Principal, conversation_id: int) -> tuple[Conversation, str]:
+    """Lock the conversation and resolve the actor's role on it: ``NOT_FOUND_OR_NO_ACCESS``
+    for non-members, ``SCOPE_VIOLATION`` (audited) for staff out of scope."""
+    conversation = uc.lock(Conversation.objects.filter(pk=conversation_id))
+    if conversation is None:
+        raise ConversationNotFound()
+    role = selectors.member_role(actor, conversation)
+    if role is None:
+        raise ConversationNotFound()
+    if role == selectors.STAFF:
+        uc.require_scope(
+            conversation.country_code, action="conversation.write", target=conversation
+        )
+    uc.act_as(role if role in _PARTY_ROLES else actor.level or role)
+    return conversation, role
+
+
+def append_message(
+    conversation: Conversation,
+    *,
+    kind: str,
+    sender_role: str,
+    body: str,
+    client_message_id: str,
+    request_digest: str,
+    actor: Principal | None = None,
+    original_body: str = "",
+    verdict: str = "allow",
+    reasons: list[str] | None = None,
+    fingerprint: str = "",
+) -> Message:
+    """Assign the next seq (the conversation row must be locked by the caller) and insert the
+    message, then the conversation's ``last_seq``. 2 statements."""
+    now = timezone.now()
+    seq = conversation.last_seq + 1
+    message = Message(
+        conversation=conversation,
+        seq=seq,
+        kind=kind,
+        sender_role=sender_role,
+        sender_user_id=actor.user_id if actor is not None and actor.user_id is not None else None,
+        sender_anon_id=actor.anon_id if actor is not None else None,
+        client_message_id=client_message_id,
+        request_digest=request_digest,
+        body=body,
+        original_body=original_body,
+        verdict=verdict,
+        reasons=list(reasons or []),
+        fingerprint=fingerprint,
+        created_at=now,
+    )
+    message.save()
+    conversation.last_seq = seq
+    conversation.last_message_at = now
+    conversation.updated_at = now
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_seq=seq, last_message_at=now, updated_at=now
+    )
+    return message
+
+
+def message_payload(message: Message) -> dict[str, Any]:
+    """The realtime event of a message: what every member may see (the delivered text)."""
+    return {
+        "conversationId": message.conversation_id,
+        "messageId": message.pk,
+        "seq": message.seq,
+        "kind": message.kind,
+        "senderRole": message.sender_role,
+        "body": message.body,
+        "verdict": message.verdict,
+        "createdAt": message.created_at.isoformat(),
+    }
+
+
+def publish_message(conversation: Conversation, message: Message) -> None:
+    realtime.publish(
+        stream=conversation.stream,
+        type=EVENT_MESSAGE,
+        payload=message_payload(message),
+        audience=selectors.audience(conversation),
+        country_code=conversation.country_code,
+    )
+
+
+def publish_state(conversation: Conversation, from_state: str) -> None:
+    realtime.publish(
+        stream=conversation.stream,
+        type=EVENT_STATE,
+        payload={
+            "conversationId": conversation.pk,
+            "state": conversation.state,
+            "from": from_state,
+            "reason": conversation.freeze_reason or conversation.activation_reason,
+        },
+        audience=selectors.audience(conversation),
+        country_code=conversation.country_code,
+    )
+
+
+def _system_message(conversation: Conversation, text: str) -> Message:
+    return append_message(
+        conversation,
+        kind=MessageKind.SYSTEM,
+        sender_role="system",
+        body=text,
+        client_message_id=new_system_message_id(),
+        request_digest="",
+    )
+
+
+def _activate(uc: UseCase, conversation: Conversation, *, reason: str, by: str) -> Conversation:
+    from_state = conversation.state
+    conversation.activate(reason=reason, at=timezone.now())
+    conversation.save(update_fields=list(Conversation.TRANSITION_FIELDS))
+    message = _system_message(conversation, f"Conversation opened ({by}): {reason}")
+    audit.record(
+        ConversationAction.ACTIVATED,
+        conversation,
+        data={"from": from_state, "reason": reason, "by": by, "seq": message.seq},
+        country_code=conversation.country_code,
+    )
+    publish_state(conversation, from_state)
+    publish_message(conversation, message)
+    bridge.on_activity(
+        uc=uc, conversation=conversation, trigger="activation", seq=message.seq, sender_key=by
+    )
+    return conversation
+
+
+# --- use cases ---------------------------------------------------------------------------------
+
+
+def conversation_activate(
+    *, actor: Principal, conversation_id: int, reason_code: str
+) -> Conversation:
+    """A party opens the dormant chat with a reason from the closed list
+    (``ActivationReason``; anything else 400 ``VALIDATION_ERROR``). Already active: returned
+    as is (idempotent). Frozen 409 ``CONVERSATION_FROZEN``, closed 409 ``CONVERSATION_CLOSED``.
+    Audit ``conversation.activated``; a system message; the other parties are notified."""
+    if reason_code not in ActivationReason.values:
+        raise ValidationFailed(
+            details={"reasonCode": [f"One of: {', '.join(ActivationReason.values)}."]}
+        )
+    with use_case(actor) as uc:
+        conversation, role = lock_for(uc, actor, conversation_id)
+        _refuse_unwritable(conversation, role, allow_dormant=True)
+        if conversation.state == ConversationState.ACTIVE:
+            return conversation
+        return _activate(uc, conversation, reason=reason_code, by=selectors.actor_key(actor))
+
+
+def conversation_system_activate(
+    *, order_id: int, reason: str, actor: Principal = SYSTEM
+) -> Conversation | None:
+    """The system (or staff) opens an order's chat on an exception (``SystemActivationReason``).
+    No-op unless the conversation is dormant; None when the order has none."""
+    if reason not in SystemActivationReason.values:
+        raise ValueError(f"not a system activation reason: {reason!r}")
+    with use_case(actor) as uc:
+        conversation = uc.lock(Conversation.objects.filter(order_id=order_id))
+        if conversation is None:
+            return None
+        if actor.is_staff:
+            uc.require_scope(
+                conversation.country_code, action="conversation.activate", target=conversation
+            )
+        if conversation.state != ConversationState.DORMANT:
+            return conversation
+        return _activate(uc, conversation, reason=reason, by="system")
+
+
+def _refuse_unwritable(
+    conversation: Conversation, role: str, *, allow_dormant: bool = False
+) -> None:
+    """The state checks of a write by ``role`` (staff may write to a frozen chat)."""
+    from messaging.errors import ConversationFrozen
+
+    state = conversation.state
+    if state == ConversationState.CLOSED:
+        raise ConversationClosed()
+    if state == ConversationState.FROZEN and role not in (selectors.STAFF, selectors.SYSTEM):
+        raise ConversationFrozen()
+    if state == ConversationState.DORMANT and not allow_dormant and role in _PARTY_ROLES:
+        raise ConversationNotActive()
+
+
+def freeze_locked(conversation: Conversation, *, reason: str) -> bool:
+    """Freeze an already locked conversation inside the caller's frame (strikes, disputes).
+    False when it was frozen or closed already. Audit, metric and event included."""
+    if conversation.state not in (ConversationState.DORMANT, ConversationState.ACTIVE):
+        return False
+    from_state = conversation.state
+    conversation.freeze(reason=reason, at=timezone.now())
+    conversation.save(update_fields=list(Conversation.TRANSITION_FIELDS))
+    audit.record(
+        ConversationAction.FROZEN,
+        conversation,
+        data={"from": from_state, "reason": reason},
+        country_code=conversation.country_code,
+    )
+    emit("METRIC_CHAT_FREEZE", labels={"reason": reason, "country": conversation.country_code})
+    publish_state(conversation, from_state)
+    return True
+
+
+def conversation_freeze(
+    *, actor: Principal, conversation_id: int, reason: str = FreezeReason.STAFF
+) -> Conversation:
+    """Staff (or the system, for a dispute) freeze the chat to keep the evidence: parties read
+    but cannot post; staff still can. Idempotent: a frozen chat stays as it is."""
+    if reason not in FreezeReason.values:
+        raise ValidationFailed(details={"reason": [f"One of: {', '.join(FreezeReason.values)}."]})
+    with use_case(actor) as uc:
+        conversation, role = lock_for(uc, actor, conversation_id)
+        if role not in (selectors.STAFF, selectors.SYSTEM):
+            raise ConversationNotFound()
+        if conversation.state == ConversationState.CLOSED:
+            raise ConversationClosed()
+        freeze_locked(conversation, reason=reason)
+        return conversation
+
+
+def conversation_unfreeze(*, actor: Principal, conversation_id: int) -> Conversation:
+    """Staff reopen a frozen chat (back to active). Not frozen: returned as is."""
+    with use_case(actor) as uc:
+        conversation, role = lock_for(uc, actor, conversation_id)
+        if role not in (selectors.STAFF, selectors.SYSTEM):
+            raise ConversationNotFound()
+        if conversation.state != ConversationState.FROZEN:
+            if conversation.state == ConversationState.CLOSED:
+                raise ConversationClosed()
+            return conversation
+        from_state = conversation.state
+        previous_reason = conversation.freeze_reason
+        conversation.unfreeze()
+        conversation.save(update_fields=list(Conversation.TRANSITION_FIELDS))
+        audit.record(
+            ConversationAction.UNFROZEN,
+            conversation,
+            data={"from": from_state, "reason": previous_reason},
+            country_code=conversation.country_code,
+        )
+        publish_state(conversation, from_state)
+        return conversation
+
+
+def conversation_close(*, actor: Principal, conversation_id: int, reason: str = "") -> Conversation:
+    """Close the chat for good (staff, or the system after the order completed). Idempotent."""
+    with use_case(actor) as uc:
+        conversation, role = lock_for(uc, actor, conversation_id)
+        if role not in (selectors.STAFF, selectors.SYSTEM):
+            raise ConversationNotFound()
+        if conversation.state == ConversationState.CLOSED:
+            return conversation
+        from_state = conversation.state
+        conversation.close(at=timezone.now())
+        conversation.save(update_fields=list(Conversation.TRANSITION_FIELDS))
+        audit.record(
+            ConversationAction.CLOSED,
+            conversation,
+            data={"from": from_state, "reason": reason[:200]},
+            country_code=conversation.country_code,
+        )
+        publish_state(conversation, from_state)
+        return conversation
+
+
+@dataclass(frozen=True)
+class CloseReport:
+    closed: int
+    remaining: bool
+
+
+#: order states after which the chat closes (MESSAGING_CLOSE_AFTER_DAYS after ``closed_at``)
+_COMPLETED = ("completed", "force_completed", "cancelled")
+
+
+def conversations_close_due(*, now: datetime | None = None, limit: int = 500) -> CloseReport:
+    """The beat job: close every open conversation whose order completed more than
+    ``MESSAGING_CLOSE_AFTER_DAYS`` ago (one frame per conversation; safe to run twice)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.MESSAGING_CLOSE_AFTER_DAYS)
+    due = list(
+        Conversation.objects.exclude(state=ConversationState.CLOSED)
+        .filter(order__status__in=_COMPLETED, order__closed_at__lte=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[: limit + 1]
+    )
+    closed = 0
+    for conversation_id in due[:limit]:
+        conversation_close(actor=SYSTEM, conversation_id=conversation_id, reason="order completed")
+        closed += 1
+    return CloseReport(closed=closed, remaining=len(due) > limit)

@@ -1,0 +1,321 @@
+"""Sending a message: idempotent, moderated, gapless, audited, fanned out -- one frame.
+
+``message_send(actor=, conversation_id=, client_message_id=, body=)``:
+
+1. Before any transaction (no lock held while they run): the input checks (400), a read of
+   the conversation's parties (non-members 404 ``NOT_FOUND_OR_NO_ACCESS`` right away), the
+   rate limits on the shared cache (429, counting distinct clientMessageIds only), moderation
+   (pure CPU) and the presence of the other parties (for the bridge).
+2. One use-case frame: lock the conversation row (serializes the conversation's sends, so
+   ``seq`` is gapless); a message with this clientMessageId already there -> the original
+   (``created`` False; another body -> 422 ``IDEMPOTENCY_KEY_REUSED``) with no second row,
+   event, audit entry or notice; state checks (dormant/frozen/closed 409; staff may post to a
+   frozen chat and their post opens a dormant one); a redact or block verdict is a strike
+   (3 in 24 h freeze the chat); block -> the strike and its audit row commit and the caller
+   gets 422 ``MESSAGE_BLOCKED``; otherwise the message row, ``last_seq``, the audit row
+   (digest, never the text), the realtime event and the bridge's decisions.
+
+The original text of a redacted message is stored staff-only and never leaves this function
+other than into that column: not in the event, the audit row, a log line or a notice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from audit import services as audit
+from aventide.accounts.contracts import UseCase, use_case
+from aventide.core.errors import ValidationFailed
+from aventide.core.logging import get_logger
+from aventide.core.principal import Principal
+from messaging import limits, selectors
+from messaging.audit_actions import MessageAction
+from messaging.errors import ConversationNotFound, MessageBlocked, MessageIdReused
+from messaging.models import (
+    BODY_MAX_CHARS,
+    CLIENT_MESSAGE_ID_MAX_LENGTH,
+    AbuseFlagSource,
+    AbuseReport,
+    Conversation,
+    ConversationState,
+    FreezeReason,
+    Message,
+    MessageKind,
+    Participant,
+    ParticipantRole,
+    Strike,
+    SystemActivationReason,
+)
+from messaging.moderation import Action, moderate
+from messaging.services import bridge
+from messaging.services.conversations import (
+    _activate,
+    _refuse_unwritable,
+    append_message,
+    freeze_locked,
+    lock_for,
+    publish_message,
+)
+from realtime import selectors as presence
+
+_CLIENT_ID_RE = re.compile(rf"^[A-Za-z0-9._:\-]{{1,{CLIENT_MESSAGE_ID_MAX_LENGTH}}}$")
+SPAM = "SPAM"
+logger = get_logger("messaging.send")
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: Message
+    #: False: the clientMessageId was known, this is the original message
+    created: bool
+
+
+@dataclass(frozen=True)
+class _Moderated:
+    verdict: str
+    reasons: list[str]
+    delivered: str
+    fingerprint: str
+
+
+def body_digest(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _validate(client_message_id: str, body: str) -> None:
+    problems: dict[str, list[str]] = {}
+    if not isinstance(client_message_id, str) or not _CLIENT_ID_RE.match(client_message_id):
+        problems["clientMessageId"] = [
+            f"1 to {CLIENT_MESSAGE_ID_MAX_LENGTH} characters: letters, digits, . _ : -"
+        ]
+    if not isinstance(body, str) or not body.strip():
+        problems["body"] = ["The message is empty."]
+    elif len(body) > BODY_MAX_CHARS:
+        problems["body"] = [f"At most {BODY_MAX_CHARS} characters."]
+    if problems:
+        raise ValidationFailed(details=problems)
+
+
+def _moderate(actor: Principal, body: str, country_code: str, repeats: int) -> _Moderated:
+    if actor.is_staff or actor.is_system:
+        return _Moderated(verdict=Action.ALLOW.value, reasons=[], delivered=body, fingerprint="")
+    verdict = moderate(body, country_code=country_code)
+    action = verdict.action.value
+    reasons = list(verdict.reasons)
+    delivered = verdict.redacted_text if action == Action.REDACT.value else body
+    if repeats >= settings.MESSAGING_SPAM_REPEAT_LIMIT > 0:
+        action = Action.BLOCK.value
+        if SPAM not in reasons:
+            reasons.append(SPAM)
+    return _Moderated(
+        verdict=action, reasons=reasons, delivered=delivered, fingerprint=verdict.fingerprint
+    )
+
+
+def _pre_read(actor: Principal, conversation_id: int) -> Conversation:
+    """The conversation as the caller may see it, without a lock (parties, country)."""
+    # Staff are not filtered by scope here: the frame's ScopeGuard check refuses them with
+    # SCOPE_VIOLATION (audited), not with a not-found.
+    base = Conversation.objects.all() if actor.is_staff else selectors.visible_conversations(actor)
+    conversation = (
+        base.only(
+            "pk",
+            "order_id",
+            "country_code",
+            "buyer_id",
+            "seller_id",
+            "recipient_user_id",
+            "recipient_anon_id",
+        )
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if conversation is None or selectors.member_role(actor, conversation) is None:
+        raise ConversationNotFound()
+    return conversation
+
+
+def _online_keys(conversation: Conversation, sender_key: str) -> frozenset[str]:
+    """Which other parties have a live socket (presence on Redis; unknown = offline)."""
+    online = set()
+    for key in selectors.party_keys(conversation).values():
+        if key == sender_key:
+            continue
+        try:
+            if presence.connection_count(key) > 0:
+                online.add(key)
+        except Exception as exc:  # noqa: BLE001 -- unknown presence counts as offline
+            logger.warning("messaging.presence_unavailable", error=type(exc).__name__)
+    return frozenset(online)
+
+
+def _existing(conversation: Conversation, client_message_id: str) -> Message | None:
+    return Message.objects.filter(
+        conversation_id=conversation.pk, client_message_id=client_message_id
+    ).first()
+
+
+def _strike(
+    uc: UseCase,
+    actor: Principal,
+    conversation: Conversation,
+    *,
+    sender_key: str,
+    client_message_id: str,
+    moderated: _Moderated,
+) -> None:
+    """Record the strike (once per clientMessageId) and freeze on the Nth within the window."""
+    # A retry of a refused send is no second strike. The conversation's row lock serializes
+    # its sends, so this check cannot race with another send of the same id.
+    if Strike.objects.filter(
+        conversation_id=conversation.pk, sender_key=sender_key, client_message_id=client_message_id
+    ).exists():
+        return
+    Strike.objects.create(
+        conversation=conversation,
+        sender_user_id=actor.user_id,
+        sender_anon_id=actor.anon_id,
+        sender_key=sender_key,
+        client_message_id=client_message_id,
+        verdict=moderated.verdict,
+        reasons=moderated.reasons,
+        fingerprint=moderated.fingerprint,
+    )
+    audit.record(
+        MessageAction.STRIKE,
+        conversation,
+        data={
+            "verdict": moderated.verdict,
+            "reasons": moderated.reasons,
+            "clientMessageId": client_message_id,
+        },
+        country_code=conversation.country_code,
+    )
+    since = timezone.now() - timedelta(hours=settings.MESSAGING_STRIKE_WINDOW_HOURS)
+    strikes = Strike.objects.filter(sender_key=sender_key, created_at__gte=since).count()
+    if strikes >= settings.MESSAGING_STRIKES_TO_FREEZE and freeze_locked(
+        conversation, reason=FreezeReason.ABUSE
+    ):
+        AbuseReport.objects.create(
+            conversation=conversation,
+            country_code=conversation.country_code,
+            source=AbuseFlagSource.STRIKES,
+            reporter_key=sender_key,
+            reason_code=FreezeReason.ABUSE,
+        )
+
+
+def _staff_participant(conversation: Conversation, actor: Principal) -> None:
+    """Staff who post become participants (they get receipts and appear in the transcript)."""
+    Participant.objects.get_or_create(
+        conversation=conversation, user_id=actor.user_id, defaults={"role": ParticipantRole.STAFF}
+    )
+
+
+def message_send(
+    *, actor: Principal, conversation_id: int, client_message_id: str, body: str
+) -> SendResult:
+    """Send ``body`` to the conversation (see the module docstring for the whole contract)."""
+    _validate(client_message_id, body)
+    digest = body_digest(body)
+    pre = _pre_read(actor, conversation_id)
+    sender_key = selectors.actor_key(actor)
+    admission = limits.admit(
+        sender_key=sender_key,
+        conversation_id=pre.pk,
+        client_message_id=client_message_id,
+    )
+    moderated = _moderate(actor, body, pre.country_code, repeats=0)
+    if admission.new and moderated.fingerprint:
+        repeats = limits.repeats(
+            sender_key=sender_key, conversation_id=pre.pk, fingerprint=moderated.fingerprint
+        )
+        if repeats >= settings.MESSAGING_SPAM_REPEAT_LIMIT:
+            moderated = _moderate(actor, body, pre.country_code, repeats=repeats)
+    online = _online_keys(pre, sender_key)
+    blocked = False
+    with use_case(actor) as uc:
+        conversation, role = lock_for(uc, actor, conversation_id)
+        existing = _existing(conversation, client_message_id)
+        if existing is not None:
+            if existing.request_digest != digest:
+                raise MessageIdReused()
+            return SendResult(message=existing, created=False)
+        is_staff = role == selectors.STAFF
+        _refuse_unwritable(conversation, role, allow_dormant=is_staff)
+        if moderated.verdict != Action.ALLOW.value:
+            _strike(
+                uc,
+                actor,
+                conversation,
+                sender_key=sender_key,
+                client_message_id=client_message_id,
+                moderated=moderated,
+            )
+            if moderated.verdict == Action.BLOCK.value:
+                audit.record(
+                    MessageAction.BLOCKED,
+                    conversation,
+                    data={
+                        "clientMessageId": client_message_id,
+                        "digest": digest,
+                        "reasons": moderated.reasons,
+                    },
+                    country_code=conversation.country_code,
+                )
+                blocked = True
+        if not blocked:
+            if is_staff:
+                _staff_participant(conversation, actor)
+                if conversation.state == ConversationState.DORMANT:
+                    _activate(uc, conversation, reason=SystemActivationReason.STAFF, by=sender_key)
+            redacted = moderated.verdict == Action.REDACT.value
+            message = append_message(
+                conversation,
+                kind=MessageKind.STAFF if is_staff else MessageKind.USER,
+                sender_role=role,
+                body=moderated.delivered,
+                original_body=body if redacted else "",
+                client_message_id=client_message_id,
+                request_digest=digest,
+                actor=actor,
+                verdict=moderated.verdict,
+                reasons=moderated.reasons,
+                fingerprint=moderated.fingerprint,
+            )
+            audit.record(
+                MessageAction.REDACTED if redacted else MessageAction.SENT,
+                conversation,
+                data={
+                    "messageId": message.pk,
+                    "seq": message.seq,
+                    "clientMessageId": client_message_id,
+                    "digest": digest,
+                    "verdict": moderated.verdict,
+                    "reasons": moderated.reasons,
+                },
+                country_code=conversation.country_code,
+            )
+            publish_message(conversation, message)
+            bridge.on_activity(
+                uc=uc,
+                conversation=conversation,
+                trigger="message",
+                seq=message.seq,
+                sender_key=sender_key,
+                online=online,
+            )
+    if blocked:
+        raise MessageBlocked(details={"reasons": moderated.reasons, "verdict": "block"})
+    return SendResult(message=message, created=True)
+
+
+def render_send(actor: Principal, result: SendResult) -> dict[str, Any]:
+    return selectors.render_message(actor, result.message)

@@ -1,0 +1,239 @@
+"""message_send and the conversation lifecycle, through the services (issue 14)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from audit.models import Event as AuditEvent
+from aventide.core.errors import DomainError
+from messaging import services
+from messaging.models import Conversation, Message, Participant, Strike
+from realtime.models import Event as RealtimeEvent
+from tests.accounts.factories import principal
+from tests.messaging.conftest import ChatWorld, make_staff
+
+pytestmark = pytest.mark.django_db
+
+
+def _code(exc: pytest.ExceptionInfo[DomainError]) -> str:
+    return exc.value.code
+
+
+def test_order_create_makes_a_dormant_conversation_with_its_parties(chat: ChatWorld) -> None:
+    order = chat.new_order()
+    conversation = chat.conversation(order)
+    assert conversation.state == "dormant"
+    assert conversation.last_seq == 0
+    roles = sorted(
+        Participant.objects.filter(conversation=conversation).values_list("role", flat=True)
+    )
+    assert roles == ["buyer", "recipient", "seller"]
+    assert conversation.recipient_anon_id == order.recipient_anon_id
+
+
+def test_message_send_refuses_a_dormant_conversation(chat: ChatWorld) -> None:
+    conversation = chat.conversation(chat.new_order())
+    with pytest.raises(DomainError) as exc:
+        chat.send(chat.p(chat.buyer), conversation, "hola")
+    assert _code(exc) == "CONVERSATION_NOT_ACTIVE"
+    assert exc.value.status == 409
+    assert not Message.objects.exists()
+
+
+def test_conversation_activate_needs_a_listed_reason(chat: ChatWorld) -> None:
+    conversation = chat.conversation(chat.new_order())
+    with pytest.raises(DomainError) as exc:
+        services.conversation_activate(
+            actor=chat.p(chat.buyer), conversation_id=conversation.pk, reason_code="chitchat"
+        )
+    assert _code(exc) == "VALIDATION_ERROR"
+    conversation.refresh_from_db()
+    assert conversation.state == "dormant"
+
+
+def test_conversation_activate_writes_system_message_audit_and_event(chat: ChatWorld) -> None:
+    conversation = chat.conversation(chat.new_order())
+    services.conversation_activate(
+        actor=chat.p(chat.seller), conversation_id=conversation.pk, reason_code="delay"
+    )
+    conversation.refresh_from_db()
+    assert conversation.state == "active"
+    assert conversation.activation_reason == "delay"
+    system = Message.objects.get(conversation=conversation)
+    assert (system.seq, system.kind) == (1, "system")
+    row = AuditEvent.objects.get(action="conversation.activated")
+    assert row.actor_level == "seller"
+    assert row.data["reason"] == "delay"
+    types = list(
+        RealtimeEvent.objects.filter(stream=f"conversation:{conversation.pk}").values_list(
+            "type", flat=True
+        )
+    )
+    assert types == ["conversation.state_changed", "message.created"]
+
+
+def test_message_send_stores_audits_and_publishes(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    result = chat.send(chat.p(chat.buyer), conversation, "¿Llega mañana a la tarde?", cid="m-1")
+    assert result.created
+    message = result.message
+    assert (message.seq, message.kind, message.sender_role) == (2, "user", "buyer")
+    assert message.verdict == "allow"
+    conversation.refresh_from_db()
+    assert conversation.last_seq == 2
+    audit_row = AuditEvent.objects.get(action="message.sent")
+    assert audit_row.data["digest"] == message.request_digest
+    assert "body" not in audit_row.data and "Llega" not in str(audit_row.data)
+    event = RealtimeEvent.objects.filter(type="message.created").order_by("-id").first()
+    assert event is not None and event.payload["seq"] == 2
+
+
+def test_message_send_retry_returns_the_original_without_new_rows(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    first = chat.send(chat.p(chat.buyer), conversation, "hola", cid="same")
+    counts = (Message.objects.count(), RealtimeEvent.objects.count(), AuditEvent.objects.count())
+    again = chat.send(chat.p(chat.buyer), conversation, "hola", cid="same")
+    assert not again.created
+    assert again.message.pk == first.message.pk
+    assert (
+        Message.objects.count(),
+        RealtimeEvent.objects.count(),
+        AuditEvent.objects.count(),
+    ) == counts
+
+
+def test_message_send_same_id_other_body_is_idempotency_key_reused(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    chat.send(chat.p(chat.buyer), conversation, "hola", cid="same")
+    with pytest.raises(DomainError) as exc:
+        chat.send(chat.p(chat.buyer), conversation, "chau", cid="same")
+    assert _code(exc) == "IDEMPOTENCY_KEY_REUSED"
+    assert exc.value.status == 422
+
+
+@pytest.mark.parametrize("body", ["", "   \n ", "x" * 2001])
+def test_message_send_refuses_empty_and_long_bodies(chat: ChatWorld, body: str) -> None:
+    conversation = chat.active()
+    with pytest.raises(DomainError) as exc:
+        chat.send(chat.p(chat.buyer), conversation, body)
+    assert _code(exc) == "VALIDATION_ERROR"
+
+
+def test_message_send_non_member_and_other_orders_recipient_get_not_found(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    other_order = chat.new_order()
+    stranger = chat.p(chat.listing.seller)  # the seller is a member; make a stranger
+    from tests.orders.conftest import make_user
+
+    outsider = principal(make_user("outsider@t.test"))
+    for actor in (outsider, chat.recipient(other_order)):
+        with pytest.raises(DomainError) as exc:
+            chat.send(actor, conversation, "hola")
+        assert _code(exc) == "NOT_FOUND_OR_NO_ACCESS"
+        assert exc.value.status == 404
+    assert stranger is not None
+
+
+def test_message_send_anonymous_recipient_of_this_order_can_post(chat: ChatWorld) -> None:
+    order = chat.new_order()
+    conversation = chat.active(order)
+    result = chat.send(chat.recipient(order), conversation, "gracias, acá estoy")
+    assert result.message.sender_role == "recipient"
+    assert result.message.sender_anon_id == order.recipient_anon_id
+
+
+def test_message_send_staff_out_of_scope_is_scope_violation(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    mx_staff = principal(make_staff("L2", ["MX"], "staff.mx@t.test"))
+    with pytest.raises(DomainError) as exc:
+        chat.send(mx_staff, conversation, "hola")
+    assert _code(exc) == "SCOPE_VIOLATION"
+    assert AuditEvent.objects.filter(action="scope.violation").exists()
+
+
+def test_message_send_redacts_contacts_and_keeps_original_for_staff(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    result = chat.send(chat.p(chat.seller), conversation, "escribime al 11 4187-2290 y arreglamos")
+    message = result.message
+    assert message.verdict == "redact"
+    assert "CONTACT_PHONE" in message.reasons
+    assert "4187" not in message.body
+    assert "4187" in message.original_body
+    assert Strike.objects.filter(sender_key=f"user:{chat.seller.pk}").count() == 1
+    event = RealtimeEvent.objects.filter(type="message.created").order_by("-id").first()
+    assert event is not None and "4187" not in str(event.payload)
+
+
+def test_message_send_block_commits_a_strike_and_delivers_nothing(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    before = Message.objects.count()
+    with pytest.raises(DomainError) as exc:
+        chat.send(
+            chat.p(chat.buyer),
+            conversation,
+            "te pago por fuera, pasame tu alias de mercado pago",
+            cid="b-1",
+        )
+    assert _code(exc) == "MESSAGE_BLOCKED"
+    assert exc.value.details and "PAYMENT_BYPASS" in exc.value.details["reasons"]
+    assert Message.objects.count() == before
+    assert Strike.objects.count() == 1
+    assert AuditEvent.objects.filter(action="message.blocked").count() == 1
+    with pytest.raises(DomainError):  # a retry of the refused send is no second strike
+        chat.send(
+            chat.p(chat.buyer),
+            conversation,
+            "te pago por fuera, pasame tu alias de mercado pago",
+            cid="b-1",
+        )
+    assert Strike.objects.count() == 1
+
+
+def test_three_strikes_freeze_the_chat_staff_can_still_post(
+    chat: ChatWorld, json_logs: Any
+) -> None:
+    conversation = chat.active()
+    for n in range(3):
+        with pytest.raises(DomainError):
+            chat.send(
+                chat.p(chat.buyer),
+                conversation,
+                f"pagame por fuera {n}, sin comisión, transferencia directa",
+            )
+    conversation.refresh_from_db()
+    assert conversation.state == "frozen"
+    assert conversation.freeze_reason == "FROZEN_ABUSE"
+    assert json_logs.events("METRIC_CHAT_FREEZE")
+    with pytest.raises(DomainError) as exc:
+        chat.send(chat.p(chat.seller), conversation, "hola?")
+    assert _code(exc) == "CONVERSATION_FROZEN"
+    staff = chat.staff_principal("L1")
+    result = chat.send(staff, conversation, "Soporte: revisamos el caso.")
+    assert result.message.kind == "staff"
+    assert Participant.objects.filter(conversation=conversation, role="staff").count() == 1
+
+
+def test_closed_conversation_refuses_everyone(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    services.conversation_close(actor=chat.staff_principal("L2"), conversation_id=conversation.pk)
+    for actor in (chat.p(chat.buyer), chat.staff_principal("L1")):
+        with pytest.raises(DomainError) as exc:
+            chat.send(actor, conversation, "hola")
+        assert _code(exc) == "CONVERSATION_CLOSED"
+
+
+def test_messages_are_worm_in_the_database(chat: ChatWorld) -> None:
+    from django.db import DatabaseError, connection, transaction
+
+    conversation = chat.active()
+    message = chat.send(chat.p(chat.buyer), conversation, "hola").message
+    for sql in (
+        "UPDATE messaging_message SET body = 'x' WHERE id = %s",
+        "DELETE FROM messaging_message WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [message.pk])
+    assert Message.objects.get(pk=message.pk).body == "hola"
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == 2
