@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -119,41 +121,58 @@ def _moderate(actor: Principal, body: str, country_code: str, repeats: int) -> _
     )
 
 
+_PARTIES: OrderedDict[int, Conversation] = OrderedDict()
+_PARTIES_MAX = 20_000
+_PARTIES_LOCK = threading.Lock()
+_PARTY_FIELDS = (
+    "pk",
+    "order_id",
+    "country_code",
+    "buyer_id",
+    "seller_id",
+    "recipient_user_id",
+    "recipient_anon_id",
+)
+
+
+def _parties(conversation_id: int) -> Conversation | None:
+    with _PARTIES_LOCK:
+        hit = _PARTIES.get(conversation_id)
+        if hit is not None:
+            _PARTIES.move_to_end(conversation_id)
+            return hit
+    row = Conversation.objects.only(*_PARTY_FIELDS).filter(pk=conversation_id).first()
+    if row is None:
+        return None
+    with _PARTIES_LOCK:
+        _PARTIES[conversation_id] = row
+        while len(_PARTIES) > _PARTIES_MAX:
+            _PARTIES.popitem(last=False)
+    return row
+
+
 def _pre_read(actor: Principal, conversation_id: int) -> Conversation:
-    """The conversation as the caller may see it, without a lock (parties, country)."""
-    # Staff are not filtered by scope here: the frame's ScopeGuard check refuses them with
-    # SCOPE_VIOLATION (audited), not with a not-found.
-    base = Conversation.objects.all() if actor.is_staff else selectors.visible_conversations(actor)
-    conversation = (
-        base.only(
-            "pk",
-            "order_id",
-            "country_code",
-            "buyer_id",
-            "seller_id",
-            "recipient_user_id",
-            "recipient_anon_id",
-        )
-        .filter(pk=conversation_id)
-        .first()
-    )
-    if conversation is None or selectors.member_role(actor, conversation) is None:
+    """The conversation's parties, without a lock: non-members get ``NOT_FOUND_OR_NO_ACCESS``
+    before anything is counted. Staff pass here whatever their scope: the frame's ScopeGuard
+    check refuses them with ``SCOPE_VIOLATION`` (audited), not with a not-found."""
+    conversation = _parties(conversation_id)
+    if conversation is None:
+        raise ConversationNotFound()
+    role = selectors.member_role(actor, conversation)
+    if role is None:
         raise ConversationNotFound()
     return conversation
 
 
 def _online_keys(conversation: Conversation, sender_key: str) -> frozenset[str]:
-    """Which other parties have a live socket (presence on Redis; unknown = offline)."""
-    online = set()
-    for key in selectors.party_keys(conversation).values():
-        if key == sender_key:
-            continue
-        try:
-            if presence.connection_count(key) > 0:
-                online.add(key)
-        except Exception as exc:  # noqa: BLE001 -- unknown presence counts as offline
-            logger.warning("messaging.presence_unavailable", error=type(exc).__name__)
-    return frozenset(online)
+    """Which other parties have a live socket (presence on Redis, one round trip; unknown
+    counts as offline)."""
+    others = [k for k in selectors.party_keys(conversation).values() if k != sender_key]
+    try:
+        return presence.online_keys(others)
+    except Exception as exc:  # noqa: BLE001 -- unknown presence counts as offline
+        logger.warning("messaging.presence_unavailable", error=type(exc).__name__)
+        return frozenset()
 
 
 def _existing(conversation: Conversation, client_message_id: str) -> Message | None:
@@ -227,18 +246,15 @@ def message_send(
     digest = body_digest(body)
     pre = _pre_read(actor, conversation_id)
     sender_key = selectors.actor_key(actor)
+    moderated = _moderate(actor, body, pre.country_code, repeats=0)
     admission = limits.admit(
         sender_key=sender_key,
         conversation_id=pre.pk,
         client_message_id=client_message_id,
+        fingerprint=moderated.fingerprint,
     )
-    moderated = _moderate(actor, body, pre.country_code, repeats=0)
-    if admission.new and moderated.fingerprint:
-        repeats = limits.repeats(
-            sender_key=sender_key, conversation_id=pre.pk, fingerprint=moderated.fingerprint
-        )
-        if repeats >= settings.MESSAGING_SPAM_REPEAT_LIMIT:
-            moderated = _moderate(actor, body, pre.country_code, repeats=repeats)
+    if admission.new and admission.repeats >= settings.MESSAGING_SPAM_REPEAT_LIMIT:
+        moderated = _moderate(actor, body, pre.country_code, repeats=admission.repeats)
     online = _online_keys(pre, sender_key)
     blocked = False
     with use_case(actor) as uc:
