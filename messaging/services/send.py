@@ -181,6 +181,13 @@ def _existing(conversation: Conversation, client_message_id: str) -> Message | N
     ).first()
 
 
+def _original(existing: Message, digest: str) -> SendResult:
+    """A retry: the message first stored under this clientMessageId, if the body matches."""
+    if existing.request_digest != digest:
+        raise MessageIdReused()
+    return SendResult(message=existing, created=False)
+
+
 def _strike(
     uc: UseCase,
     actor: Principal,
@@ -259,11 +266,13 @@ def message_send(
     blocked = False
     with use_case(actor) as uc:
         conversation, role = lock_for(uc, actor, conversation_id)
-        existing = _existing(conversation, client_message_id)
-        if existing is not None:
-            if existing.request_digest != digest:
-                raise MessageIdReused()
-            return SendResult(message=existing, created=False)
+        # A clientMessageId the cache has seen is looked up first (a retry answers before any
+        # state check). A new one goes straight to the insert, which finds a duplicate itself
+        # (ON CONFLICT) if the cache forgot an id after all.
+        if not admission.new:
+            existing = _existing(conversation, client_message_id)
+            if existing is not None:
+                return _original(existing, digest)
         is_staff = role == selectors.STAFF
         _refuse_unwritable(conversation, role, allow_dormant=is_staff)
         if moderated.verdict != Action.ALLOW.value:
@@ -293,7 +302,7 @@ def message_send(
                 if conversation.state == ConversationState.DORMANT:
                     _activate(uc, conversation, reason=SystemActivationReason.STAFF, by=sender_key)
             redacted = moderated.verdict == Action.REDACT.value
-            message = append_message(
+            appended = append_message(
                 conversation,
                 kind=MessageKind.STAFF if is_staff else MessageKind.USER,
                 sender_role=role,
@@ -306,6 +315,11 @@ def message_send(
                 reasons=moderated.reasons,
                 fingerprint=moderated.fingerprint,
             )
+            if appended is None:
+                existing = _existing(conversation, client_message_id)
+                assert existing is not None  # the insert met it under the conversation's lock
+                return _original(existing, digest)
+            message = appended
             audit.record(
                 MessageAction.REDACTED if redacted else MessageAction.SENT,
                 conversation,

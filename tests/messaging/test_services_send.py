@@ -269,3 +269,29 @@ def test_message_send_rate_limit_counts_distinct_ids_only(chat: ChatWorld, setti
     assert int(exc.value.headers["Retry-After"]) >= 1
     # the seller has an allowance of its own
     assert chat.send(chat.p(chat.seller), conversation, "todo bien, sale hoy").created
+
+
+def test_message_send_when_the_cache_forgot_the_id_answers_the_original(chat: ChatWorld) -> None:
+    from django.core.cache import cache
+
+    conversation = chat.active()
+    first = chat.send(chat.p(chat.buyer), conversation, "¿A qué hora pasan?", cid="forgot")
+    cache.clear()  # Redis lost the claim: the database still knows the id
+    again = chat.send(chat.p(chat.buyer), conversation, "¿A qué hora pasan?", cid="forgot")
+    assert not again.created and again.message.pk == first.message.pk
+    assert Message.objects.filter(client_message_id="forgot").count() == 1
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == first.message.seq
+
+
+@pytest.mark.postgres
+def test_message_send_fits_its_query_budget(
+    chat: ChatWorld, django_assert_max_num_queries: Any
+) -> None:
+    conversation = chat.active()
+    buyer = chat.p(chat.buyer)
+    chat.send(buyer, conversation, "primero")  # the parties are cached per process after this
+    # lock, message + last_seq (one statement), audit row, realtime event, + savepoint pair
+    # of the test = 6 before the notification bridge; the bridge's statements on top
+    with django_assert_max_num_queries(9):
+        result = chat.send(buyer, conversation, "¿Sale hoy el pedido?")
+    assert result.created
