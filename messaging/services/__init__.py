@@ -5,23 +5,27 @@ Other apps import this module (the public surface): ``messaging.services.message
 
 from messaging.services.conversations import (
     CloseReport,
+    OverdueReport,
     conversation_activate,
     conversation_close,
     conversation_freeze,
     conversation_system_activate,
     conversation_unfreeze,
+    conversations_activate_overdue,
     conversations_close_due,
 )
 from messaging.services.send import SendResult, message_send
 
 __all__ = [
     "CloseReport",
+    "OverdueReport",
     "SendResult",
     "conversation_activate",
     "conversation_close",
     "conversation_freeze",
     "conversation_system_activate",
     "conversation_unfreeze",
+    "conversations_activate_overdue",
     "conversations_close_due",
     "message_send",
 ]

@@ -477,3 +477,34 @@ def conversations_close_due(*, now: datetime | None = None, limit: int = 500) ->
         conversation_close(actor=SYSTEM, conversation_id=conversation_id, reason="order completed")
         closed += 1
     return CloseReport(closed=closed, remaining=len(due) > limit)
+
+
+@dataclass(frozen=True)
+class OverdueReport:
+    activated: int
+    remaining: bool
+
+
+def conversations_activate_overdue(
+    *, now: datetime | None = None, limit: int = 500
+) -> OverdueReport:
+    """The beat job: open the dormant chat of every order still in transit
+    ``MESSAGING_DELIVERY_OVERDUE_HOURS`` after dispatch (reason ``delivery_overdue``), so the
+    parties can sort the delivery out before anyone is left waiting. One frame per
+    conversation; safe to run twice (an active chat is left as it is)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.MESSAGING_DELIVERY_OVERDUE_HOURS)
+    due = list(
+        Conversation.objects.filter(
+            state=ConversationState.DORMANT,
+            order__status="in_transit",
+            order__dispatched_at__lte=cutoff,
+        )
+        .order_by("pk")
+        .values_list("order_id", flat=True)[: limit + 1]
+    )
+    for order_id in due[:limit]:
+        conversation_system_activate(
+            order_id=order_id, reason=SystemActivationReason.DELIVERY_OVERDUE
+        )
+    return OverdueReport(activated=len(due[:limit]), remaining=len(due) > limit)
