@@ -111,7 +111,9 @@ def test_conversation_report_unknown_seq_is_message_not_found(chat: ChatWorld) -
 
 
 @pytest.mark.parametrize(("reason", "seq"), [("gossip", 2), ("", 2), ("spam", 0), ("spam", -1)])
-def test_conversation_report_validates_reason_and_seq(chat: ChatWorld, reason: str, seq: int) -> None:
+def test_conversation_report_validates_reason_and_seq(
+    chat: ChatWorld, reason: str, seq: int
+) -> None:
     conversation, _ = _chat_with_seller_message(chat)
     with pytest.raises(DomainError) as exc:
         _report(chat.p(chat.buyer), conversation, seq, reason=reason)
