@@ -111,10 +111,9 @@ class ConversationAdmin(ReadOnlyAdminMixin, ScopedAdminMixin, admin.ModelAdmin[C
             .annotate(n=Count("pk"))
             .values("n")
         )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(open_report_count=Subquery(open_reports, output_field=IntegerField()))
+        queryset: QuerySet[Conversation] = super().get_queryset(request)
+        return queryset.annotate(
+            open_report_count=Subquery(open_reports, output_field=IntegerField())
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -302,7 +301,7 @@ class StrikeAdmin(ReadOnlyAdminMixin, ScopedAdminMixin, admin.ModelAdmin[Strike]
     ordering = ("sender_key", "-created_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Strike]:
-        queryset = super().get_queryset(request)
+        queryset: QuerySet[Strike] = super().get_queryset(request)
         same_sender = (
             self.scope_filter(
                 request,
