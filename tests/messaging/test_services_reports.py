@@ -275,3 +275,33 @@ def test_report_api_anonymous_recipient_reports(chat: ChatWorld) -> None:
     )
     assert response.status_code == 201, response.content
     assert AbuseReport.objects.get().reporter_key == f"anon:{anon.anon_id}"
+
+
+# --- concurrency -------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_conversation_report_racing_repeats_make_one_report(countries: list[str]) -> None:
+    """A double tap: the same party reports the same message from two requests at once. Both
+    wait on the conversation's row lock; one creates the report, the other returns it."""
+    from tests.concurrency import race
+
+    chat = ChatWorld("AR")
+    conversation, seq = _chat_with_seller_message(chat)
+    buyer = chat.p(chat.buyer)
+
+    def report() -> Any:
+        result = _report(buyer, conversation, seq)
+        return (result.report.pk, result.created)
+
+    results = race(
+        [report, report, report],
+        "SELECT 1 FROM messaging_conversation WHERE id = %s FOR UPDATE",
+        [conversation.pk],
+    )
+    report_id = AbuseReport.objects.get().pk
+    assert sorted(results, key=str) == sorted(
+        [(report_id, True), (report_id, False), (report_id, False)], key=str
+    ), results
+    assert AuditEvent.objects.filter(action="conversation.reported").count() == 1
