@@ -291,3 +291,37 @@ def test_admin_freeze_of_a_conversation_with_a_domain_error_keeps_others_going(
     assert _state(ok) == "frozen"
     with pytest.raises(DomainError):
         chat.send(chat.p(chat.buyer), ok, "hola")
+
+
+def test_chat_admin_lists_cost_the_same_for_more_rows(chat: ChatWorld) -> None:
+    """No per-row queries: open-report counts, strike counts and the reported message come
+    with the page's one query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = staff_client(chat.staff["L1"])
+    names = [
+        CHANGELIST,
+        "admin:messaging_message_changelist",
+        "admin:messaging_strike_changelist",
+        "admin:messaging_abusereport_changelist",
+    ]
+
+    def costs() -> list[int]:
+        out = []
+        for name in names:
+            with CaptureQueriesContext(connection) as ctx:
+                assert client.get(reverse(name)).status_code == 200
+            out.append(len(ctx.captured_queries))
+        return out
+
+    def add_rows() -> None:
+        _reported(chat)  # a conversation, two messages, two reports
+        conversation = chat.active()
+        chat.send(chat.p(chat.seller), conversation, PHONE_TEXT)  # a strike
+
+    add_rows()
+    few = costs()
+    for _ in range(3):
+        add_rows()
+    assert costs() == few
