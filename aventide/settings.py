@@ -707,3 +707,11 @@ SESSION_COOKIE_HTTPONLY = True
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = build_logging_config(LOG_LEVEL)
+
+# [messaging-close] The beat job closing conversations MESSAGING_CLOSE_AFTER_DAYS after their
+# order completed (docs/messaging/chat.md).
+CELERY_BEAT_SCHEDULE["messaging-close-due"] = {
+    "task": "messaging.close_due",
+    "schedule": env.float("MESSAGING_CLOSE_DUE_EVERY_SECONDS", default=3600.0),
+}
+# [/messaging-close]

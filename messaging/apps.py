@@ -20,3 +20,18 @@ class MessagingConfig(AppConfig):
         register_fulfilment_hook(conversations.on_delivery_attempt_failed)
         # ``conversation:<id>`` streams: members and in-scope staff.
         register_stream_authorizer("conversation", authorize_conversation_stream)
+
+        # [admin] Every staff level reads the chat's admin pages (rows: ScopeGuard; actions:
+        # the services' own checks).
+        from aventide.accounts.contracts import StaffGroup, register_staff_grants
+
+        chat_view = ("view_conversation", "view_message", "view_strike", "view_abusereport")
+        register_staff_grants(
+            "messaging",
+            {
+                StaffGroup.L1: chat_view,
+                StaffGroup.L2: chat_view,
+                StaffGroup.L3: chat_view,
+                StaffGroup.OPS_LEAD: chat_view,
+            },
+        )

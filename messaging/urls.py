@@ -26,4 +26,9 @@ urlpatterns = [
         api.OrderConversationView.as_view(),
         name="order-conversation",
     ),
+    path(
+        "conversations/<int:conversation_id>/report",
+        api.ReportView.as_view(),
+        name="conversation-report",
+    ),
 ]

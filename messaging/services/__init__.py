@@ -14,7 +14,14 @@ from messaging.services.conversations import (
     conversations_activate_overdue,
     conversations_close_due,
 )
+from messaging.services.reports import (
+    ReportReason,
+    ReportResult,
+    conversation_report,
+    report_resolve,
+)
 from messaging.services.send import SendResult, message_send
+from messaging.services.transcripts import Transcript, conversation_transcript
 
 __all__ = [
     "CloseReport",
@@ -28,4 +35,13 @@ __all__ = [
     "conversations_activate_overdue",
     "conversations_close_due",
     "message_send",
+]
+# Abuse reports and transcript export.
+__all__ += [
+    "ReportReason",
+    "ReportResult",
+    "Transcript",
+    "conversation_report",
+    "conversation_transcript",
+    "report_resolve",
 ]
