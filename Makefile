@@ -100,7 +100,7 @@ CHAOS_ARGS ?=
 chaos: install-dev var  ## chaos drills, full versions (PostgreSQL + Redis; docs/operations/drills.md)
 	DATABASE_URL=$${DATABASE_URL:-$(CHAOS_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(CHAOS_REDIS_URL)} \
 	  REQUIRE_SERVICES=1 AVENTIDE_ENV=test AVENTIDE_CHAOS_LONG=1 \
-	  $(VENV)/bin/pytest chaos -m "chaos or chaos_long" -rA $(CHAOS_ARGS)
+	  $(VENV)/bin/pytest chaos -m "chaos or chaos_long" -q $(CHAOS_ARGS)
 
 BENCH_ARGS ?=
 

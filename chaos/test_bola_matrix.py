@@ -25,6 +25,12 @@ uncovered. A new route of a known family gets the family's rules; a write needs 
 ``RULES`` (a non-entitled principal getting 400 means the view validated the body before
 authorizing, or the matrix sent an implausible body: the failure says so).
 
+Collections get the same question (``test_no_list_shows_someone_elses_object``): no list GET
+(``/api/orders``, ``/api/conversations``, ``/api/push/subscriptions``, ``/api/realtime/catchup``)
+names a victim object to a principal that may not read it, and each shows it to its owners;
+every collection GET is either checked (``LIST_RULES``) or exempt with a reason
+(``LIST_EXEMPT``).
+
 How to run it, what a failure means and how to add a route: docs/operations/drills.md.
 """
 
@@ -212,14 +218,7 @@ class Rule:
 
 def _subscription(m: Matrix, _state: str) -> int:
     m.order(OrderStatus.PAID)  # so that the victim's recipient exists too
-    browser = Browser()
-    sub = push_services.push_subscribe(
-        actor=principal(m.victim.buyer),
-        endpoint=f"https://fcm.googleapis.com/fcm/send/bola-{uuid.uuid4().hex}",
-        p256dh=browser.p256dh,
-        auth=browser.auth,
-    )
-    return sub.pk
+    return _subscription_of_buyer_a(m)
 
 
 def _provider(m: Matrix, state: str) -> str:
@@ -368,14 +367,14 @@ def _walk(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, URLPatte
             yield prefix + str(pattern.pattern), pattern
 
 
-def object_routes() -> list[Route]:
-    """Every /api/ route with a path kwarg, with the methods its view handles."""
+def api_routes() -> list[Route]:
+    """Every /api/ route, with its path kwargs and the methods its view handles."""
     routes = []
     for path, pattern in _walk(get_resolver().url_patterns):
         kwargs = tuple(getattr(pattern.pattern, "converters", {}) or ())
         if not kwargs:
             kwargs = tuple(pattern.pattern.regex.groupindex)
-        if not path.startswith("api/") or not kwargs:
+        if not path.lstrip("^").startswith("api/"):
             continue
         view = getattr(pattern.callback, "view_class", None) or getattr(
             pattern.callback, "cls", None
@@ -386,6 +385,11 @@ def object_routes() -> list[Route]:
         )
         routes.append(Route(pattern.name or path, path, kwargs, methods))
     return routes
+
+
+def object_routes() -> list[Route]:
+    """Every /api/ route with an object id (a path kwarg)."""
+    return [route for route in api_routes() if route.kwargs]
 
 
 ROUTES = object_routes()
@@ -625,3 +629,124 @@ def test_no_principal_reads_or_writes_someone_elses_object(matrix: Matrix, route
         broken=len(broken),
     )
     assert broken == [], f"{verdict}\n{report.table()}"
+
+
+# --- collections: no list shows someone else's object ----------------------------------------
+
+
+@dataclass(frozen=True)
+class ListRule:
+    """A collection GET: the victim objects it names (as ``kind:id`` tokens) and who must see
+    them there (so that the check is not vacuous)."""
+
+    tokens: Callable[[Any], set[str]]  # the response's JSON -> the objects it names
+    query: str = ""
+    must_see: frozenset[str] = NOBODY
+
+
+#: token kind -> who may see such a victim object anywhere (the families' readers)
+MAY_SEE = {
+    "order": FAMILIES["order_id"].readers,
+    "conversation": FAMILIES["conversation_id"].readers,
+    "subscription": FAMILIES["subscription_id"].readers,
+}
+
+LIST_RULES: dict[str, ListRule] = {
+    "orders": ListRule(
+        lambda body: {f"order:{r['id']}" for r in body["results"]},
+        must_see=PARTIES_A | IN_SCOPE_STAFF,
+    ),
+    "conversations": ListRule(
+        lambda body: {f"conversation:{r['id']}" for r in body["results"]}
+        | {f"order:{r['orderId']}" for r in body["results"]},
+        must_see=PARTIES_A,  # where they are participants (staff: by id, not listed)
+    ),
+    "push-subscriptions": ListRule(
+        lambda body: {f"subscription:{r['id']}" for r in body}, must_see=frozenset({BUYER_A})
+    ),
+    "realtime-catchup": ListRule(
+        lambda body: {e["stream"] for e in body["events"]},
+        query="?since=0",
+        must_see=frozenset({BUYER_A, SELLER_A}),
+    ),
+}
+
+#: collection GETs the matrix does not check here, and why
+LIST_EXEMPT: dict[str, str] = {
+    "schema": "the OpenAPI document: no object",
+    "swagger-ui": "the API docs page: no object",
+    "me": "the caller itself",
+    "listings": "the public catalogue",
+    "push-vapid-public-key": "public: the application server's key",
+    "staff-anonymous-identities": "a country-scoped staff list: the ScopeGuard table test "
+    "(tests/security/test_scope_guard.py) tries it in and out of scope",
+    "^api/.*$": "the JSON 404 of unknown /api/ paths",
+}
+
+
+def collection_routes() -> list[Route]:
+    return [route for route in api_routes() if not route.kwargs and "get" in route.methods]
+
+
+def test_every_collection_route_is_checked_or_exempt() -> None:
+    unknown = [
+        f"{route.name} (/{route.pattern})"
+        for route in collection_routes()
+        if route.name not in LIST_RULES and route.name not in LIST_EXEMPT
+    ]
+    assert unknown == [], (
+        "collection GETs neither checked (LIST_RULES) nor exempt with a reason (LIST_EXEMPT) "
+        "in chaos/test_bola_matrix.py:\n  " + "\n  ".join(unknown)
+    )
+
+
+def test_no_list_shows_someone_elses_object(matrix: Matrix) -> None:
+    order = matrix.order(OrderStatus.PAID)
+    conversation = matrix.victim.active(order)
+    matrix.victim.send(matrix.victim.p(matrix.victim.seller), conversation, "Sale mañana.")
+    subscription = _subscription_of_buyer_a(matrix)
+    victim = {
+        f"order:{order.pk}": "order",
+        f"conversation:{conversation.pk}": "conversation",
+        f"subscription:{subscription}": "subscription",
+    }
+    report = Report()
+    routes = {route.name: route for route in collection_routes()}
+    for name, rule in LIST_RULES.items():
+        if name not in routes:
+            continue
+        for who in PRINCIPALS:
+            response = matrix.client(who).get("/" + routes[name].pattern + rule.query)
+            row = Row(name, "GET", who, "list", response.status_code)
+            if response.status_code >= 500:
+                row.verdict = "WRONG STATUS"
+            elif 200 <= response.status_code < 300:
+                seen = rule.tokens(response.json()) & set(victim)
+                leaked = sorted(t for t in seen if who not in MAY_SEE[victim[t]])
+                if leaked:
+                    row.verdict, row.detail = "LEAK", ", ".join(leaked)
+                elif who in rule.must_see and not seen:
+                    row.verdict, row.detail = "OWNER REFUSED", "the victim's object is missing"
+            elif who in rule.must_see:
+                row.verdict, row.detail = "OWNER REFUSED", _code(response)
+            report.rows.append(row)
+    broken = report.broken
+    verdict = f"BOLA lists: {len(report.rows)} requests, {len(broken)} broken"
+    print(verdict)
+    record(
+        "BOLA lists",
+        requests=len(report.rows),
+        leaks=sum(r.verdict == "LEAK" for r in report.rows),
+        broken=len(broken),
+    )
+    assert broken == [], f"{verdict}\n{report.table()}"
+
+
+def _subscription_of_buyer_a(m: Matrix) -> int:
+    browser = Browser()
+    return push_services.push_subscribe(
+        actor=principal(m.victim.buyer),
+        endpoint=f"https://fcm.googleapis.com/fcm/send/bola-{uuid.uuid4().hex}",
+        p256dh=browser.p256dh,
+        auth=browser.auth,
+    ).pk
