@@ -125,9 +125,8 @@ class Matrix:
             level: make_staff(level, ["MX"], f"staff.{level.lower()}.mx@t.test")
             for level in ("L1", "L2", "L3")
         }
-        # one order per victim state, made on demand; the recipient of the victim's order is
-        # the identity of the order the route is tried on
-        self._orders: dict[str, Order] = {}
+        # the victim's objects are made per route (``order``/``conversation``); recipient A is
+        # the anonymous identity of the order the route is tried on
         self.current_order: Order | None = None
         self._clients: dict[tuple[str, int | None], APIClient] = {}
         self._users: dict[str, User] = {
