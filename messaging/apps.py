@@ -20,3 +20,8 @@ class MessagingConfig(AppConfig):
         register_fulfilment_hook(conversations.on_delivery_attempt_failed)
         # ``conversation:<id>`` streams: members and in-scope staff.
         register_stream_authorizer("conversation", authorize_conversation_stream)
+        # [bridge] Chat notices by email/SMS, rendered by the outbox worker at send time.
+        from integrations.contracts import register_renderer
+        from messaging import notifications
+
+        register_renderer(notifications.RENDERER, notifications.render_chat_notice)
