@@ -184,10 +184,11 @@ class OrderContacts:
     parties: dict[str, PartyContact]
 
 
-def _user_contact(user: Any) -> PartyContact:
-    if user is None or not user.is_active or not user.email:
+def _user_contact(account: Any) -> PartyContact:
+    """A registered party's contact: its account's email (an inactive account: none)."""
+    if account is None or not account.is_active or not account.email:
         return PartyContact(channel="", address="", name="")
-    return PartyContact(channel="email", address=user.email, name=user.full_name)
+    return PartyContact(channel="email", address=account.email, name=account.full_name)
 
 
 def order_contacts(order_id: int) -> OrderContacts | None:

@@ -327,7 +327,8 @@ def _sender_key(user_id: int | None, anon_id: object) -> str:
 
 def blind_report(order_id: int) -> BlindReport | None:
     """Per party of the order's conversation: every bridge decision, and the blind spots --
-    messages (any kind, not the party's own) after which the party got no ``sent``,
+    messages (any kind, not the party's own -- nor one the bridge decided on for the others
+    only: the party's own activation) after which the party got no ``sent``,
     ``coalesced`` or ``skipped_online`` decision, no later ``sent`` notice (which carries the
     unread count) and has not read up to them. None when the order has no conversation.
     4 queries; reads only ``seq`` and the sender of each message, never text."""
@@ -349,6 +350,9 @@ def blind_report(order_id: int) -> BlindReport | None:
         .order_by("seq")
         .values_list("seq", "sender_user_id", "sender_anon_id")
     )
+    # a seq the bridge decided on for someone but not for this party: the party triggered it
+    # (a system message of its own activation carries no sender)
+    decided = {d.seq for rows in by_party.values() for d in rows if d.seq is not None}
     reports = []
     for party in parties:
         decisions = by_party.get(party.pk, [])
@@ -361,6 +365,8 @@ def blind_report(order_id: int) -> BlindReport | None:
             if _sender_key(user_id, anon_id) == party.audience_key:
                 continue
             outcome = outcome_at.get(seq)
+            if outcome is None and seq in decided:
+                continue
             if outcome in COVERED or seq <= party.read_up_to_seq:
                 continue
             if any(later > seq for later in sent_seqs):

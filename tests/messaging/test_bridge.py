@@ -31,6 +31,7 @@ from messaging.services import bridge
 from realtime import presence
 from realtime.push import services as push
 from tests.accounts.factories import principal
+from tests.concurrency import race
 from tests.messaging.conftest import ChatWorld, make_user
 from tests.realtime.push_helpers import Browser, enable_push
 
@@ -159,6 +160,31 @@ def test_on_activity_a_low_window_setting_notifies_every_message(
     for body in BURST[:3]:
         chat.send(chat.p(chat.buyer), conversation, body)
     assert [d[2] for d in decisions_for(conversation, chat.seller.pk)] == ["sent"] * 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_activity_a_concurrent_burst_of_ten_still_gives_one_notice(chat: ChatWorld) -> None:
+    """Ten sends racing on the conversation's row lock (two waves of five: the test process's
+    pool holds 8 connections): the coalescing decision is taken under that lock, so exactly
+    one of them notifies the offline seller."""
+    conversation = seller_active(chat)
+    buyer = chat.p(chat.buyer)
+    results: list[Any] = []
+    for wave in (BURST[:5], BURST[5:]):
+        calls = [
+            (lambda body=body: chat.send(buyer, conversation, body).message.seq) for body in wave
+        ]
+        results += race(
+            calls,
+            "SELECT id FROM messaging_conversation WHERE id = %s FOR UPDATE",
+            [conversation.pk],
+        )
+    assert sorted(results) == list(range(2, 12)), repr(results)
+    seller = decisions_for(conversation, chat.seller.pk)
+    assert sorted(d[2] for d in seller) == ["coalesced"] * 9 + ["sent"]
+    party = Participant.objects.get(conversation=conversation, user_id=chat.seller.pk)
+    assert len([j for j in notice_jobs(conversation) if f":{party.pk}:" in j.idempotency_key]) == 1
 
 
 # --- presence -----------------------------------------------------------------------------------
