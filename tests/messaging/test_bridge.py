@@ -30,7 +30,7 @@ from messaging.models import Conversation, Message, NotificationDecision, Partic
 from messaging.services import bridge
 from realtime import presence
 from realtime.push import services as push
-from tests.accounts.factories import principal
+from tests.accounts.factories import anonymous_principal, principal
 from tests.concurrency import race
 from tests.messaging.conftest import ChatWorld, make_user
 from tests.realtime.push_helpers import Browser, enable_push
@@ -370,6 +370,46 @@ def test_a_party_with_push_gets_a_push_notice_with_the_unread_count(
     assert decision.job_key == f"push:*:{ref}"
     # no email for a party reached by push
     assert not [j for j in notice_jobs(conversation) if f":{party.pk}:" in j.idempotency_key]
+
+
+def test_an_anonymous_recipient_with_push_gets_a_push_to_its_gift_page(
+    chat: ChatWorld, settings: Any
+) -> None:
+    enable_push(settings)
+    order = order_with_recipient(chat, recipient_email="ana.gift@example.com")
+    subscription = push.push_subscribe(
+        actor=anonymous_principal(order.recipient_anon_id),
+        endpoint="https://push.example.test/wpush/recipient-1",
+        p256dh=BROWSER.p256dh,
+        auth=BROWSER.auth,
+    )
+    conversation = seller_active(chat, order)
+    decision = NotificationDecision.objects.get(
+        conversation=conversation, participant__role="recipient"
+    )
+    assert (decision.outcome, decision.channel) == ("sent", "push")  # push before its email
+    ref = f"chat:{conversation.pk}:{decision.participant_id}:1"
+    job = Job.objects.get(idempotency_key=f"push:{subscription.pk}:{ref}")
+    notice = job.payload["params"]["notice"]
+    assert (notice["kind"], notice["url"]) == ("chat.activated", f"/gift/{order.recipient_anon_id}")
+    assert "sig" not in json.dumps(job.payload)  # the client holds its identity
+    # no email to the recipient: the only email notice is the buyer's
+    buyer = Participant.objects.get(conversation=conversation, user_id=chat.buyer.pk)
+    assert [j.idempotency_key for j in notice_jobs(conversation)] == [
+        f"chat:{conversation.pk}:notice:{buyer.pk}:1"
+    ]
+
+
+def test_a_brazilian_order_notices_in_portuguese(countries: list[str]) -> None:
+    world = ChatWorld("BR")
+    conversation = seller_active(world)
+    world.send(world.p(world.buyer), conversation, "Que horas chega?")
+    decision = NotificationDecision.objects.get(
+        participant__user_id=world.seller.pk, outcome="sent"
+    )
+    email = render_payload(Job.objects.get(idempotency_key=decision.job_key).payload)
+    assert email["subject"] == "Você tem mensagens novas sobre seu pedido"
+    assert "Você tem 2 mensagens não lidas" in email["body"]
 
 
 # --- the canary: a redacted original never reaches a notice ---------------------------------------
