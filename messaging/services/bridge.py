@@ -203,7 +203,7 @@ def _deliver(
             channel = "email"
         else:
             channel = orders.recipient_invitation_channel(conversation.order_id)
-        push_on = bool(settings.ENABLE_PUSH_NOTIFICATIONS)
+        push_on = push_possible()
         if not channel and not push_on:
             return _unreachable()
         with transaction.atomic():
@@ -223,6 +223,19 @@ def _deliver(
         emit("METRIC_CHAT_NOTICE_FAILED", labels={"error": type(exc).__name__})
         detail = f"{type(exc).__name__}{': ' + code if code else ''}"
         return _Verdict(NotificationOutcome.FAILED, detail=detail)
+
+
+def push_possible() -> bool:
+    """Whether ``realtime.services.notify`` may enqueue anything: the flag on and the VAPID
+    keys configured -- the rule of ``realtime.push.services.push_enabled``, which is not on
+    realtime's public surface. Off, the bridge neither calls ``notify`` nor opens a savepoint
+    for a party it cannot reach otherwise."""
+    return bool(
+        settings.ENABLE_PUSH_NOTIFICATIONS
+        and settings.VAPID_PUBLIC_KEY
+        and settings.VAPID_PRIVATE_KEY
+        and settings.VAPID_SUBJECT
+    )
 
 
 def _unreachable() -> _Verdict:

@@ -534,6 +534,8 @@ def test_message_send_query_budget_with_the_bridge(
 ) -> None:
     order = order_with_recipient(chat, recipient_email="ana.gift@example.com")
     conversation = seller_active(chat, order)  # buyer and recipient notified at activation
+    # the seller writes first: buyer and recipient coalesced; the process caches the parties
+    chat.send(chat.p(chat.seller), conversation, BURST[9])
     sending = _queries_of_send(chat, conversation, BURST[0])  # seller: sent; recipient: coalesced
     quiet = _queries_of_send(chat, conversation, BURST[1])  # both coalesced
     monkeypatch.setattr(bridge, "on_activity", lambda **kwargs: [])
