@@ -544,13 +544,16 @@ MESSAGING_RATE_PER_SENDER: int = env.int("MESSAGING_RATE_PER_SENDER", default=60
 MESSAGING_RATE_WINDOW_SECONDS: int = env.int("MESSAGING_RATE_WINDOW_SECONDS", default=60)
 MESSAGING_STRIKES_TO_FREEZE: int = env.int("MESSAGING_STRIKES_TO_FREEZE", default=3)
 MESSAGING_STRIKE_WINDOW_HOURS: int = env.int("MESSAGING_STRIKE_WINDOW_HOURS", default=24)
-MESSAGING_SPAM_REPEAT_LIMIT: int = env.int("MESSAGING_SPAM_REPEAT_LIMIT", default=3)
+MESSAGING_SPAM_REPEAT_LIMIT: int = env.int("MESSAGING_SPAM_REPEAT_LIMIT", default=5)
 MESSAGING_SPAM_REPEAT_WINDOW_SECONDS: int = env.int(
     "MESSAGING_SPAM_REPEAT_WINDOW_SECONDS", default=600
 )
 MESSAGING_CLOSE_AFTER_DAYS: int = env.int("MESSAGING_CLOSE_AFTER_DAYS", default=30)
 MESSAGING_DELIVERY_OVERDUE_HOURS: int = env.int("MESSAGING_DELIVERY_OVERDUE_HOURS", default=72)
 MESSAGING_NOTIFY_COALESCE_SECONDS: int = env.int("MESSAGING_NOTIFY_COALESCE_SECONDS", default=300)
+# The notification bridge (docs/messaging/notifications.md): the client app's address the
+# chat notices link to ({base}/orders/<id>/chat; anonymous recipients get their own link).
+MESSAGING_APP_BASE_URL: str = env.str("MESSAGING_APP_BASE_URL", default=RECIPIENT_LINK_BASE_URL)
 # [/messaging]
 
 # --- Realtime --------------------------------------------------------------------------

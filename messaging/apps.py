@@ -35,3 +35,9 @@ class MessagingConfig(AppConfig):
                 StaffGroup.OPS_LEAD: chat_view,
             },
         )
+
+        # [bridge] Chat notices by email/SMS, rendered by the outbox worker at send time.
+        from integrations.contracts import register_renderer
+        from messaging import notifications
+
+        register_renderer(notifications.RENDERER, notifications.render_chat_notice)
