@@ -717,4 +717,8 @@ CELERY_BEAT_SCHEDULE["messaging-close-due"] = {
     "task": "messaging.close_due",
     "schedule": env.float("MESSAGING_CLOSE_DUE_EVERY_SECONDS", default=3600.0),
 }
+CELERY_BEAT_SCHEDULE["messaging-activate-overdue"] = {
+    "task": "messaging.activate_overdue",
+    "schedule": env.float("MESSAGING_OVERDUE_EVERY_SECONDS", default=900.0),
+}
 # [/messaging-close]

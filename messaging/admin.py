@@ -338,6 +338,7 @@ class AbuseReportAdmin(ReadOnlyAdminMixin, ScopedAdminMixin, admin.ModelAdmin[Ab
         "status",
         "source",
         "reason_code",
+        "subject_key",
         "conversation_link",
         "message_seq",
         "message_text",

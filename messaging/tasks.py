@@ -15,3 +15,11 @@ def close_due() -> int:
     Safe to run twice or concurrently: closing is idempotent per conversation (each in its own
     frame, under its row lock); a batch cut short by the limit continues at the next run."""
     return services.conversations_close_due().closed
+
+
+@shared_task(name="messaging.activate_overdue", ignore_result=True)
+def activate_overdue() -> int:
+    """Beat (every 15 minutes, ``MESSAGING_OVERDUE_EVERY_SECONDS``): open the dormant chat of
+    every order still in transit ``MESSAGING_DELIVERY_OVERDUE_HOURS`` after dispatch; returns
+    how many opened. Safe to run twice: an open chat is left as it is."""
+    return services.conversations_activate_overdue().activated

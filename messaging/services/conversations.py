@@ -44,6 +44,7 @@ from messaging.models import (
     new_system_message_id,
 )
 from messaging.services import bridge
+from realtime import selectors as presence
 from realtime import services as realtime
 
 EVENT_STATE = "conversation.state_changed"
@@ -294,7 +295,33 @@ def _system_message(conversation: Conversation, text: str) -> Message:
     return message
 
 
-def _activate(uc: UseCase, conversation: Conversation, *, reason: str, by: str) -> Conversation:
+def _online_before_frame(conversation_id: int, sender_key: str) -> frozenset[str] | None:
+    """The other parties' presence, read before the transaction (no I/O inside a frame);
+    None (unknown: everyone counts as offline) when the conversation is not found here."""
+    parties = (
+        Conversation.objects.only(
+            "pk", "buyer_id", "seller_id", "recipient_user_id", "recipient_anon_id"
+        )
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if parties is None:
+        return None
+    others = [k for k in selectors.party_keys(parties).values() if k != sender_key]
+    try:
+        return presence.online_keys(others)
+    except Exception:  # noqa: BLE001 -- unknown presence counts as offline
+        return None
+
+
+def _activate(
+    uc: UseCase,
+    conversation: Conversation,
+    *,
+    reason: str,
+    by: str,
+    online: frozenset[str] | None = None,
+) -> Conversation:
     from_state = conversation.state
     conversation.activate(reason=reason, at=timezone.now())
     conversation.save(update_fields=list(Conversation.TRANSITION_FIELDS))
@@ -308,7 +335,12 @@ def _activate(uc: UseCase, conversation: Conversation, *, reason: str, by: str) 
     publish_state(conversation, from_state)
     publish_message(conversation, message)
     bridge.on_activity(
-        uc=uc, conversation=conversation, trigger="activation", seq=message.seq, sender_key=by
+        uc=uc,
+        conversation=conversation,
+        trigger="activation",
+        seq=message.seq,
+        sender_key=by,
+        online=online,
     )
     return conversation
 
@@ -327,12 +359,14 @@ def conversation_activate(
         raise ValidationFailed(
             details={"reasonCode": [f"One of: {', '.join(ActivationReason.values)}."]}
         )
+    by = selectors.actor_key(actor)
+    online = _online_before_frame(conversation_id, by)
     with use_case(actor) as uc:
         conversation, role = lock_for(uc, actor, conversation_id)
         _refuse_unwritable(conversation, role, allow_dormant=True)
         if conversation.state == ConversationState.ACTIVE:
             return conversation
-        return _activate(uc, conversation, reason=reason_code, by=selectors.actor_key(actor))
+        return _activate(uc, conversation, reason=reason_code, by=by, online=online)
 
 
 def conversation_system_activate(

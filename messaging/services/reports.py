@@ -26,11 +26,12 @@ from django.utils import timezone
 
 from audit import services as audit
 from aventide.accounts.contracts import use_case
-from aventide.core.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from aventide.core.errors import Forbidden, ValidationFailed
 from aventide.core.metrics import emit
 from aventide.core.principal import Principal
 from messaging import selectors
 from messaging.audit_actions import ConversationAction
+from messaging.errors import MessageNotFound, MessageNotReportable, ReportNotFound
 from messaging.models import (
     AbuseFlagSource,
     AbuseReport,
@@ -53,24 +54,6 @@ class ReportReason(models.TextChoices):
     SPAM = "spam", "Spam"
     FRAUD = "fraud", "Fraud or scam"
     OTHER = "other", "Other"
-
-
-class MessageNotFound(NotFound):
-    """A seq the member's conversation does not have (the conversation itself is visible)."""
-
-    code = "MESSAGE_NOT_FOUND"
-    default_message = "This conversation has no message with that seq."
-
-
-class MessageNotReportable(DomainError):
-    code = "MESSAGE_NOT_REPORTABLE"
-    status = 422
-    default_message = "This message cannot be reported."
-
-
-class ReportNotFound(NotFound):
-    code = "NOT_FOUND"
-    default_message = "Report not found."
 
 
 @dataclass(frozen=True)
@@ -119,6 +102,7 @@ def conversation_report(
             source=AbuseFlagSource.REPORT,
             message=message,
             reporter_key=reporter_key,
+            subject_key=_sender_key(message),
             reason_code=reason_code,
         )
         audit.record(

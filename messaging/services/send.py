@@ -233,7 +233,8 @@ def _strike(
             conversation=conversation,
             country_code=conversation.country_code,
             source=AbuseFlagSource.STRIKES,
-            reporter_key=sender_key,
+            reporter_key="system",
+            subject_key=sender_key,
             reason_code=FreezeReason.ABUSE,
         )
 

@@ -560,3 +560,17 @@ def test_an_unreachable_party_costs_one_read_and_no_write(
     assert len(quiet) - len(without) == 2 + 1
     savepoints = [sum("SAVEPOINT" in sql for sql in run) for run in (quiet, without)]
     assert savepoints[0] == savepoints[1]  # the bridge opened none
+
+
+@pytest.mark.redis
+def test_activation_by_a_party_reads_presence_first(chat: ChatWorld, online: Any) -> None:
+    from messaging import services as messaging_services
+
+    order = chat.new_order()
+    conversation = chat.conversation(order)
+    online(f"user:{chat.seller.pk}")
+    messaging_services.conversation_activate(
+        actor=chat.p(chat.buyer), conversation_id=conversation.pk, reason_code="delay"
+    )
+    seller = decisions_for(conversation, chat.seller.pk)
+    assert [d[2] for d in seller] == ["skipped_online"]

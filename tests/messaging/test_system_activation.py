@@ -58,3 +58,32 @@ def test_overdue_leaves_chats_of_orders_not_in_transit(chat: ChatWorld) -> None:
     report = services.conversations_activate_overdue(now=timezone.now() + timedelta(days=30))
     assert report.activated == 0
     assert chat.conversation(delivered).state == "dormant"
+
+
+def test_unfreezing_a_chat_nobody_opened_returns_it_to_dormant(chat: ChatWorld) -> None:
+    conversation = chat.conversation(chat.new_order())
+    services.conversation_freeze(
+        actor=SYSTEM, conversation_id=conversation.pk, reason="FROZEN_DISPUTE"
+    )
+    back = services.conversation_unfreeze(
+        actor=chat.staff_principal("L2"), conversation_id=conversation.pk
+    )
+    assert back.state == "dormant"
+    assert not Message.objects.filter(conversation=conversation).exists()
+    opened = chat.active()
+    services.conversation_freeze(actor=SYSTEM, conversation_id=opened.pk, reason="FROZEN_DISPUTE")
+    again = services.conversation_unfreeze(
+        actor=chat.staff_principal("L2"), conversation_id=opened.pk
+    )
+    assert again.state == "active"
+
+
+def test_overdue_beat_task_opens_overdue_chats(chat: ChatWorld, settings: Any) -> None:
+    from messaging import tasks
+
+    settings.MESSAGING_DELIVERY_OVERDUE_HOURS = 0
+    order = chat.order_in("in_transit")
+    assert tasks.activate_overdue() == 1
+    assert chat.conversation(order).activation_reason == "delivery_overdue"
+    assert tasks.activate_overdue() == 0
+    assert "messaging-activate-overdue" in settings.CELERY_BEAT_SCHEDULE
