@@ -53,6 +53,7 @@ def test_the_redacted_original_reaches_staff_and_nothing_else(
     _assert_clean("the sender's own response", sent.content.decode())
 
     anon = order.recipient_anon_id
+    assert anon is not None
     recipient = _client(
         {
             "HTTP_X_ANONYMOUS_ID": str(anon),
