@@ -223,6 +223,9 @@ _BANK_ACCOUNT = re.compile(
     r"\bag(?:encia)?\.?:?\s?[0-9]{3,5}(?:-[0-9x])?\s?[,;/]?\s?"
     r"(?:c/c|cc|conta(?: corrente| poupanca)?|c\.c\.)\.?:?\s?[0-9]{3,12}(?:-[0-9x])?(?![0-9])"
 )
+#: a Cash App "$cashtag" (letters first: prices are digits), flagged next to a payment service
+_CASHTAG = re.compile(r"(?<![a-z0-9$])\$([a-z][a-z0-9_-]{2,19})(?![a-z0-9_-])")
+_CURRENCY_CODES = frozenset({"usd", "ars", "mxn", "brl", "eur", "uyu", "clp", "cop"})
 _PAY_LINK_HOSTS = ("paypal.me", "paypal.com", "mpago.la", "mercadopago.com", "venmo.com",
                    "cash.app", "picpay.me", "nequi.com", "link.mercadopago")  # fmt: skip
 
@@ -298,6 +301,11 @@ def payment(ctx: Context) -> None:
             ctx.add(kw, match.start(), match.end(), Reason.PAYMENT_BYPASS)
     for match in _PAY_PHRASE.finditer(kw.text):
         ctx.add(kw, *match.span(), Reason.PAYMENT_BYPASS)
+    if "$" in text:
+        for match in islice(_CASHTAG.finditer(text), MAX_MARKS):
+            lo, hi = max(0, match.start() - 40), min(len(kw.text), match.end() + 24)
+            if match.group(1) not in _CURRENCY_CODES and _PAY_APP.search(kw.text, lo, hi):
+                ctx.add(norm, *match.span(), Reason.PAYMENT_BYPASS)
     for match in _PAY_APP.finditer(kw.text):
         lo, hi = max(0, match.start() - 40), min(len(kw.text), match.end() + 40)
         near = max(0, match.start() - 16), min(len(kw.text), match.end() + 16)
@@ -328,6 +336,13 @@ _PROVIDER_NAMED = re.compile(
     r"mail|email|e-mail|correo|imeil)\s(?:es|e|eh|is|:)?\s?:?\s?"
     r"([a-z0-9][a-z0-9._-]{2,62}[a-z0-9])\b"
 )
+#: "me acha no hotmail, lu.rocha_91", "en gmail: juan.perez.88": a provider (named, not a generic
+#: "mail") after a preposition, then the user part after a comma or colon
+_PROVIDERS = "|".join(sorted(MAIL_PROVIDERS - {"ig", "live"}))
+_PROVIDER_FIRST = re.compile(
+    rf"\b(?:no|na|en|on|in|at|pelo|por|al|do)\s(?:{_PROVIDERS})"
+    r"\s?[,:]\s?(?:(?:es|e|eh|is|como|as)\s)?([a-z0-9][a-z0-9._-]{2,62}[a-z0-9])\b"
+)
 _PROVIDER_AFTER = re.compile(
     rf"\b(?:{'|'.join(sorted(MAIL_PROVIDERS - {'ig', 'live', 'terra'}))})\b"
 )
@@ -344,9 +359,9 @@ def email_without_at(ctx: Context) -> None:
     "ana.reis, then at, then outlook". The user part needs a digit, dot or underscore."""
     norm = ctx.norm
     text = norm.text
-    for count, match in enumerate(_PROVIDER_NAMED.finditer(text)):
-        if count >= MAX_MARKS:
-            break
+    named = islice(_PROVIDER_NAMED.finditer(text), MAX_MARKS)
+    first = islice(_PROVIDER_FIRST.finditer(text), MAX_MARKS)
+    for match in (*named, *first):
         a, b = match.span(1)
         if _mail_like(match.group(1)) and not _overlaps(a, b, ctx.taken):
             ctx.add(norm, a, b, Reason.CONTACT_EMAIL)

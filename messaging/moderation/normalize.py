@@ -471,6 +471,11 @@ def email_word_edits(view: View) -> list[tuple[int, int, str]]:
             if local is None or domain is None:
                 continue
             labels = re.split(_DOT_ALT, domain.group())
+            # "soy @name.gifts.ar": a space before a bare "@" and none after is a mention (a
+            # handle), not a split address, unless a mail provider follows
+            mention = at_start < mark.start() and at_end == mark.end() and mark.group() == "@"
+            if mention and labels[0] not in MAIL_PROVIDERS:
+                continue
             if labels[-1] not in TLDS and labels[0] not in MAIL_PROVIDERS:
                 continue
             local_start = at_start - len(before) + local.start()
