@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice, pairwise
@@ -267,6 +266,8 @@ _PIX_KEYWORD = re.compile(r"\b(?:pix|chave|cpf|cnpj|key)\b")
 _CPF_FORMAT = re.compile(r"[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}")
 _CNPJ_FORMAT = re.compile(r"[0-9]{2}\.[0-9]{3}\.[0-9]{3}/[0-9]{4}-[0-9]{2}")
 _IBAN = re.compile(r"\b[a-z]{2}[0-9]{2}(?:\s?[a-z0-9]{4}){2,7}(?:\s?[a-z0-9]{1,4})?\b")
+#: a necessary condition for an IBAN: a letter right before two digits (country, check digits)
+_LETTER_DIGITS = re.compile(r"[a-z][0-9]{2}")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _ETH = re.compile(r"\b0x[0-9a-fA-F]{40}\b")
 _B58_ADDR = re.compile(r"\b[13T][1-9A-HJ-NP-Za-km-z]{25,34}\b")
@@ -287,7 +288,8 @@ _PAY_VERB = re.compile(rf"\b(?:{_words(lexicon.PAYMENT_VERBS)})\b")
 _LINK_WORD = re.compile(r"\blinks?\b")
 #: a Brazilian bank branch and account ("ag 0412-7 cc 55310-2", "agencia 3301 conta 12345-6")
 _BANK_ACCOUNT = re.compile(
-    r"\bag(?:encia)?\.?:?\s?[0-9]{3,5}(?:-[0-9x])?\s?[,;/]?\s?"
+    # ("ag" first, then the word boundary as a lookbehind: the regex engine jumps to each "ag")
+    r"ag(?<!\wag)(?:encia)?\.?:?\s?[0-9]{3,5}(?:-[0-9x])?\s?[,;/]?\s?"
     r"(?:c/c|cc|conta(?: corrente| poupanca)?|c\.c\.)\.?:?\s?[0-9]{3,12}(?:-[0-9x])?(?![0-9])"
 )
 #: a Cash App "$cashtag" (letters first: prices are digits), flagged next to a payment service
@@ -329,7 +331,8 @@ def payment(ctx: Context) -> None:
                 found = True
         if found:
             continue
-    for count, match in enumerate(_IBAN.finditer(text)):
+    ibans = _IBAN.finditer(text) if _LETTER_DIGITS.search(text) else iter(())
+    for count, match in enumerate(ibans):
         if count >= MAX_MARKS:
             break
         # the last group may be the next word ("... 8517 if you"): try without it too
@@ -366,7 +369,7 @@ def payment(ctx: Context) -> None:
             if checks.bech32(match.group()):
                 ctx.spans.append(Span(match.start(), match.end(), str(Reason.PAYMENT_BYPASS)))
     # alias, phrases, payment services offered as a route
-    for match in _ALIAS.finditer(kw.text):
+    for match in _ALIAS.finditer(kw.text) if "alias" in kw.text else ():
         token = text[match.start(1) : match.end(1)]
         if "." in token or any(c.isdigit() for c in token) or len(token) >= 8:
             ctx.add(kw, match.start(), match.end(), Reason.PAYMENT_BYPASS)
@@ -425,11 +428,17 @@ def _mail_like(token: str) -> bool:
     return any(c.isdigit() for c in token) or "." in token or "_" in token
 
 
+#: every address-without-"@" pattern names a provider or a mail word: one of these substrings
+_PROVIDER_HINTS = (*sorted(MAIL_PROVIDERS - {"ig", "live"}), "mail", "correo", "imeil")
+
+
 def email_without_at(ctx: Context) -> None:
     """An address given without its "@": "mi hotmail es lucia.r77", "pedro_88 en yahoo",
     "ana.reis, then at, then outlook". The user part needs a digit, dot or underscore."""
     norm = ctx.norm
     text = norm.text
+    if not any(hint in text for hint in _PROVIDER_HINTS):
+        return
     named = islice(_PROVIDER_NAMED.finditer(text), MAX_MARKS)
     first = islice(_PROVIDER_FIRST.finditer(text), MAX_MARKS)
     for match in (*named, *first):
@@ -542,7 +551,7 @@ def url(ctx: Context) -> None:
     if "." not in text:
         return
     found: list[tuple[int, int, str]] = []
-    for match in _URL_SCHEME.finditer(text):
+    for match in _URL_SCHEME.finditer(text) if "://" in text or "www." in text else ():
         found.append((match.start(), match.end(), _host(match.group())))
     bare = list(islice(_URL_BARE.finditer(text), MAX_MARKS))  # read once, used twice
     for match in bare:
@@ -560,7 +569,7 @@ def url(ctx: Context) -> None:
         shown = _SHOP_WORDS.search(ctx.keywords.text, max(0, match.start() - 24), match.start())
         if (flood or shown) and any(c.isalpha() for c in host.split(".")[0]):
             found.append((match.start(), match.end(), host))
-    for match in islice(_SPACED_WWW.finditer(text), MAX_MARKS):
+    for match in islice(_SPACED_WWW.finditer(text), MAX_MARKS) if "www" in text else ():
         if " " in match.group():  # unspaced ones are the scheme pattern's
             found.append((match.start(), match.end(), re.sub(r"\s", "", match.group())))
     seen: list[tuple[int, int]] = []
@@ -598,7 +607,7 @@ def _handle_like(token: str) -> bool:
 def handle(ctx: Context) -> None:
     norm, kw = ctx.norm, ctx.keywords
     text = norm.text
-    for match in _AT_HANDLE.finditer(text):
+    for match in _AT_HANDLE.finditer(text) if "@" in text else ():
         name = match.group(1).rstrip(".")
         if not any("a" <= c <= "z" for c in name):
             continue
@@ -959,15 +968,8 @@ _WORD_FLOOD = re.compile(r"\b(\w{2,20}+)(?:\W{1,3}\1\b){9,}")
 LINK_FLOOD = 3
 
 
-#: cheap necessary conditions: a flagged character or unit run is 40+ non-space characters in a
-#: row; a word flood repeats one word of 2-20 characters 10 times
+#: a cheap necessary condition: a flagged character or unit run is 40+ non-space characters
 _LONG_RUN = re.compile(r"\S{40}")
-_ANY_WORD = re.compile(r"\w+")
-
-
-def _word_repeated(text: str, times: int) -> bool:
-    counts = Counter(_ANY_WORD.findall(text))
-    return any(n >= times and 2 <= len(word) <= 20 for word, n in counts.items())
 
 
 def spam(ctx: Context) -> None:
@@ -979,9 +981,8 @@ def spam(ctx: Context) -> None:
         for match in _UNIT_RUN.finditer(text):
             if match.end() - match.start() >= 60:
                 ctx.add(norm, *match.span(), Reason.SPAM)
-    if _word_repeated(text, 10):
-        for match in _WORD_FLOOD.finditer(text):
-            ctx.add(norm, *match.span(), Reason.SPAM)
+    for match in _WORD_FLOOD.finditer(text):
+        ctx.add(norm, *match.span(), Reason.SPAM)
     if ctx.url_count >= LINK_FLOOD:
         for span in [s for s in ctx.spans if s.reason == Reason.CONTACT_URL]:
             ctx.spans.append(Span(span.start, span.end, str(Reason.SPAM)))
