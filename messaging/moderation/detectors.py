@@ -204,6 +204,7 @@ def protected_ranges(text: str, around: Iterable[tuple[int, int]] = ()) -> list[
 _RUN_JOINED = re.compile(r"\+?[0-9]+(?:(?:[^\w\n,;]|_){1,3}[0-9]+)*")
 _RUN_PLAIN = re.compile(r"\+?[0-9]+")
 _GROUP = re.compile(r"[0-9]+")
+_NOT_DIGITS = re.compile(r"[^0-9]+")
 
 
 @dataclass(slots=True)
@@ -221,11 +222,12 @@ def digit_runs(text: str, steps: frozenset[str], min_digits: int = 1) -> Iterato
     for match in pattern.finditer(text):
         if match.end() - match.start() < min_digits:
             continue  # cheap: the run is shorter than the digits asked for
+        chunk = match.group()
+        digits = _NOT_DIGITS.sub("", chunk)
+        if len(digits) < min_digits:
+            continue  # counted in C, before building the groups
         groups = [g.span() for g in _GROUP.finditer(text, match.start(), match.end())]
-        if sum(b - a for a, b in groups) < min_digits:
-            continue
-        digits = "".join(text[a:b] for a, b in groups)
-        yield Run(match.start(), match.end(), groups, digits, match.group().startswith("+"))
+        yield Run(match.start(), match.end(), groups, digits, chunk.startswith("+"))
 
 
 def windows(run: Run, max_len: int) -> Iterator[tuple[int, int, str]]:
