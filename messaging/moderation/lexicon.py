@@ -140,14 +140,14 @@ HANDLE_STOPWORDS: frozenset[str] = frozenset(
 #: phrases that propose paying or moving the deal outside the platform (PAYMENT_BYPASS)
 PAYMENT_PHRASES: tuple[str, ...] = (
     # es
-    r"transferencia directa", r"transferencia por fuera", r"te hago (?:una )?transferencia",
+    r"transferencia directa", r"transferencia por a?fuera", r"te hago (?:una )?transferencia",
     r"te transfiero", r"deposito directo", r"por fuera de la (?:app|aplicacion|plataforma|pagina)",
     r"fuera de la (?:app|aplicacion|plataforma|pagina)",
-    r"(?:pag|cobr|arregl|negoci|vend|compr|transfer|hac|hag)[a-z]{0,6} (?:[a-z]{1,8} )?por fuera",
+    r"(?:pag|cobr|arregl|negoci|vend|compr|transfer|hac|hag)[a-z]{0,6} (?:[a-z]{1,8} )?por a?fuera",
     r"sin comision",
     r"sin comisiones", r"sin pagar (?:la )?comision", r"pagame directo", r"te pago directo",
     r"pago directo", r"te paso (?:mi|el|un) (?:cbu|cvu|alias|clabe|numero de cuenta|cuenta)",
-    r"mi (?:cbu|cvu|clabe) es", r"arreglamos (?:por fuera|aparte|entre nosotros)",
+    r"mi (?:cbu|cvu|clabe) es", r"arreglamos (?:por a?fuera|aparte|entre nosotros)",
     r"cancela (?:el|tu) pedido y te",
     r"(?:pagame|me pagas|me pagan|aboname|me abonas|pagarme) (?:[a-z]{1,8} )?en efectivo",
     r"(?:deposit|transfi?er)[a-z]{0,4} (?:[a-z]{1,13} ){0,2}(?:a|en) (?:mi|mis) "
@@ -155,8 +155,8 @@ PAYMENT_PHRASES: tuple[str, ...] = (
     r"(?:transfi?er|deposit|pag)[a-z]{0,4} (?:directo|directamente)(?! (?:por|en|desde|con) "
     r"(?:la |el )?(?:app|aplicacion|plataforma|pagina))",
     # a payment instrument offered "por fuera" / "por fora" ("te mando un boleto por fora")
-    r"(?:boleto|pix|link|transferencia|deposito|cobranca|cobro|pago|pagamento)"
-    r"(?: [a-z1]{1,10}){0,3} por (?:fora|fuera)",
+    r"(?:boleto|pix|chave|link|transferencia|deposito|cobranca|cobro|pago|pagamento|plata|"
+    r"lana|grana|dinheiro)(?: [a-z1]{1,10}){0,3} por (?:fora|a?fuera)",
     # "no need to pay through the app" (es / pt / en)
     r"(?:nao precisa|sem precisar|no hace falta|no necesitas|no tenes que|no tienes que|"
     r"no need to|don'?t need to|dont have to|don'?t have to)(?: de)?(?: [a-z]{1,8})? "
@@ -259,11 +259,14 @@ THREATS: tuple[str, ...] = (
     "te voy a partir la jeta", "te voy a partir en dos", "te parto la madre", "te parto la cara",
     "te parto la boca",
     "te rompo la madre", "te rompo la cara", "te voy a madrear", "te voy a lastimar",
+    "te voy a dar una madriza", "te voy a cagar a trompadas", "te voy a cagar a pinas",
+    "te cago a trompadas", "te cago a palos", "te cago a pinas",
     # pt
     "vou te matar", "te mato", "vou te pegar", "vou te achar", "sei onde voce mora",
     "sei onde vc mora", "vai morrer", "sei seu endereco", "sei o seu endereco",
     "sei onde voce trabalha", "cuidado por onde anda", "vai se arrepender", "vou acabar com voce",
-    "vou te encontrar", "vou te machucar", "vou te bater", "vou quebrar sua cara",
+    "vou te encontrar", "vou te machucar", "vou te bater", "vou te dar uma surra",
+    "vou te encher de porrada", "vou quebrar sua cara",
     "vou quebrar a sua cara", "vou te quebrar",
     # en
     "i will kill you", "i'll kill you", "ill kill you", "im going to kill you",
@@ -272,4 +275,5 @@ THREATS: tuple[str, ...] = (
     "i know where you work", "i have your address", "i will find you", "i'll find you",
     "ill find you", "im going to find you", "i'm going to find you", "gonna find you",
     "gonna kill you", "going to kill you", "i will hurt you", "i'll hurt you", "ill hurt you",
+    "going to hurt you", "gonna hurt you",
 )  # fmt: skip

@@ -72,6 +72,8 @@ BYPASS = [
     ("BR", "te envio o boleto da loja por fora", Reason.PAYMENT_BYPASS),
     ("MX", "no necesitas pagar nada en la app, yo te lo mando", Reason.PAYMENT_BYPASS),
     ("MX", "cash app: $mariasol88 and I ship today", Reason.PAYMENT_BYPASS),
+    ("AR", "pagame por afuera y te hago precio", Reason.PAYMENT_BYPASS),
+    ("BR", "te mando a chave por fora", Reason.PAYMENT_BYPASS),
     # harassment, with obfuscation
     ("AR", "sos un pelotudo", Reason.HARASSMENT),
     ("AR", "p.u.t.o de mierda", Reason.HARASSMENT),
@@ -89,6 +91,10 @@ BYPASS = [
     ("MX", "i'm going to find you", Reason.HARASSMENT),
     ("BR", "vou quebrar sua cara", Reason.HARASSMENT),
     ("MX", "gtfo with your excuses", Reason.HARASSMENT),
+    ("MX", "te voy a dar una madriza", Reason.HARASSMENT),
+    ("AR", "te voy a cagar a trompadas", Reason.HARASSMENT),
+    ("BR", "vou te dar uma surra", Reason.HARASSMENT),
+    ("MX", "I am going to hurt you badly", Reason.HARASSMENT),
     # e-mail: the provider first, then the user part after a comma or colon
     ("BR", "me manda no gmail: ana.souza_12", Reason.CONTACT_EMAIL),
     # a space before a bare "@" and none after: a mention, not an address split in two
@@ -142,6 +148,7 @@ BENIGN = [
     ("MX", "reserva 3398765432 confirmada para el viernes"),
     ("AR", "pagalo directamente en la app así te queda registrado"),
     ("AR", "el pago quedó bien, la caja vino golpeada por fuera"),
+    ("AR", "la caja vino golpeada por afuera pero las flores bien"),
     ("BR", "no gmail, não tenho conta lá"),
     ("MX", "my friend @ the office loved it"),
     ("", ""),
