@@ -914,17 +914,30 @@ def _letter(char: str, count: int, *, wildcard: bool = False) -> str:
     return f"{cls}+" if count == 1 else f"{cls}{{{count},}}"
 
 
+#: articles that number-word normalisation reads as "1" (then "i" in the leet view): inside a
+#: multi-word entry ("te voy a dar una madriza") they also match as "1" or "i"
+_ENTRY_ARTICLES = frozenset({"un", "una", "um", "uma"})
+
+
 def _entry_parts(word: str) -> list[str]:
     """One entry: each letter may repeat ("puuuta"), a vowel after the first may be "*"."""
     parts = []
-    for index, match in enumerate(re.finditer(r"([a-z])\1*|[^a-z]+", word)):
-        chunk = match.group()
-        if chunk[0].isalpha():
-            parts.append(_letter(chunk[0], len(chunk), wildcard=index > 0))
-        elif chunk.strip() == "":
+    index = 0
+    for position, token in enumerate(word.split(" ")):
+        if position:
             parts.append(r"[^a-z0-9\n]{1,3}")
+        token_parts = []
+        for match in re.finditer(r"([a-z])\1*|[^a-z]+", token):
+            chunk = match.group()
+            if chunk[0].isalpha():
+                token_parts.append(_letter(chunk[0], len(chunk), wildcard=index > 0))
+            else:
+                token_parts.append(re.escape(chunk))
+            index += 1
+        if position and token in _ENTRY_ARTICLES:
+            parts.append(f"(?:{''.join(token_parts)}|1|i)")
         else:
-            parts.append(re.escape(chunk))
+            parts.extend(token_parts)
     return parts
 
 
