@@ -47,11 +47,13 @@ from django.utils import timezone
 
 from audit import services as audit
 from aventide.accounts.contracts import UseCase, use_case
+from aventide.core import aftercommit
+from aventide.core import context as request_context
 from aventide.core.errors import IdempotencyKeyReused
 from aventide.core.logging import get_logger, redact_mapping, redact_text
 from aventide.core.metrics import emit
 from aventide.core.principal import SYSTEM, Principal
-from integrations import backoff, breaker, executors, hooks, observability
+from integrations import backoff, breaker, executors, hooks, observability, publisher
 from integrations.audit_actions import IntegrationAction
 from integrations.errors import (
     CIRCUIT_OPEN,
@@ -206,9 +208,21 @@ def _send(job_ids: list[int]) -> None:
             )
 
 
+aftercommit.register_handler(publisher.KIND, publisher.publish_batch)
+
+
+def _publish_in_background() -> bool:
+    return aftercommit.background_enabled() and not settings.CELERY_TASK_ALWAYS_EAGER
+
+
 def publish(job_ids: Iterable[int]) -> None:
     """Hand jobs to Celery (after commit). A broker error is counted, not raised: the job
     stays due and ``dispatch_due`` hands it over later.
+
+    With ``AFTER_COMMIT_SENDER=background`` (the ASGI server's workers) and a real broker,
+    the jobs are queued for the process's background sender, which publishes them in
+    batches (``integrations.publisher``); a full queue drops the publish and counts it
+    (``METRIC_AFTER_COMMIT_DROPPED``): ``dispatch_due`` hands the job over later.
 
     After-commit effects run while the committing frame is still bound in the context; the
     publish runs in a copy of the context without it, so an eager run (embedded mode, tests)
@@ -216,6 +230,11 @@ def publish(job_ids: Iterable[int]) -> None:
     """
     ids = list(job_ids)
     if not ids:
+        return
+    if _publish_in_background():
+        rid = request_context.get_request_id()
+        for job_id in ids:
+            aftercommit.submit(publisher.KIND, (job_id, rid))
         return
     detached = contextvars.copy_context()
     for var in detached:
