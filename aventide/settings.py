@@ -698,4 +698,8 @@ SESSION_COOKIE_HTTPONLY = True
 
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
-LOGGING = build_logging_config(LOG_LEVEL)
+# Celery's per-task "received"/"succeeded" lines (decision 0018): WARNING hides them.
+CELERY_TASK_EVENTS_LOG_LEVEL: str = env.str(
+    "CELERY_TASK_EVENTS_LOG_LEVEL", default="WARNING"
+).upper()
+LOGGING = build_logging_config(LOG_LEVEL, task_events_level=CELERY_TASK_EVENTS_LOG_LEVEL)
