@@ -357,7 +357,8 @@ def _claim_row(
     if not rows:
         return None, None
     job = rows[0]
-    previous = (str(job.prev_status), job.attempts - 1, job.prev_lease_expires_at)
+    extra: dict[str, Any] = job.__dict__  # the CTE's columns, set by raw() as attributes
+    previous = (str(extra["prev_status"]), job.attempts - 1, extra["prev_lease_expires_at"])
     return job, previous
 
 
@@ -426,7 +427,8 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
         else:
             locked = uc.lock(Job.objects.filter(pk=claim.job_id, status=JobStatus.RUNNING))
             if locked is None or locked.attempts != claim.attempt:
-                return _stale(claim)
+                _stale(claim)
+                return None
             job, guarded = locked, False
         stored_payload = job.payload
         if result.outcome == AttemptOutcome.SUCCEEDED:
@@ -451,7 +453,8 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
                 .update(**{name: getattr(job, name) for name in Job.TRANSITION_FIELDS})
             )
             if not written:
-                return _stale(claim)
+                _stale(claim)
+                return None
         else:
             job.save(update_fields=list(Job.TRANSITION_FIELDS))
         Attempt.objects.create(
@@ -505,7 +508,6 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
 def _stale(claim: _Claim) -> None:
     """The lease expired and another worker took over: its run settles the job."""
     logger.warning("INTEGRATION_RESULT_STALE", jobId=claim.job_id)
-    return None
 
 
 def _dlq_alert(job_id: int, kind: str, code: str, country: str) -> None:
