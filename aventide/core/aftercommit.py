@@ -207,6 +207,10 @@ _process: tuple[int, BackgroundSender] | None = None
 _registry: dict[str, Handler] = {}
 
 
+def _pid() -> int:
+    return os.getpid()
+
+
 def register_handler(kind: str, handler: Handler) -> None:
     """Declare a kind of after-commit item (at import/``ready()`` time, before any submit)."""
     _registry[kind] = handler
@@ -223,7 +227,7 @@ def background_enabled() -> bool:
 def process_sender() -> BackgroundSender:
     """This process's sender (created on first use; a forked child gets its own)."""
     global _process
-    pid = os.getpid()
+    pid = _pid()
     current = _process
     if current is not None and current[0] == pid:
         return current[1]
@@ -246,7 +250,7 @@ def submit(kind: str, item: Any) -> bool:
 def shutdown(timeout: float = 5.0) -> bool:
     """Flush and stop this process's sender (graceful shutdown); True when all was handled."""
     current = _process
-    if current is None or current[0] != os.getpid():
+    if current is None or current[0] != _pid():
         return True
     flushed = current[1].close(timeout)
     if not flushed:

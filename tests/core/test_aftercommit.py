@@ -156,7 +156,11 @@ def test_close_flushes_what_was_queued_then_refuses_new_items() -> None:
 
 def test_flush_times_out_on_a_stuck_handler() -> None:
     gate = threading.Event()
-    sender = BackgroundSender({"s": lambda items: gate.wait(5)})
+
+    def stuck(items: list[Any]) -> None:
+        gate.wait(5)
+
+    sender = BackgroundSender({"s": stuck})
     sender.submit("s", 1)
     assert sender.flush(timeout=0.1) is False
     assert sender.pending == 1
@@ -195,7 +199,41 @@ def test_unknown_kind_is_a_programming_error() -> None:
 def test_process_sender_is_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     first = aftercommit.process_sender()
     assert aftercommit.process_sender() is first
-    monkeypatch.setattr(aftercommit.os, "getpid", lambda: -12345)  # as in a forked child
+    monkeypatch.setattr(aftercommit, "_pid", lambda: -12345)  # as in a forked child
     child = aftercommit.process_sender()
     assert child is not first
     assert aftercommit.shutdown(timeout=1) is True
+
+
+def test_the_servers_graceful_shutdown_flushes_the_process_sender() -> None:
+    """``python -m aventide.server``: after the in-flight requests, the worker hands what
+    their commits queued to the broker/channel layer before the process ends."""
+    import asyncio
+
+    import uvicorn
+
+    from aventide.server import GracefulServer
+
+    gate = threading.Event()
+    delivered: list[int] = []
+
+    def slow(items: list[Any]) -> None:
+        gate.wait(5)
+        delivered.extend(items)
+
+    aftercommit.register_handler("test.shutdown", slow)
+    aftercommit.shutdown(timeout=1)  # a fresh sender for this test
+    aftercommit._process = None
+    try:
+        for n in range(20):
+            assert aftercommit.submit("test.shutdown", n)
+        threading.Timer(0.2, gate.set).start()
+        server = GracefulServer(uvicorn.Config(app=lambda *a: None, lifespan="off"))
+        server.servers = []  # nothing was started: only the shutdown sequence runs
+        server.force_exit = True  # (no lifespan, no connections to wait for)
+        asyncio.run(server.shutdown(sockets=[]))
+        assert delivered == list(range(20))
+        assert aftercommit.submit("test.shutdown", 99) is False  # closed with the process
+    finally:
+        aftercommit._process = None
+        aftercommit._registry.pop("test.shutdown", None)
