@@ -10,7 +10,9 @@ sync threads and its own database pool. On SIGTERM (or SIGINT) every process sto
 accepting connections, lets in-flight requests finish for up to
 ``WEB_GRACEFUL_TIMEOUT_SECONDS``, then cancels what is left; a process still alive
 ``HARD_EXIT_MARGIN_SECONDS`` later (a sync view that never returns) is ended, so a deploy
-never hangs on one request.
+never hangs on one request. Workers send best-effort after-commit effects (outbox publishes,
+live fan-out) from a background thread (``AFTER_COMMIT_SENDER=background``, the default
+here), flushed for up to ``AFTER_COMMIT_FLUSH_SECONDS`` at shutdown.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from aventide.core.env import (
 
 #: After the graceful timeout, how long cancelled requests get before the process is ended.
 HARD_EXIT_MARGIN_SECONDS = 5.0
+#: At shutdown, how long the background after-commit sender may take to flush its queue.
+AFTER_COMMIT_FLUSH_SECONDS = 3.0
 #: Exit status of a worker ended by the hard deadline (EX_SOFTWARE).
 HARD_EXIT_STATUS = 70
 
@@ -59,6 +63,10 @@ class GracefulServer(uvicorn.Server):
         cancelled = list(self.server_state.tasks)
         if cancelled:
             await asyncio.wait(cancelled, timeout=HARD_EXIT_MARGIN_SECONDS)
+        # The requests are done: hand what their commits queued to the broker / channel layer.
+        from aventide.core import aftercommit
+
+        await asyncio.to_thread(aftercommit.shutdown, AFTER_COMMIT_FLUSH_SECONDS)
 
 
 def reuse_port_socket(host: str, port: int) -> socket:
@@ -142,6 +150,8 @@ def _supervisor_class() -> Any:
 def main(argv: list[str] | None = None) -> None:
     validate_env()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aventide.settings")
+    # Best-effort after-commit effects leave the request threads (docs/decisions/0018).
+    os.environ.setdefault("AFTER_COMMIT_SENDER", "background")
     parser = argparse.ArgumentParser(description="Serve Aventide (ASGI: HTTP + WebSocket).")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))

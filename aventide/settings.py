@@ -203,6 +203,14 @@ CELERY_TASK_ALWAYS_EAGER: bool = env.bool(
     "CELERY_TASK_ALWAYS_EAGER", default=IS_TEST or not CELERY_BROKER_URL
 )
 CELERY_TASK_EAGER_PROPAGATES = True
+# Best-effort after-commit effects (outbox publishes to a real broker, live channel-layer
+# fan-out to Redis): "inline" in the committing thread, or "background" from one sender thread
+# per process with a bounded queue (docs/decisions/0018; `python -m aventide.server` defaults
+# its workers to "background"). Celery workers, commands and tests stay "inline".
+AFTER_COMMIT_SENDER: str = env.str("AFTER_COMMIT_SENDER", default="inline")
+if AFTER_COMMIT_SENDER not in ("inline", "background"):
+    raise ValueError("AFTER_COMMIT_SENDER must be 'inline' or 'background'")
+AFTER_COMMIT_QUEUE_CAPACITY: int = env.int("AFTER_COMMIT_QUEUE_CAPACITY", default=10000)
 # The queue web, beat and workers use; environments sharing one Redis set their own.
 CELERY_TASK_DEFAULT_QUEUE: str = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_RESULT_BACKEND: str | None = None
@@ -709,7 +717,11 @@ SESSION_COOKIE_HTTPONLY = True
 
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
-LOGGING = build_logging_config(LOG_LEVEL)
+# Celery's per-task "received"/"succeeded" lines (decision 0018): WARNING hides them.
+CELERY_TASK_EVENTS_LOG_LEVEL: str = env.str(
+    "CELERY_TASK_EVENTS_LOG_LEVEL", default="WARNING"
+).upper()
+LOGGING = build_logging_config(LOG_LEVEL, task_events_level=CELERY_TASK_EVENTS_LOG_LEVEL)
 
 # [messaging-close] The beat job closing conversations MESSAGING_CLOSE_AFTER_DAYS after their
 # order completed (docs/messaging/chat.md).

@@ -209,6 +209,10 @@ def produce_jobs(count: int, batch: int, tag: str, rate: float = 0.0) -> dict[st
                 )
                 ids.append(job.pk)
         commits.append([stamp[0], ids])
+    # AFTER_COMMIT_SENDER=background (as in the web workers): publish what is still queued.
+    from aventide.core import aftercommit  # app:
+
+    aftercommit.shutdown(timeout=60)
     return {
         "mode": "jobs",
         "count": count,

@@ -47,11 +47,13 @@ from django.utils import timezone
 
 from audit import services as audit
 from aventide.accounts.contracts import UseCase, use_case
+from aventide.core import aftercommit
+from aventide.core import context as request_context
 from aventide.core.errors import IdempotencyKeyReused
 from aventide.core.logging import get_logger, redact_mapping, redact_text
 from aventide.core.metrics import emit
 from aventide.core.principal import SYSTEM, Principal
-from integrations import backoff, breaker, executors, hooks, observability
+from integrations import backoff, breaker, executors, hooks, observability, publisher
 from integrations.audit_actions import IntegrationAction
 from integrations.errors import (
     CIRCUIT_OPEN,
@@ -206,9 +208,21 @@ def _send(job_ids: list[int]) -> None:
             )
 
 
+aftercommit.register_handler(publisher.KIND, publisher.publish_batch)
+
+
+def _publish_in_background() -> bool:
+    return aftercommit.background_enabled() and not settings.CELERY_TASK_ALWAYS_EAGER
+
+
 def publish(job_ids: Iterable[int]) -> None:
     """Hand jobs to Celery (after commit). A broker error is counted, not raised: the job
     stays due and ``dispatch_due`` hands it over later.
+
+    With ``AFTER_COMMIT_SENDER=background`` (the ASGI server's workers) and a real broker,
+    the jobs are queued for the process's background sender, which publishes them in
+    batches (``integrations.publisher``); a full queue drops the publish and counts it
+    (``METRIC_AFTER_COMMIT_DROPPED``): ``dispatch_due`` hands the job over later.
 
     After-commit effects run while the committing frame is still bound in the context; the
     publish runs in a copy of the context without it, so an eager run (embedded mode, tests)
@@ -216,6 +230,11 @@ def publish(job_ids: Iterable[int]) -> None:
     """
     ids = list(job_ids)
     if not ids:
+        return
+    if _publish_in_background():
+        rid = request_context.get_request_id()
+        for job_id in ids:
+            aftercommit.submit(publisher.KIND, (job_id, rid))
         return
     detached = contextvars.copy_context()
     for var in detached:
@@ -234,6 +253,8 @@ class _Claim:
     call: Call
     local: bool
     probe: bool
+    #: the row as the claim left it (``running``); the settle writes its transition from it
+    job: Job | None = None
 
 
 @dataclass(frozen=True)
@@ -254,21 +275,51 @@ class _Result:
 #: What ``Job.start`` assigns (+ ``updated_at``): the claim writes only these, not the payload.
 _START_FIELDS = ("status", "attempts", "lease_expires_at", "updated_at")
 
+#: The claim in one statement (PostgreSQL): lock the due row (``SKIP LOCKED``: a job another
+#: worker holds is left alone) and apply ``Job.start``'s assignments -- status ``running``,
+#: ``attempts + 1``, the lease -- returning the row as it was before (``prev_*``) and after.
+#: ``tests/integrations/test_outbox_core.py`` keeps it equal to ``Job.start``.
+_CLAIM_SQL = """
+WITH due AS (
+    SELECT id, status, lease_expires_at FROM integrations_job
+    WHERE id = %s AND status = ANY(%s) AND next_attempt_at <= %s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE integrations_job AS j
+SET status = %s, attempts = j.attempts + 1, lease_expires_at = %s, updated_at = %s
+FROM due WHERE j.id = due.id
+RETURNING j.*, due.status AS prev_status, due.lease_expires_at AS prev_lease_expires_at
+"""
+
+
+def _claims_in_one_statement() -> bool:
+    """PostgreSQL claims with ``_CLAIM_SQL`` and settles with a guarded UPDATE; other
+    databases (SQLite, embedded mode) lock the row and save through the ORM."""
+    return connection.vendor == "postgresql"
+
 
 def _claim(job_id: int) -> _Claim | None:
     now = timezone.now()
+    lease = timedelta(seconds=float(settings.INTEGRATIONS_LEASE_SECONDS))
     with use_case(SYSTEM):
-        rows = list(
-            Job.objects.filter(pk=job_id, status__in=WAITING, next_attempt_at__lte=now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by()[:1]
-        )
-        if not rows:
-            return None
-        job = rows[0]
+        if _claims_in_one_statement():
+            job, previous = _claim_row(job_id, now, now + lease)
+            if job is None:
+                return None
+        else:
+            rows = list(
+                Job.objects.filter(pk=job_id, status__in=WAITING, next_attempt_at__lte=now)
+                .select_for_update(skip_locked=True, of=("self",))
+                .order_by()[:1]
+            )
+            if not rows:
+                return None
+            job, previous = rows[0], None
         local = executors.is_local(job.kind)
         permit = breaker.Permit(allowed=True) if local else breaker.before_call(job.kind)
         if not permit.allowed:
+            if previous is not None:  # undo the claim's start: as if never claimed
+                job.status, job.attempts, job.lease_expires_at = previous
             wait = permit.retry_in + _jitter.uniform(0.0, 1.0)
             job.schedule_retry(at=now + timedelta(seconds=wait), code=CIRCUIT_OPEN)
             job.save(update_fields=list(Job.TRANSITION_FIELDS))
@@ -278,9 +329,9 @@ def _claim(job_id: int) -> _Claim | None:
                 jobId=job.pk,
             )
             return None
-        lease = timedelta(seconds=float(settings.INTEGRATIONS_LEASE_SECONDS))
-        job.start(lease_until=now + lease)
-        job.save(update_fields=_START_FIELDS)
+        if previous is None:
+            job.start(lease_until=now + lease)
+            job.save(update_fields=_START_FIELDS)
         call = Call(
             kind=job.kind,
             operation=job.operation,
@@ -290,7 +341,25 @@ def _claim(job_id: int) -> _Claim | None:
             timeout_seconds=float(settings.INTEGRATIONS_CALL_TIMEOUT_SECONDS),
             attempt=job.attempts,
         )
-        return _Claim(job.pk, job.attempts, call, local, permit.probe)
+        return _Claim(job.pk, job.attempts, call, local, permit.probe, job=job)
+
+
+def _claim_row(
+    job_id: int, now: datetime, lease_until: datetime
+) -> tuple[Job | None, tuple[str, int, datetime | None] | None]:
+    """Run ``_CLAIM_SQL``: the claimed job (as ``Job.start`` leaves it) and its previous
+    (status, attempts, lease), or (None, None) when the job is not due or held elsewhere."""
+    rows = list(
+        Job.objects.raw(
+            _CLAIM_SQL, [job_id, list(WAITING), now, JobStatus.RUNNING, lease_until, now]
+        )
+    )
+    if not rows:
+        return None, None
+    job = rows[0]
+    extra: dict[str, Any] = job.__dict__  # the CTE's columns, set by raw() as attributes
+    previous = (str(extra["prev_status"]), job.attempts - 1, extra["prev_lease_expires_at"])
+    return job, previous
 
 
 def _execute(claim: _Claim) -> _Result:
@@ -349,22 +418,18 @@ def _digest(data: Mapping[str, Any] | None) -> str:
 def _settle(claim: _Claim, result: _Result) -> Job | None:
     now = timezone.now()
     with use_case(SYSTEM) as uc:
-        job = uc.lock(Job.objects.filter(pk=claim.job_id, status=JobStatus.RUNNING))
-        if job is None or job.attempts != claim.attempt:
-            # The lease expired and another worker took over: its run settles the job.
-            logger.warning("INTEGRATION_RESULT_STALE", jobId=claim.job_id)
-            return None
-        Attempt.objects.create(
-            job=job,
-            number=claim.attempt,
-            started_at=result.started_at,
-            latency_ms=result.latency_ms,
-            outcome=result.outcome,
-            provider=result.provider[:64],
-            error_code=result.code[:64],
-            error=result.error[:500],
-            status_code=result.status_code,
-        )
+        if claim.job is not None:
+            # The claim's copy of the row: while it is ``running`` with this attempt number
+            # nobody else writes it (a lease expiry or a re-claim changes one of the two, and
+            # the guarded UPDATE below then matches nothing).
+            job = claim.job
+            guarded = True
+        else:
+            locked = uc.lock(Job.objects.filter(pk=claim.job_id, status=JobStatus.RUNNING))
+            if locked is None or locked.attempts != claim.attempt:
+                _stale(claim)
+                return None
+            job, guarded = locked, False
         stored_payload = job.payload
         if result.outcome == AttemptOutcome.SUCCEEDED:
             job.succeed(at=now, provider_reference=result.reference)
@@ -379,7 +444,30 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
             job.drop(at=now, code=result.code, error=result.error)
         else:
             job.die(at=now, code=result.code, error=result.error)
-        job.save(update_fields=list(Job.TRANSITION_FIELDS))
+        if guarded:
+            # One statement instead of lock + save: written only if the row is still ours.
+            job.updated_at = now
+            written = (
+                Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=claim.attempt)
+                .order_by()
+                .update(**{name: getattr(job, name) for name in Job.TRANSITION_FIELDS})
+            )
+            if not written:
+                _stale(claim)
+                return None
+        else:
+            job.save(update_fields=list(Job.TRANSITION_FIELDS))
+        Attempt.objects.create(
+            job=job,
+            number=claim.attempt,
+            started_at=result.started_at,
+            latency_ms=result.latency_ms,
+            outcome=result.outcome,
+            provider=result.provider[:64],
+            error_code=result.code[:64],
+            error=result.error[:500],
+            status_code=result.status_code,
+        )
         if job.status in (JobStatus.SUCCEEDED, JobStatus.DEAD, JobStatus.DISCARDED):
             audit.record(
                 IntegrationAction.RESULT,
@@ -415,6 +503,11 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
             dead_id, kind, code, country = job.pk, job.kind, job.last_error_code, job.country_code
             uc.on_commit(lambda: _dlq_alert(dead_id, kind, code, country))
     return job
+
+
+def _stale(claim: _Claim) -> None:
+    """The lease expired and another worker took over: its run settles the job."""
+    logger.warning("INTEGRATION_RESULT_STALE", jobId=claim.job_id)
 
 
 def _dlq_alert(job_id: int, kind: str, code: str, country: str) -> None:

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from aventide.core import aftercommit
 from aventide.core.logging import get_logger, redact_mapping
 from aventide.core.metrics import emit
 from realtime.contracts import event_frame, parse_stream
@@ -95,8 +96,10 @@ def publish(
     statement; elsewhere two) and vanish with its rollback. ``payload`` is what clients
     receive -- ids and states only; it is redacted like log lines (emails and phones
     masked, secret-looking keys dropped) as a net, not as permission to put PII in it.
-    After the commit the event is sent live to the stream's channel-layer group (batched
-    per transaction; failures are logged and counted, never raised).
+    After the commit the event is counted (``METRIC_REALTIME_EVENT_PUBLISHED``) and sent
+    live to the stream's channel-layer group (batched per transaction; failures are logged
+    and counted, never raised). Nothing else runs between its statement and the commit:
+    the publish lock is held until then.
     """
     if not connection.in_atomic_block:
         raise PublishOutsideTransaction("realtime.publish must run inside a transaction")
@@ -136,17 +139,11 @@ def publish(
         InboxEntry.objects.bulk_create(
             [InboxEntry(audience_key=k, event_id=event_id, stream=stream) for k in keys]
         )
-    emit(
-        METRIC_PUBLISHED,
-        labels={"eventType": type, "streamKind": parsed.kind},
-        eventId=event_id,
-        inboxRows=len(keys),
-    )
-    frame = event_frame(
-        event_id=event_id, stream=stream, event_type=type, data=data, created_at=created_at
-    )
+    # From here to the COMMIT this transaction holds the publish lock: nothing but a list
+    # append. The metric line (a write to the log: a GIL hand-off under load) and the frame
+    # are made after the commit (docs/decisions/0018).
     _batch_for_transaction().add(
-        parsed.group, {"type": "rt.event", "frame": frame, "audience": keys}
+        _Published(event_id, stream, type, data, created_at, keys, parsed.group, parsed.kind)
     )
     return event_id
 
@@ -154,19 +151,52 @@ def publish(
 # --- live fan-out, after commit -------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Published:
+    """One event written by ``publish``, kept for after the commit."""
+
+    event_id: int
+    stream: str
+    type: str
+    data: dict[str, Any]
+    created_at: datetime
+    audience: list[str]
+    group: str
+    stream_kind: str
+
+
 @dataclass(eq=False)
 class _FanoutBatch:
-    """The live messages of one transaction (at one savepoint depth), sent together after
-    the commit. Registered once with ``transaction.on_commit``: a rollback (of the
-    transaction, or of the savepoint it was created in) discards it with the callback."""
+    """The events of one transaction (at one savepoint depth); after the commit each is
+    counted (``METRIC_REALTIME_EVENT_PUBLISHED``) and all are sent live together.
+    Registered once with ``transaction.on_commit``: a rollback (of the transaction, or of
+    the savepoint it was created in) discards it with the callback."""
 
-    messages: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[_Published] = field(default_factory=list)
 
-    def add(self, group: str, message: dict[str, Any]) -> None:
-        self.messages.append((group, message))
+    def add(self, event: _Published) -> None:
+        self.events.append(event)
 
     def __call__(self) -> None:
-        send_live(self.messages)
+        messages: list[tuple[str, dict[str, Any]]] = []
+        for ev in self.events:
+            emit(
+                METRIC_PUBLISHED,
+                labels={"eventType": ev.type, "streamKind": ev.stream_kind},
+                eventId=ev.event_id,
+                inboxRows=len(ev.audience),
+            )
+            frame = event_frame(
+                event_id=ev.event_id,
+                stream=ev.stream,
+                event_type=ev.type,
+                data=ev.data,
+                created_at=ev.created_at,
+            )
+            messages.append(
+                (ev.group, {"type": "rt.event", "frame": frame, "audience": ev.audience})
+            )
+        send_live(messages)
 
 
 def _batch_for_transaction() -> _FanoutBatch:
@@ -193,12 +223,19 @@ def _pending(batch: _FanoutBatch) -> bool:
     return any(entry[1] is batch for entry in pending)
 
 
+#: The after-commit kind (aventide.core.aftercommit) of a live frame: (group, message).
+LIVE_KIND = "realtime.live"
+
+
 def send_live(messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
     """Send ``(group, message)`` pairs over the channel layer in one event-loop hop; return
-    how many went out. Never raises: a failure is logged and counted (the client catches
-    up from the log)."""
+    how many went out (with ``AFTER_COMMIT_SENDER=background``: how many were queued for
+    the process's background sender, which sends them in order on its own event loop).
+    Never raises: a failure is logged and counted (the client catches up from the log)."""
     if not messages:
         return 0
+    if _live_in_background():
+        return sum(1 for pair in messages if aftercommit.submit(LIVE_KIND, pair))
     try:
         from channels.layers import get_channel_layer
 
@@ -210,6 +247,34 @@ def send_live(messages: Sequence[tuple[str, dict[str, Any]]]) -> int:
         logger.warning("realtime.fanout_failed", error=type(exc).__name__, messages=len(messages))
         emit(METRIC_FANOUT_FAILED, labels={"reason": type(exc).__name__}, messages=len(messages))
         return 0
+
+
+def _live_in_background() -> bool:
+    """Background only for a layer that talks to Redis: the in-memory layer (embedded mode,
+    tests) hands messages to queues of the consumers' own event loops, not thread-safe."""
+    if not aftercommit.background_enabled():
+        return False
+    backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
+    return backend.startswith("channels_redis.")
+
+
+def _send_live_batch(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """The background sender's handler: send the frames in order on the sender thread's own
+    event loop (its channel-layer connection lives on that loop). Never raises."""
+    try:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        loop = aftercommit.process_sender().event_loop()
+        loop.run_until_complete(_send_all(layer, messages))
+    except Exception as exc:  # noqa: BLE001  # best effort by contract
+        logger.warning("realtime.fanout_failed", error=type(exc).__name__, messages=len(messages))
+        emit(METRIC_FANOUT_FAILED, labels={"reason": type(exc).__name__}, messages=len(messages))
+
+
+aftercommit.register_handler(LIVE_KIND, _send_live_batch)
 
 
 async def _send_all(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> int:

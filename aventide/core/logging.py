@@ -202,7 +202,7 @@ SHARED_PROCESSORS: list[Any] = [
 ]
 
 
-def build_logging_config(level: str = "INFO") -> dict[str, Any]:
+def build_logging_config(level: str = "INFO", task_events_level: str = "WARNING") -> dict[str, Any]:
     """Configure structlog and return the stdlib dictConfig that renders JSON on stdout."""
     structlog.configure(
         processors=[
@@ -266,6 +266,20 @@ def build_logging_config(level: str = "INFO") -> dict[str, Any]:
             # give them a plain-text stderr handler of its own.
             "celery.task": {"handlers": ["stdout"], "level": level, "propagate": False},
             "celery.redirected": {"handlers": ["stdout"], "level": level, "propagate": False},
+            # Celery's two INFO lines per task ("received", "succeeded in"): ~3% of a job's
+            # worker CPU (bench/outbox.py); the job's own metric line and audit rows keep the
+            # record. Failures are WARNING/ERROR and stay. CELERY_TASK_EVENTS_LOG_LEVEL=INFO
+            # brings them back.
+            "celery.app.trace": {
+                "handlers": ["stdout"],
+                "level": task_events_level,
+                "propagate": False,
+            },
+            "celery.worker.strategy": {
+                "handlers": ["stdout"],
+                "level": task_events_level,
+                "propagate": False,
+            },
             "daphne": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
         },
     }

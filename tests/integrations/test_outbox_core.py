@@ -201,11 +201,92 @@ def test_job_run_local_executor_skips_breaker(
 
 def test_job_run_query_budget(provider: FakeProvider, django_assert_max_num_queries: Any) -> None:
     job = _enqueue()
-    # claim: select + update; settle: select + attempt + update + audit; 2 savepoint pairs
-    with django_assert_max_num_queries(10):
+    # PostgreSQL: claim = 1 statement (lock + start); settle = guarded update + attempt +
+    # audit; 2 savepoint pairs. Elsewhere: claim select + update, settle select + update.
+    budget = 8 if services._claims_in_one_statement() else 10
+    with django_assert_max_num_queries(budget):
         services.job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("one_statement", [True, False])
+def test_both_claim_paths_run_a_job_to_the_same_rows(
+    provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, one_statement: bool
+) -> None:
+    if one_statement and not services._claims_in_one_statement():
+        pytest.skip("the one-statement claim is PostgreSQL's")
+    monkeypatch.setattr(services, "_claims_in_one_statement", lambda: one_statement)
+    job = _enqueue()
+    done = services.job_run(job_id=job.pk)
+    assert done is not None and done.status == JobStatus.SUCCEEDED
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.lease_expires_at) == (JobStatus.SUCCEEDED, 1, None)
+    assert job.provider_reference and job.finished_at is not None
+    assert job.payload["to"] != "ana@example.com"  # redacted once succeeded
+    assert Attempt.objects.filter(job=job).count() == 1
+    assert _actions(job) == ["integration.intent", "integration.result"]
+    assert services.job_run(job_id=job.pk) is None  # not due any more: left alone
+
+
+@pytest.mark.postgres
+def test_the_one_statement_claim_assigns_what_the_start_transition_assigns() -> None:
+    job = _enqueue()
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=30)
+    expected = Job.objects.get(pk=job.pk)
+    expected.start(lease_until=lease_until)
+    claimed, previous = services._claim_row(job.pk, now, lease_until)
+    assert claimed is not None
+    assert previous == (JobStatus.PENDING, 0, job.lease_expires_at)
+    stored = Job.objects.get(pk=job.pk)
+    for f in Job._meta.concrete_fields:
+        if f.attname == "updated_at":
+            continue
+        assert getattr(claimed, f.attname) == getattr(expected, f.attname), f.attname
+        assert getattr(stored, f.attname) == getattr(expected, f.attname), f.attname
+    # claimed: not due again, and never twice
+    assert services._claim_row(job.pk, now, lease_until) == (None, None)
+
+
+@pytest.mark.postgres
+def test_a_stale_settle_writes_nothing(provider: FakeProvider) -> None:
+    """The lease expired and another worker re-claimed the job: the first worker's result
+    is dropped (guarded UPDATE matches nothing: no attempt row, no audit, no transition)."""
+    job = _enqueue()
+    first = services._claim(job.pk)
+    assert first is not None and first.job is not None
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.RETRY_SCHEDULED, lease_expires_at=None, next_attempt_at=timezone.now()
+    )
+    second = services._claim(job.pk)
+    assert second is not None and second.attempt == 2
+    result = services._execute(first)
+    assert services._settle(first, result) is None
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.RUNNING, 2)
+    assert Attempt.objects.filter(job=job).count() == 0
+    assert _actions(job) == ["integration.intent"]
+    assert services._settle(second, services._execute(second)) is not None
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and Attempt.objects.filter(job=job).count() == 1
+
+
+@pytest.mark.postgres
+def test_an_open_circuit_undoes_the_one_statement_claim(
+    provider: FakeProvider, memory_breaker: Any
+) -> None:
+    from integrations import breaker
+
+    job = _enqueue()
+    for _ in range(3):
+        breaker.record_failure(KIND, probe=False)
+    assert services.job_run(job_id=job.pk) is None
+    job.refresh_from_db()
+    assert job.status == JobStatus.RETRY_SCHEDULED
+    assert job.attempts == 0  # the call never happened
+    assert job.lease_expires_at is None and job.last_error_code == "CIRCUIT_OPEN"
+    assert provider.calls == []
 
 
 def test_enqueue_query_budget(django_assert_max_num_queries: Any) -> None:
