@@ -87,6 +87,7 @@ def publish(
     payload: dict[str, Any],
     audience: Iterable[str],
     country_code: str = "",
+    verbatim: Iterable[str] = (),
 ) -> int:
     """Append one event to ``stream`` for ``audience`` (audience keys: ``user:<id>``,
     ``anon:<uuid>``, ``staff:<CC>``) and return its id, the cursor.
@@ -96,6 +97,9 @@ def publish(
     statement; elsewhere two) and vanish with its rollback. ``payload`` is what clients
     receive -- ids and states only; it is redacted like log lines (emails and phones
     masked, secret-looking keys dropped) as a net, not as permission to put PII in it.
+    ``verbatim`` names top-level keys whose string values are user content the owning app
+    has already vetted for every member of the stream (the chat's delivered text, after
+    moderation): they are copied as they are, since the net would mangle them.
     After the commit the event is counted (``METRIC_REALTIME_EVENT_PUBLISHED``) and sent
     live to the stream's channel-layer group (batched per transaction; failures are logged
     and counted, never raised). Nothing else runs between its statement and the commit:
@@ -110,6 +114,10 @@ def publish(
         raise ValueError("event type must be 1..64 characters")
     keys = _clean_audience(audience)
     data = redact_mapping(payload)
+    for key in verbatim:
+        value = payload.get(key)
+        if isinstance(value, str):
+            data[key] = value
     created_at = timezone.now()
     country = country_code.upper()
     if connection.vendor == "postgresql":

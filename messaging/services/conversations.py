@@ -264,6 +264,8 @@ def publish_message(conversation: Conversation, message: Message) -> None:
         payload=message_payload(message),
         audience=selectors.audience(conversation),
         country_code=conversation.country_code,
+        # the delivered text (moderated: contacts already removed) is what members see
+        verbatim=("body",),
     )
 
 
@@ -332,8 +334,6 @@ def _activate(
         data={"from": from_state, "reason": reason, "by": by, "seq": message.seq},
         country_code=conversation.country_code,
     )
-    publish_state(conversation, from_state)
-    publish_message(conversation, message)
     bridge.on_activity(
         uc=uc,
         conversation=conversation,
@@ -342,6 +342,9 @@ def _activate(
         sender_key=by,
         online=online,
     )
+    # The publishes last: realtime holds its ordering lock from its statement to the commit.
+    publish_state(conversation, from_state)
+    publish_message(conversation, message)
     return conversation
 
 

@@ -334,7 +334,6 @@ def message_send(
                 },
                 country_code=conversation.country_code,
             )
-            publish_message(conversation, message)
             bridge.on_activity(
                 uc=uc,
                 conversation=conversation,
@@ -343,6 +342,8 @@ def message_send(
                 sender_key=sender_key,
                 online=online,
             )
+            # Last: realtime holds its ordering lock from this statement to the commit.
+            publish_message(conversation, message)
     if blocked:
         raise MessageBlocked(details={"reasons": moderated.reasons, "verdict": "block"})
     return SendResult(message=message, created=True)

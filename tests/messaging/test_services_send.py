@@ -295,3 +295,12 @@ def test_message_send_fits_its_query_budget(
     with django_assert_max_num_queries(9):
         result = chat.send(buyer, conversation, "¿Sale hoy el pedido?")
     assert result.created
+
+
+def test_message_event_carries_the_delivered_text(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    chat.send(chat.p(chat.buyer), conversation, "¿Llega antes de las 18? Pedido 4512, gracias")
+    event = RealtimeEvent.objects.filter(stream=conversation.stream, type="message.created").latest(
+        "id"
+    )
+    assert event.payload["body"] == "¿Llega antes de las 18? Pedido 4512, gracias"
