@@ -20,3 +20,9 @@ class MessagingConfig(AppConfig):
         register_fulfilment_hook(conversations.on_delivery_attempt_failed)
         # ``conversation:<id>`` streams: members and in-scope staff.
         register_stream_authorizer("conversation", authorize_conversation_stream)
+        # Realtime ``ack`` frames (message.delivered / message.read): the receipts service.
+        from messaging.services.receipts import ACK_FRAME_HANDLERS
+        from realtime.contracts import register_ack_handler
+
+        for ack_kind, handler in ACK_FRAME_HANDLERS.items():
+            register_ack_handler(ack_kind, handler)

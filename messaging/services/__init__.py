@@ -12,16 +12,30 @@ from messaging.services.conversations import (
     conversation_unfreeze,
     conversations_close_due,
 )
+from messaging.services.receipts import (
+    Receipt,
+    ReconcileState,
+    conversation_reconcile,
+    conversation_reconcile_request,
+    message_ack,
+    message_ack_request,
+)
 from messaging.services.send import SendResult, message_send
 
 __all__ = [
     "CloseReport",
+    "Receipt",
+    "ReconcileState",
     "SendResult",
     "conversation_activate",
     "conversation_close",
     "conversation_freeze",
+    "conversation_reconcile",
+    "conversation_reconcile_request",
     "conversation_system_activate",
     "conversation_unfreeze",
     "conversations_close_due",
+    "message_ack",
+    "message_ack_request",
     "message_send",
 ]
