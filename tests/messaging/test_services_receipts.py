@@ -22,6 +22,7 @@ from messaging import services
 from messaging.models import Conversation, Participant
 from messaging.services import receipts
 from realtime import contracts
+from realtime import services as realtime_services
 from realtime.models import Event as RealtimeEvent
 from realtime.models import InboxEntry
 from tests.accounts.factories import login_headers, principal
@@ -267,7 +268,7 @@ def test_message_ack_unexpected_error_is_counted_as_internal_error_and_rolled_ba
     def broken(**_: Any) -> int:
         raise RuntimeError("event log down")
 
-    monkeypatch.setattr(receipts.realtime, "publish", broken)
+    monkeypatch.setattr(realtime_services, "publish", broken)
     with Counted("ack_read", "INTERNAL_ERROR") as counted, pytest.raises(RuntimeError):
         ack(chat.p(chat.seller), conversation, "read", 2)
     assert counted.delta == 1
