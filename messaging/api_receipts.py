@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aventide.accounts.contracts import IsUserOrAnonymousIdentity, api_principal
+from aventide.core.serializers import StrictIntegerField, StrictSerializer
 from messaging import services
 
 _WATERMARKS: dict[str, Any] = {
@@ -23,13 +24,23 @@ _WATERMARKS: dict[str, Any] = {
     "readUpToSeq": serializers.IntegerField(),
 }
 
-AckIn = inline_serializer(
-    "AckIn",
-    {
-        "kind": serializers.ChoiceField(choices=["delivered", "read"]),
-        "upToSeq": serializers.IntegerField(min_value=0),
-    },
-)
+
+class AckIn(StrictSerializer):
+    """The body's schema (unknown fields refused). The service checks the values itself so
+    every refusal is ``INVALID_ACK`` and counted in ``METRIC_CHAT_ACK_FAILURE``."""
+
+    kind = serializers.ChoiceField(choices=["delivered", "read"])
+    up_to_seq = StrictIntegerField(
+        min_value=0, help_text="At most the conversation's lastSeq (else INVALID_ACK)."
+    )
+
+
+class ReconcileIn(StrictSerializer):
+    last_seq_seen = StrictIntegerField(
+        min_value=0, required=False, default=0, help_text="The highest seq the client holds."
+    )
+
+
 AckOut = inline_serializer(
     "AckOut",
     {
@@ -38,10 +49,6 @@ AckOut = inline_serializer(
         "lastSeq": serializers.IntegerField(),
         "moved": serializers.BooleanField(help_text="False: an older or repeated ack (no-op)."),
     },
-)
-ReconcileIn = inline_serializer(
-    "ReconcileIn",
-    {"lastSeqSeen": serializers.IntegerField(min_value=0, required=False, default=0)},
 )
 ReconcileOut = inline_serializer(
     "ReconcileOut",
@@ -74,7 +81,7 @@ class AckView(APIView):
             200: AckOut,
             400: OpenApiResponse(
                 description="INVALID_ACK: upToSeq beyond lastSeq, negative or not an integer; "
-                "kind not delivered/read; unknown fields"
+                "kind not delivered/read. VALIDATION_ERROR: an unknown field"
             ),
             403: OpenApiResponse(description="SCOPE_VIOLATION (staff out of scope)"),
             404: OpenApiResponse(description="NOT_FOUND_OR_NO_ACCESS"),

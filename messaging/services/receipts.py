@@ -17,7 +17,9 @@ Invariants, locks, idempotency:
   constraint).
 - ``up_to_seq`` must be an integer in ``0..last_seq`` (``last_seq`` read in the same statement
   as the lock, committed state): anything else -- beyond the last seq, negative, not an
-  integer, an unknown kind, a malformed frame -- is 400 ``INVALID_ACK``. Non-members (and
+  integer, an unknown kind, a frame without its conversationId -- is 400 ``INVALID_ACK``
+  (a body with unknown keys or that is not an object: 400 ``VALIDATION_ERROR``, the API's
+  strict-input rule). Non-members (and
   unknown ids) 404 ``NOT_FOUND_OR_NO_ACCESS``; staff out of scope 403 ``SCOPE_VIOLATION``
   (audited by the frame, like every staff write).
 - Acks are accepted in every conversation state: a frozen or closed chat is still read.
@@ -213,14 +215,14 @@ def _check_ack(kind: object, up_to_seq: object) -> tuple[str, int]:
     return str(kind), up_to_seq
 
 
-def _only_keys(
-    data: object, allowed: frozenset[str], error: type[DomainError]
-) -> Mapping[str, Any]:
+def _only_keys(data: object, allowed: frozenset[str]) -> Mapping[str, Any]:
+    """The body must be an object without unknown keys: 400 ``VALIDATION_ERROR`` like every
+    strict input of the API (docs/api/errors.md), counted like every other refusal."""
     if not isinstance(data, Mapping):
-        raise error(details={"body": ["A JSON object."]})
+        raise ValidationFailed(details={"body": ["A JSON object."]})
     unknown = sorted(str(k) for k in data if k not in allowed)
     if unknown:
-        raise error(details={k: ["Unknown field."] for k in unknown})
+        raise ValidationFailed(details={k: ["Unknown field."] for k in unknown})
     return data
 
 
@@ -345,18 +347,18 @@ _FRAME_KEYS = frozenset({"conversationId", "upToSeq"})
 
 def message_ack_request(*, actor: Principal, conversation_id: int, data: object) -> Receipt:
     """``POST /api/conversations/{id}/ack`` with the request body ``{kind, upToSeq}``: the
-    body's shape is checked here (unknown keys, not an object: ``INVALID_ACK``) so every
+    body's shape is checked here (unknown keys, not an object: ``VALIDATION_ERROR``) so every
     refusal counts in the metric."""
     kind = data.get("kind") if isinstance(data, Mapping) else None
     with _counted(flow_of(kind)):
-        body = _only_keys(data, _ACK_KEYS, InvalidAck)
+        body = _only_keys(data, _ACK_KEYS)
     return _ack_input(actor, conversation_id, body.get("kind"), body.get("up_to_seq"))
 
 
 def _frame_handler(kind: str) -> Callable[[Principal, dict[str, Any]], dict[str, Any]]:
     def handle(principal: Principal, data: dict[str, Any]) -> dict[str, Any]:
         with _counted(flow_of(kind)):
-            body = _only_keys(data, _FRAME_KEYS, InvalidAck)
+            body = _only_keys(data, _FRAME_KEYS)
             if "conversationId" not in body:
                 raise InvalidAck(details={"conversationId": ["Required."]})
         return _ack_input(principal, body["conversationId"], kind, body.get("upToSeq")).as_dict()
@@ -434,7 +436,7 @@ def conversation_reconcile_request(
 ) -> ReconcileState:
     """``POST /api/conversations/{id}/reconcile`` with the body ``{lastSeqSeen}``."""
     with _counted(FLOW_RECONCILE):
-        body = _only_keys(data, frozenset({"last_seq_seen"}), ValidationFailed)
+        body = _only_keys(data, frozenset({"last_seq_seen"}))
     return conversation_reconcile(
         actor=actor,
         conversation_id=conversation_id,

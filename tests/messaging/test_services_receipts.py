@@ -335,7 +335,7 @@ def test_the_realtime_ack_frames_are_registered_to_the_same_service(chat: ChatWo
         ({"upToSeq": 1}, "INVALID_ACK"),  # no conversationId
         ({"conversationId": "12", "upToSeq": 1}, "NOT_FOUND_OR_NO_ACCESS"),
         ({"conversationId": None, "upToSeq": 1}, "NOT_FOUND_OR_NO_ACCESS"),
-        ({"conversationId": "CID", "upToSeq": 1, "extra": 1}, "INVALID_ACK"),
+        ({"conversationId": "CID", "upToSeq": 1, "extra": 1}, "VALIDATION_ERROR"),
         ({"conversationId": "CID"}, "INVALID_ACK"),  # no upToSeq
         ({"conversationId": "CID", "upToSeq": 9}, "INVALID_ACK"),
     ],
@@ -509,9 +509,9 @@ def test_api_ack_then_reconcile_shows_the_other_partys_read(chat: ChatWorld) -> 
         ({"kind": "read", "upToSeq": "1"}, 400, "INVALID_ACK", "ack_read"),
         ({"kind": "delivered", "upToSeq": -2}, 400, "INVALID_ACK", "ack_delivered"),
         ({"kind": "delivered"}, 400, "INVALID_ACK", "ack_delivered"),
-        ({"kind": "read", "upToSeq": 1, "at": 5}, 400, "INVALID_ACK", "ack_read"),
+        ({"kind": "read", "upToSeq": 1, "at": 5}, 400, "VALIDATION_ERROR", "ack_read"),
         ({"kind": "opened", "upToSeq": 1}, 400, "INVALID_ACK", "ack_unknown"),
-        ([1, 2], 400, "INVALID_ACK", "ack_unknown"),
+        ([1, 2], 400, "VALIDATION_ERROR", "ack_unknown"),
     ],
 )
 def test_api_ack_refusals_answer_the_error_contract_and_are_counted(
@@ -527,6 +527,8 @@ def test_api_ack_refusals_answer_the_error_contract_and_are_counted(
     body = response.json()
     assert body["code"] == code and body["requestId"]
     assert counted.delta == 1
+    if isinstance(payload, dict) and "at" in payload:
+        assert body["details"] == {"at": ["Unknown field."]}
 
 
 def test_api_ack_and_reconcile_by_a_non_member_are_404(chat: ChatWorld) -> None:
