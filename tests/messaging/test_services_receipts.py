@@ -212,11 +212,12 @@ def test_message_ack_by_a_non_member_is_not_found_and_counted(chat: ChatWorld) -
             ack(actor, conversation, kind, 1)
         assert (e.value.code, e.value.status) == ("NOT_FOUND_OR_NO_ACCESS", 404)
         assert counted.delta == 1
-    with Counted("ack_read", "NOT_FOUND_OR_NO_ACCESS") as counted, pytest.raises(DomainError):
-        services.message_ack(
-            actor=chat.p(chat.seller), conversation_id=10**9, kind="read", up_to_seq=0
-        )
-    assert counted.delta == 1
+    for unknown_id in (10**9, 2**63, 0):  # 2**63: past bigint, still a plain not-found
+        with Counted("ack_read", "NOT_FOUND_OR_NO_ACCESS") as counted, pytest.raises(DomainError):
+            services.message_ack(
+                actor=chat.p(chat.seller), conversation_id=unknown_id, kind="read", up_to_seq=0
+            )
+        assert counted.delta == 1
     assert not receipt_events(conversation)
 
 
@@ -333,8 +334,9 @@ def test_the_realtime_ack_frames_are_registered_to_the_same_service(chat: ChatWo
     ("data", "code"),
     [
         ({"upToSeq": 1}, "INVALID_ACK"),  # no conversationId
-        ({"conversationId": "12", "upToSeq": 1}, "NOT_FOUND_OR_NO_ACCESS"),
+        ({"conversationId": "CID-AS-TEXT", "upToSeq": 1}, "NOT_FOUND_OR_NO_ACCESS"),
         ({"conversationId": None, "upToSeq": 1}, "NOT_FOUND_OR_NO_ACCESS"),
+        ({"conversationId": 2**63, "upToSeq": 1}, "NOT_FOUND_OR_NO_ACCESS"),
         ({"conversationId": "CID", "upToSeq": 1, "extra": 1}, "VALIDATION_ERROR"),
         ({"conversationId": "CID"}, "INVALID_ACK"),  # no upToSeq
         ({"conversationId": "CID", "upToSeq": 9}, "INVALID_ACK"),
@@ -344,7 +346,8 @@ def test_a_bad_ack_frame_is_refused_with_its_code_and_counted(
     chat: ChatWorld, data: dict[str, Any], code: str
 ) -> None:
     conversation = conversation_with(chat)
-    data = {k: (conversation.pk if v == "CID" else v) for k, v in data.items()}
+    ids = {"CID": conversation.pk, "CID-AS-TEXT": str(conversation.pk)}  # no coercion
+    data = {k: ids.get(v, v) if isinstance(v, str) else v for k, v in data.items()}
     handler = contracts.ack_handler("message.read")
     assert handler is not None
     with Counted("ack_read", code) as counted, pytest.raises(DomainError) as exc:
@@ -529,6 +532,8 @@ def test_api_ack_refusals_answer_the_error_contract_and_are_counted(
     assert counted.delta == 1
     if isinstance(payload, dict) and "at" in payload:
         assert body["details"] == {"at": ["Unknown field."]}
+    if isinstance(payload, list):
+        assert body["details"] == {"body": ["A JSON object."]}
 
 
 def test_api_ack_and_reconcile_by_a_non_member_are_404(chat: ChatWorld) -> None:
@@ -557,7 +562,7 @@ def test_api_ack_and_reconcile_by_a_non_member_are_404(chat: ChatWorld) -> None:
 def test_api_reconcile_bad_input_is_validation_error(chat: ChatWorld) -> None:
     conversation = chat.active()
     buyer = as_user(chat.buyer)
-    for payload in ({"lastSeqSeen": -1}, {"lastSeqSeen": "1"}, {"lastSeen": 1}):
+    for payload in ({"lastSeqSeen": -1}, {"lastSeqSeen": "1"}, {"lastSeen": 1}, [0]):
         with Counted("reconcile_status", "VALIDATION_ERROR") as counted:
             response = buyer.post(
                 f"/api/conversations/{conversation.pk}/reconcile", payload, format="json"
