@@ -90,6 +90,18 @@ stack: install var  ## full mode: web + Celery worker + beat on PostgreSQL and R
 	$(PY) manage.py seed_demo && \
 	exec $(VENV)/bin/honcho start -f Procfile
 
+# Chaos drills (chaos/, docs/operations/drills.md): the short ones run inside `make test`
+# (testpaths); `make chaos` runs every drill in full, on PostgreSQL and Redis.
+CHAOS_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/aventide_chaos
+CHAOS_REDIS_URL ?= redis://127.0.0.1:6379/14
+CHAOS_ARGS ?=
+
+.PHONY: chaos
+chaos: install-dev var  ## chaos drills, full versions (PostgreSQL + Redis; docs/operations/drills.md)
+	DATABASE_URL=$${DATABASE_URL:-$(CHAOS_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(CHAOS_REDIS_URL)} \
+	  REQUIRE_SERVICES=1 AVENTIDE_ENV=test AVENTIDE_CHAOS_LONG=1 \
+	  $(VENV)/bin/pytest chaos -m "chaos or chaos_long" -q $(CHAOS_ARGS)
+
 BENCH_ARGS ?=
 
 .PHONY: bench

@@ -544,12 +544,16 @@ MESSAGING_RATE_PER_SENDER: int = env.int("MESSAGING_RATE_PER_SENDER", default=60
 MESSAGING_RATE_WINDOW_SECONDS: int = env.int("MESSAGING_RATE_WINDOW_SECONDS", default=60)
 MESSAGING_STRIKES_TO_FREEZE: int = env.int("MESSAGING_STRIKES_TO_FREEZE", default=3)
 MESSAGING_STRIKE_WINDOW_HOURS: int = env.int("MESSAGING_STRIKE_WINDOW_HOURS", default=24)
-MESSAGING_SPAM_REPEAT_LIMIT: int = env.int("MESSAGING_SPAM_REPEAT_LIMIT", default=3)
+MESSAGING_SPAM_REPEAT_LIMIT: int = env.int("MESSAGING_SPAM_REPEAT_LIMIT", default=5)
 MESSAGING_SPAM_REPEAT_WINDOW_SECONDS: int = env.int(
     "MESSAGING_SPAM_REPEAT_WINDOW_SECONDS", default=600
 )
 MESSAGING_CLOSE_AFTER_DAYS: int = env.int("MESSAGING_CLOSE_AFTER_DAYS", default=30)
+MESSAGING_DELIVERY_OVERDUE_HOURS: int = env.int("MESSAGING_DELIVERY_OVERDUE_HOURS", default=72)
 MESSAGING_NOTIFY_COALESCE_SECONDS: int = env.int("MESSAGING_NOTIFY_COALESCE_SECONDS", default=300)
+# The notification bridge (docs/messaging/notifications.md): the client app's address the
+# chat notices link to ({base}/orders/<id>/chat; anonymous recipients get their own link).
+MESSAGING_APP_BASE_URL: str = env.str("MESSAGING_APP_BASE_URL", default=RECIPIENT_LINK_BASE_URL)
 # [/messaging]
 
 # --- Realtime --------------------------------------------------------------------------
@@ -706,3 +710,15 @@ SESSION_COOKIE_HTTPONLY = True
 # --- Logging ---------------------------------------------------------------------------
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = build_logging_config(LOG_LEVEL)
+
+# [messaging-close] The beat job closing conversations MESSAGING_CLOSE_AFTER_DAYS after their
+# order completed (docs/messaging/chat.md).
+CELERY_BEAT_SCHEDULE["messaging-close-due"] = {
+    "task": "messaging.close_due",
+    "schedule": env.float("MESSAGING_CLOSE_DUE_EVERY_SECONDS", default=3600.0),
+}
+CELERY_BEAT_SCHEDULE["messaging-activate-overdue"] = {
+    "task": "messaging.activate_overdue",
+    "schedule": env.float("MESSAGING_OVERDUE_EVERY_SECONDS", default=900.0),
+}
+# [/messaging-close]

@@ -121,6 +121,10 @@ def server_env(args: argparse.Namespace, run_secrets: dict[str, str]) -> dict[st
         # at a rate a load test never reaches: 16 clients of one user would exceed 600/min.
         THROTTLE_USER="100000000/min",
         THROTTLE_ANON="100000000/min",
+        # The chat's limits stay on too (their cache round trips are part of every send), at
+        # rates the bench's 16 clients on a handful of conversations never reach.
+        MESSAGING_RATE_PER_CONVERSATION="100000000",
+        MESSAGING_RATE_PER_SENDER="100000000",
         # A namespace per bench run: nothing cached by an earlier run is ever read.
         CACHE_KEY_PREFIX=f"aventide:bench:{run_secrets['run_id']}",
         CHANNEL_LAYER_PREFIX=f"aventide:bench:{run_secrets['run_id']}:ch",
@@ -149,6 +153,8 @@ def recorded_settings(env: dict[str, str], args: argparse.Namespace) -> dict[str
         "JWT_ACCESS_TTL_SECONDS",
         "THROTTLE_USER",
         "THROTTLE_ANON",
+        "MESSAGING_RATE_PER_CONVERSATION",
+        "MESSAGING_RATE_PER_SENDER",
     }
     out = {k: v for k, v in sorted(env.items()) if k in keep or k.startswith("DB_")}
     out.update({k.partition("=")[0]: k.partition("=")[2] for k in args.env})
@@ -781,6 +787,7 @@ class Plans:
         self.paid = paid
         self._next_paid = 0
         self._serial = itertools.count()
+        self._run_tag = secrets.token_hex(4)
 
     def build(self, endpoint: str, count: int) -> list[Req]:
         return [self._one(endpoint, i) for i in range(count)]
@@ -807,13 +814,43 @@ class Plans:
             token = owner["seller_token"] if self._next_paid % 2 == 0 else owner["buyer_token"]
             self._next_paid += 1
             return Req(method, path.format(id=order_id), token, {"reason": "bench"})
+        if endpoint == "send":
+            # The buyer of each pair writes to the pair's (active) order chat; every send has
+            # its own clientMessageId and a different everyday body (moderation allows it; a
+            # repeated body would count as spam, as it should).
+            n = next(self._serial)
+            conversation = pair.get("conversation_id")
+            if not conversation:
+                raise SystemExit("the seed has no conversations: rerun with a current setup")
+            body = {"clientMessageId": f"bench-{self._run_tag}-{n}", "body": chat_line(n)}
+            return Req(method, path.format(id=conversation), pair["buyer_token"], body)
         raise SystemExit(f"unknown endpoint {endpoint!r}")
+
+
+_CHAT_OPENERS = ("Hola", "Buenas", "Perdón", "Una consulta", "Che", "Disculpá", "Oi", "Hi")
+_CHAT_ASKS = (
+    "¿llega hoy a la tarde?",
+    "¿el timbre anda?",
+    "¿lo dejan en portería?",
+    "¿viene con tarjeta de regalo?",
+    "¿puede ir envuelto?",
+    "¿el repartidor avisa antes?",
+    "¿se puede cambiar el color?",
+    "¿hay demora por la lluvia?",
+)
+_CHAT_TAILS = ("gracias", "mil gracias", "saludos", "abrazo", "dale", "genial", "perfecto", "ok")
+
+
+def chat_line(n: int) -> str:
+    """An everyday chat line; 512 distinct combinations before one repeats."""
+    return f"{_CHAT_OPENERS[n % 8]}, {_CHAT_ASKS[(n // 8) % 8]} {_CHAT_TAILS[(n // 64) % 8]}"
 
 
 #: The product's endpoints (the -async ones exist only in bench/variants, the experiment of
 #: docs/decisions/0012-request-path-cpu.md).
-CLASSIC_ENDPOINTS = ("me", "orders", "create", "cancel")
-DEFAULT_SELECTION = (*CLASSIC_ENDPOINTS, "bare", "psycopg")
+CLASSIC_ENDPOINTS = ("me", "orders", "create", "cancel", "send")
+#: ``make bench`` (issue 9); the chat's ``send`` has its own entry point, bench/send_message.py
+DEFAULT_SELECTION = ("me", "orders", "create", "cancel", "bare", "psycopg")
 
 
 # --- raw psycopg ceiling ---------------------------------------------------------------------

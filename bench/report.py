@@ -23,6 +23,11 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "orders": ("GET /api/orders", "GET", "/api/orders"),
     "create": ("POST /api/orders", "POST", "/api/orders"),
     "cancel": ("POST /api/orders/{id}/cancel", "POST", "/api/orders/{id}/cancel"),
+    "send": (
+        "POST /api/conversations/{id}/messages",
+        "POST",
+        "/api/conversations/{id}/messages",
+    ),
     "me-async": ("GET /api/bench/me-async (async view)", "GET", "/api/bench/me-async"),
     "orders-async": (
         "GET /api/bench/orders-async (async view, async ORM)",
@@ -32,7 +37,7 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
     "bare-async": ("bare Django view (async)", "GET", "/bare/async"),
     "bare-sync": ("bare Django view (sync)", "GET", "/bare/sync"),
 }
-APP_ENDPOINTS = ("me", "orders", "create", "cancel", "me-async", "orders-async")
+APP_ENDPOINTS = ("me", "orders", "create", "cancel", "send", "me-async", "orders-async")
 BARE_ENDPOINTS = ("bare-async", "bare-sync")
 SELECTABLE = (*APP_ENDPOINTS, "bare", "psycopg")
 
@@ -41,6 +46,9 @@ FLOOR_CLIENTS = 16
 FLOOR_ME_VS_BARE = 0.6
 FLOOR_CANCEL_RPS = 150.0
 FLOOR_CANCEL_P95_MS = 150.0
+#: Floors of issue 14 (the chat's send path, bench/send_message.py).
+FLOOR_SEND_RPS = 250.0
+FLOOR_SEND_P95_MS = 60.0
 
 
 # --- statistics (pure) -------------------------------------------------------------------
@@ -218,6 +226,32 @@ def floors(
             "ok": None,
         }
     )
+    send = find_point(points, "send", FLOOR_CLIENTS)
+    if send:
+        out.append(
+            {
+                "name": f"send at {FLOOR_CLIENTS} clients: sends/s",
+                "value": send["rps"],
+                "floor": f">= {FLOOR_SEND_RPS:g}",
+                "ok": (send["rps"] or 0) >= FLOOR_SEND_RPS,
+            }
+        )
+        out.append(
+            {
+                "name": f"send at {FLOOR_CLIENTS} clients: p95 ms",
+                "value": send["p95_ms"],
+                "floor": f"<= {FLOOR_SEND_P95_MS:g}",
+                "ok": send["p95_ms"] is not None and send["p95_ms"] <= FLOOR_SEND_P95_MS,
+            }
+        )
+        out.append(
+            {
+                "name": f"send at {FLOOR_CLIENTS} clients vs raw psycopg commits/s (info)",
+                "value": round(send["rps"] / commits, 4) if commits else None,
+                "floor": "-",
+                "ok": None,
+            }
+        )
     errors = sum(p["errors"] for p in points)
     aborted = any(p.get("aborted") for p in points)
     out.append(

@@ -145,6 +145,36 @@ def _mark_paid(order_id: int) -> None:
     )
 
 
+CHAT_RECIPIENT = "Bench chat recipient"
+
+
+def _active_conversation(buyer: Any, seller: Any) -> int:
+    """The pair's chat: one order of the pair whose conversation the buyer opened (reused)."""
+    from messaging import services as messaging  # app
+    from messaging.models import Conversation  # app
+
+    existing = (
+        Conversation.objects.filter(
+            buyer=buyer, seller=seller, order__recipient_name=CHAT_RECIPIENT
+        )
+        .values_list("pk", "state")
+        .first()
+    )
+    if existing is None:
+        order_id = _create_order(buyer, _ensure_listing(seller), CHAT_RECIPIENT)
+        conversation_id = int(Conversation.objects.get(order_id=order_id).pk)
+        state = "dormant"
+    else:
+        conversation_id, state = int(existing[0]), existing[1]
+    if state == "dormant":
+        messaging.conversation_activate(
+            actor=_principal(buyer),
+            conversation_id=conversation_id,
+            reason_code="delivery_question",
+        )
+    return conversation_id
+
+
 def _users(pairs: int) -> list[tuple[Any, Any]]:
     return [
         (
@@ -182,6 +212,7 @@ def seed(*, pairs: int, reader_orders: int) -> dict[str, Any]:
                 "listing_id": _ensure_listing(seller),
                 "buyer_token": _access_token(buyer),
                 "seller_token": _access_token(seller),
+                "conversation_id": _active_conversation(buyer, seller),
             }
         )
     from aventide.orders.models import Order  # app
@@ -249,6 +280,16 @@ def queries(*, endpoints: list[str]) -> dict[str, Any]:
             return lambda: client.post(
                 f"/api/orders/{order_id}/cancel",
                 {"reason": "bench"},
+                content_type="application/json",
+                HTTP_AUTHORIZATION=buyer_auth,
+            )
+        if name == "send":
+            conversation_id = _active_conversation(buyer, seller)
+            serial = time.monotonic_ns()
+            body = {"clientMessageId": f"bench-q-{serial}", "body": f"Bench query {serial % 997}"}
+            return lambda: client.post(
+                f"/api/conversations/{conversation_id}/messages",
+                body,
                 content_type="application/json",
                 HTTP_AUTHORIZATION=buyer_auth,
             )

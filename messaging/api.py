@@ -257,3 +257,67 @@ class MessagesView(APIView):
         return Response(
             selectors.render_message(actor, result.message), status=201 if result.created else 200
         )
+
+
+# --- abuse reports (issue 14, Deliver 8) -------------------------------------------------------
+
+# Imported here, with the views that use it, so the section stays append-only for merges.
+from aventide.core.serializers import StrictIntegerField  # noqa: E402
+
+
+class ReportIn(StrictSerializer):
+    message_seq = StrictIntegerField(min_value=1, max_value=2**63 - 1)
+    reason_code = StrictCharField(max_length=40)
+
+
+ReportOut = inline_serializer(
+    "ReportOut",
+    {
+        "id": serializers.IntegerField(),
+        "conversationId": serializers.IntegerField(),
+        "messageSeq": serializers.IntegerField(),
+        "reasonCode": serializers.CharField(),
+        "status": serializers.ChoiceField(choices=["open", "resolved"]),
+        "createdAt": serializers.DateTimeField(),
+    },
+)
+
+
+class ReportView(APIView):
+    permission_classes = [IsUserOrAnonymousIdentity]
+
+    @extend_schema(
+        operation_id="conversations_report",
+        request=ReportIn,
+        responses={
+            201: ReportOut,
+            200: OpenApiResponse(ReportOut, description="Already reported by you: the report."),
+            400: OpenApiResponse(
+                description="VALIDATION_ERROR: reasonCode not one of "
+                + ", ".join(services.ReportReason.values)
+            ),
+            403: OpenApiResponse(description="FORBIDDEN: staff do not file reports"),
+            404: OpenApiResponse(description="NOT_FOUND_OR_NO_ACCESS or MESSAGE_NOT_FOUND"),
+            422: OpenApiResponse(description="MESSAGE_NOT_REPORTABLE: your own or a system one"),
+        },
+        summary="A party reports a message to support (once per message per reporter).",
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        data = ReportIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.conversation_report(
+            actor=api_principal(request),
+            conversation_id=conversation_id,
+            message_seq=data.validated_data["message_seq"],
+            reason_code=data.validated_data["reason_code"],
+        )
+        report = result.report
+        body = {
+            "id": report.pk,
+            "conversationId": report.conversation_id,
+            "messageSeq": data.validated_data["message_seq"],
+            "reasonCode": report.reason_code,
+            "status": report.status,
+            "createdAt": report.created_at.isoformat(),
+        }
+        return Response(body, status=201 if result.created else 200)

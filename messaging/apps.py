@@ -20,7 +20,29 @@ class MessagingConfig(AppConfig):
         register_fulfilment_hook(conversations.on_delivery_attempt_failed)
         # ``conversation:<id>`` streams: members and in-scope staff.
         register_stream_authorizer("conversation", authorize_conversation_stream)
-        # Realtime ``ack`` frames (message.delivered / message.read): the receipts service.
+
+        # [admin] Every staff level reads the chat's admin pages (rows: ScopeGuard; actions:
+        # the services' own checks).
+        from aventide.accounts.contracts import StaffGroup, register_staff_grants
+
+        chat_view = ("view_conversation", "view_message", "view_strike", "view_abusereport")
+        register_staff_grants(
+            "messaging",
+            {
+                StaffGroup.L1: chat_view,
+                StaffGroup.L2: chat_view,
+                StaffGroup.L3: chat_view,
+                StaffGroup.OPS_LEAD: chat_view,
+            },
+        )
+
+        # [bridge] Chat notices by email/SMS, rendered by the outbox worker at send time.
+        from integrations.contracts import register_renderer
+        from messaging import notifications
+
+        register_renderer(notifications.RENDERER, notifications.render_chat_notice)
+
+        # [receipts] Realtime ``ack`` frames (message.delivered / message.read): one service.
         from messaging.services.receipts import ACK_FRAME_HANDLERS
         from realtime.contracts import register_ack_handler
 

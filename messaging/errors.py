@@ -53,6 +53,24 @@ class ChatRateLimited(RateLimited):
     default_message = "Too many messages: wait a moment before sending again."
 
 
+class MessageNotFound(NotFound):
+    """A seq the member's conversation does not have (the conversation itself is visible)."""
+
+    code = "MESSAGE_NOT_FOUND"
+    default_message = "This conversation has no message with that seq."
+
+
+class MessageNotReportable(DomainError):
+    code = "MESSAGE_NOT_REPORTABLE"
+    status = 422
+    default_message = "This message cannot be reported."
+
+
+class ReportNotFound(NotFound):
+    code = "NOT_FOUND"
+    default_message = "Report not found."
+
+
 class MessageImmutable(DomainError):
     """Raised by the model layer when code tries to change or delete a message (a bug)."""
 
@@ -72,5 +90,8 @@ __all__ = [
     "MessageBlocked",
     "MessageIdReused",
     "MessageImmutable",
+    "MessageNotFound",
+    "MessageNotReportable",
+    "ReportNotFound",
     "ValidationFailed",
 ]

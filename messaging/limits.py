@@ -1,9 +1,9 @@
 """Send admission on the shared cache (Redis in full mode): rate limits and body repetition.
 
 Every counter counts **distinct clientMessageIds**: a send first claims
-``seen:<conversation>:<sender>:<clientMessageId>`` with ``cache.add`` (SET NX); only a new id
-increments the counters. So a client retrying one message (even 20 times at once) never uses
-up its allowance, and the idempotent answer is never a 429.
+``seen:<conversation>:<sender>:<clientMessageId>`` (SET NX); only a new id increments the
+counters. So a client retrying one message (even 20 times at once) never uses up its
+allowance, and the idempotent answer is never a 429.
 
 - per sender per conversation: ``MESSAGING_RATE_PER_CONVERSATION`` per
   ``MESSAGING_RATE_WINDOW_SECONDS`` (fixed window);
@@ -12,8 +12,11 @@ up its allowance, and the idempotent answer is never a 429.
   sent to this conversation within ``MESSAGING_SPAM_REPEAT_WINDOW_SECONDS``; the send path
   treats the ``MESSAGING_SPAM_REPEAT_LIMIT``-th as spam.
 
-Keys carry ids and a digest, never text. The cache is best effort: if it is down the send
-goes on unlimited (the chat must not stop with Redis), and the failure is counted.
+On Redis the whole admission is ONE round trip (a Lua script: the claim and the three
+counters, atomically); without Redis (embedded mode) the same counters live in Django's
+cache. Keys carry ids and a digest, never text, and use the cache's key prefix. The cache is
+best effort: if it is down the send goes on unlimited (the chat must not stop with Redis),
+and the failure is counted (``METRIC_CHAT_LIMITS_UNAVAILABLE``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -33,11 +38,45 @@ from messaging.errors import ChatRateLimited
 
 logger = get_logger("messaging.limits")
 
+# KEYS: seen, per-conversation counter, per-sender counter[, repeat counter]
+# ARGV: seen ttl, counter ttl, repeat ttl
+_ADMIT_LUA = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0, 0, 0} end
+local c = redis.call('INCR', KEYS[2])
+if c == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+local s = redis.call('INCR', KEYS[3])
+if s == 1 then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
+local r = 0
+if #KEYS >= 4 then
+  r = redis.call('INCR', KEYS[4])
+  if r == 1 then redis.call('EXPIRE', KEYS[4], ARGV[3]) end
+end
+return {1, c, s, r}
+"""
+
+_client_lock = threading.Lock()
+_script: Any = None
+
+
+def _admit_script() -> Any:
+    """The registered Lua script on one shared client (None without Redis)."""
+    global _script
+    if not settings.REDIS_URL:
+        return None
+    with _client_lock:
+        if _script is None:
+            import redis
+
+            _script = redis.Redis.from_url(settings.REDIS_URL).register_script(_ADMIT_LUA)
+        return _script
+
 
 @dataclass(frozen=True)
 class Admission:
     #: False when this clientMessageId was seen before (a retry): nothing was counted
     new: bool
+    #: distinct messages with this fingerprint in the repeat window, this one included
+    repeats: int = 0
 
 
 def _count(key: str, ttl: int) -> int:
@@ -49,49 +88,55 @@ def _count(key: str, ttl: int) -> int:
         return 1
 
 
-def admit(*, sender_key: str, conversation_id: int, client_message_id: str) -> Admission:
+def _admit_cache(keys: list[str], ttls: tuple[int, int, int]) -> tuple[bool, int, int, int]:
+    if not cache.add(keys[0], 1, ttls[0]):
+        return False, 0, 0, 0
+    c = _count(keys[1], ttls[1])
+    s = _count(keys[2], ttls[1])
+    r = _count(keys[3], ttls[2]) if len(keys) > 3 else 0
+    return True, c, s, r
+
+
+def admit(
+    *, sender_key: str, conversation_id: int, client_message_id: str, fingerprint: str = ""
+) -> Admission:
     """Count this send against the sender's limits, or raise 429 ``RATE_LIMITED`` with
     ``Retry-After``. A clientMessageId already seen passes without counting."""
     window = max(1, int(settings.MESSAGING_RATE_WINDOW_SECONDS))
+    repeat_window = max(1, int(settings.MESSAGING_SPAM_REPEAT_WINDOW_SECONDS))
     now = time.time()
     slot = int(now // window)
     seen = hashlib.sha256(
         f"{conversation_id}:{sender_key}:{client_message_id}".encode()
     ).hexdigest()[:32]
+    names = [
+        f"chat:seen:{seen}",
+        f"chat:rl:c:{conversation_id}:{sender_key}:{slot}",
+        f"chat:rl:s:{sender_key}:{slot}",
+    ]
+    if fingerprint:
+        names.append(f"chat:rep:{conversation_id}:{sender_key}:{fingerprint}")
+    keys = [cache.make_key(name) for name in names]
+    ttls = (window * 2, window + 1, repeat_window)
     try:
-        if not cache.add(f"chat:seen:{seen}", 1, window * 2):
-            return Admission(new=False)
-        ttl = window + 1
-        in_conversation = _count(f"chat:rl:c:{conversation_id}:{sender_key}:{slot}", ttl)
-        overall = _count(f"chat:rl:s:{sender_key}:{slot}", ttl)
+        script = _admit_script()
+        if script is not None:
+            new, in_conversation, overall, repeats = (int(v) for v in script(keys, ttls))
+        else:
+            raw = _admit_cache(names, ttls)
+            new, in_conversation, overall, repeats = (int(v) for v in raw)
     except Exception as exc:  # noqa: BLE001 -- the cache must never stop the chat
         emit("METRIC_CHAT_LIMITS_UNAVAILABLE", labels={"error": type(exc).__name__})
         return Admission(new=True)
-    if (
-        in_conversation > settings.MESSAGING_RATE_PER_CONVERSATION
-        or overall > settings.MESSAGING_RATE_PER_SENDER
-    ):
+    if not new:
+        return Admission(new=False)
+    per_conversation = settings.MESSAGING_RATE_PER_CONVERSATION
+    if in_conversation > per_conversation or overall > settings.MESSAGING_RATE_PER_SENDER:
         # The refused send must be retryable later: forget that this id was seen.
         with contextlib.suppress(Exception):
-            cache.delete(f"chat:seen:{seen}")
+            cache.delete(names[0])
         retry_after = max(1, math.ceil((slot + 1) * window - now))
-        scope = (
-            "conversation"
-            if in_conversation > settings.MESSAGING_RATE_PER_CONVERSATION
-            else "sender"
-        )
+        scope = "conversation" if in_conversation > per_conversation else "sender"
         emit("METRIC_CHAT_RATE_LIMITED", labels={"scope": scope})
         raise ChatRateLimited(retry_after=retry_after)
-    return Admission(new=True)
-
-
-def repeats(*, sender_key: str, conversation_id: int, fingerprint: str) -> int:
-    """Count one more distinct message with this moderation fingerprint from this sender in
-    this conversation; return how many there were in the window (this one included). Call it
-    only for a new clientMessageId (`Admission.new`). 0 when the cache is down."""
-    window = max(1, int(settings.MESSAGING_SPAM_REPEAT_WINDOW_SECONDS))
-    try:
-        return _count(f"chat:rep:{conversation_id}:{sender_key}:{fingerprint}", window)
-    except Exception as exc:  # noqa: BLE001 -- the cache must never stop the chat
-        emit("METRIC_CHAT_LIMITS_UNAVAILABLE", labels={"error": type(exc).__name__})
-        return 0
+    return Admission(new=True, repeats=repeats)

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django_fsm import FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, transition
 
 from messaging.errors import MessageImmutable
 
@@ -139,10 +139,19 @@ class Conversation(models.Model):
         self.freeze_reason = reason
         self.frozen_at = at
 
-    @transition(field=state, source=ConversationState.FROZEN, target=ConversationState.ACTIVE)
-    def unfreeze(self) -> None:
+    @transition(
+        field=state,
+        source=ConversationState.FROZEN,
+        target=RETURN_VALUE(ConversationState.ACTIVE, ConversationState.DORMANT),
+    )
+    def unfreeze(self) -> str:
+        """Back to where it was: active, or dormant when nobody had opened it before (a
+        dispute froze a silent chat)."""
         self.freeze_reason = ""
         self.frozen_at = None
+        if self.activated_at is None:
+            return ConversationState.DORMANT
+        return ConversationState.ACTIVE
 
     @transition(
         field=state,
@@ -329,7 +338,10 @@ class AbuseReport(models.Model):
     message = models.ForeignKey(
         Message, on_delete=models.PROTECT, null=True, blank=True, related_name="reports"
     )
+    #: who reported (``user:<id>`` / ``anon:<uuid>``); ``system`` for the strikes flag
     reporter_key = models.CharField(max_length=64, blank=True, default="")
+    #: whom the flag is about: the reported message's sender, or the sender the strikes froze
+    subject_key = models.CharField(max_length=64, blank=True, default="")
     reason_code = models.CharField(max_length=40)
     status = models.CharField(
         max_length=16, choices=ReportStatus.choices, default=ReportStatus.OPEN

@@ -36,4 +36,9 @@ urlpatterns = [
         api_receipts.ReconcileView.as_view(),
         name="conversation-reconcile",
     ),
+    path(
+        "conversations/<int:conversation_id>/report",
+        api.ReportView.as_view(),
+        name="conversation-report",
+    ),
 ]

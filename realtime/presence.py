@@ -23,6 +23,7 @@ import math
 import threading
 import time
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -156,6 +157,22 @@ def connection_count(key: str) -> int:
     if not settings.REDIS_URL:
         return _memory_count(key, now)
     return int(_redis_sync().zcount(_redis_key(key), f"({now}", "+inf"))
+
+
+def online_keys(keys: Iterable[str]) -> frozenset[str]:
+    """Which of ``keys`` (``user:<id>`` / ``anon:<uuid>``) have a live socket on any process.
+    Sync; one Redis round trip for all of them (a pipeline)."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return frozenset()
+    now = time.time()
+    if not settings.REDIS_URL:
+        return frozenset(k for k in wanted if _memory_count(k, now) > 0)
+    pipe = _redis_sync().pipeline(transaction=False)
+    for key in wanted:
+        pipe.zcount(_redis_key(key), f"({now}", "+inf")
+    counts = pipe.execute()
+    return frozenset(k for k, n in zip(wanted, counts, strict=True) if int(n) > 0)
 
 
 def is_online(principal: Principal) -> bool:

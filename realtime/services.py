@@ -32,10 +32,11 @@ from aventide.core.metrics import emit
 from realtime.contracts import event_frame, parse_stream
 from realtime.errors import PublishOutsideTransaction
 from realtime.models import Event, InboxEntry, RetentionMark
-from realtime.push.services import (  # noqa: F401 -- public: Web Push (decision 0017)
-    Notice,
-    notify,
-)
+
+# public: Web Push (decision 0017)
+from realtime.push.services import Notice as Notice
+from realtime.push.services import notify as notify
+from realtime.push.services import push_enabled as push_enabled
 from realtime.revocation import (  # noqa: F401 -- public: membership changes, for the apps that own a room's members (realtime/revocation.py)
     principal_recheck,
     stream_recheck,

@@ -8,6 +8,7 @@ the same rule (``order_for`` / the services' ScopeGuard check).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -16,6 +17,8 @@ from aventide.accounts.contracts import ScopeGuard
 from aventide.core.principal import Principal
 from aventide.orders.errors import OrderNotFound
 from aventide.orders.models import TRANSITIONS, Listing, Order, OrderStatus, PaymentStatus, Role
+from aventide.orders.notifications import language_for as _invitation_language
+from aventide.orders.notifications import recipient_link
 
 _STAFF_ROLES = {Role.STAFF_L1, Role.STAFF_L2, Role.STAFF_L3}
 
@@ -153,3 +156,88 @@ def order_view(actor: Principal, order: Order) -> dict[str, Any]:
         "delivered_at": order.delivered_at,
         "closed_at": order.closed_at,
     }
+
+
+# --- contacts for notices (messaging's notification bridge) --------------------------------
+
+
+@dataclass(frozen=True)
+class PartyContact:
+    """How to reach one party of an order at send time (PII: never logged, never stored in
+    an outbox row -- renderers read it when the worker sends)."""
+
+    #: "email" | "sms" | "" (no way to reach this party)
+    channel: str
+    #: the email address or E.164 phone number ("" without a channel)
+    address: str
+    name: str
+    #: the recipient's personal link (anonymous recipients only: signed, rendered at send time)
+    link: str = ""
+
+
+@dataclass(frozen=True)
+class OrderContacts:
+    order_id: int
+    country_code: str
+    listing_title: str
+    #: role ("buyer", "seller", "recipient") -> how to reach that party
+    parties: dict[str, PartyContact]
+
+
+def _user_contact(account: Any) -> PartyContact:
+    """A registered party's contact: its account's email (an inactive account: none)."""
+    if account is None or not account.is_active or not account.email:
+        return PartyContact(channel="", address="", name="")
+    return PartyContact(channel="email", address=account.email, name=account.full_name)
+
+
+def order_contacts(order_id: int) -> OrderContacts | None:
+    """The parties' contacts of an order, for a notice rendered at send time (1 query).
+
+    Registered parties are reached by their account's email (inactive accounts: no channel).
+    A recipient without an account is reached the way its invitation went
+    (``services._invite_recipient``): the email the buyer gave, else the phone, else not at
+    all; its ``link`` is the personal (signed) recipient link."""
+    order = (
+        Order.objects.select_related("listing", "buyer", "seller", "recipient_user")
+        .filter(pk=order_id)
+        .first()
+    )
+    if order is None:
+        return None
+    parties = {Role.BUYER: _user_contact(order.buyer), Role.SELLER: _user_contact(order.seller)}
+    if order.recipient_user_id is not None:
+        parties[Role.RECIPIENT] = _user_contact(order.recipient_user)
+    elif order.recipient_anon_id is not None:
+        channel = "email" if order.recipient_email else "sms" if order.recipient_phone else ""
+        address = order.recipient_email or order.recipient_phone
+        parties[Role.RECIPIENT] = PartyContact(
+            channel=channel,
+            address=address if channel else "",
+            name=order.recipient_name,
+            link=recipient_link(order.recipient_anon_id) if channel else "",
+        )
+    return OrderContacts(
+        order_id=order.pk,
+        country_code=order.country_code,
+        listing_title=order.listing.title,
+        parties={str(role): contact for role, contact in parties.items()},
+    )
+
+
+def recipient_invitation_channel(order_id: int) -> str:
+    """How the order's anonymous recipient was invited: "email", "sms" or "" (none, or the
+    recipient has an account). 1 query; no PII leaves."""
+    row = (
+        Order.objects.filter(pk=order_id)
+        .values_list("recipient_anon_id", "recipient_email", "recipient_phone")
+        .first()
+    )
+    if row is None or row[0] is None:
+        return ""
+    return "email" if row[1] else "sms" if row[2] else ""
+
+
+def language_for(country_code: str) -> str:
+    """The language of notices in a country (es, pt, else en): the invitation's rule."""
+    return _invitation_language(country_code)

@@ -24,8 +24,8 @@ _PLACEHOLDER_ORDER = (
     Reason.SPAM,
 )
 _FINGERPRINT_DROP = re.compile(r"[^a-z0-9]+")
-_DIGITS = re.compile(r"[0-9]+")
-_REPEATS = re.compile(r"([a-z])\1+")
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+_REPEATS = re.compile(r"([a-z0])\1+")
 
 
 def moderate(text: str, *, country_code: str) -> Verdict:
@@ -122,6 +122,8 @@ def fingerprint(normalized: str) -> str:
     """A short digest of the message's normalised words (digits folded to ``0``), equal for
     messages that differ only in case, accents, spacing, punctuation, repeated letters or the
     numbers in them: the caller compares it across messages to spot repetition."""
-    folded = _DIGITS.sub("0", _FINGERPRINT_DROP.sub(" ", normalized)).strip()
-    folded = _REPEATS.sub(lambda m: m.group(1), folded)
+    # digits become "0" and every run of a letter or of "0"s one character: the same as folding
+    # each digit run to "0" and then repeated letters, in one pass fewer
+    folded = _FINGERPRINT_DROP.sub(" ", normalized).translate(_DIGITS_TO_ZERO).strip()
+    folded = _REPEATS.sub(r"\1", folded)
     return hashlib.blake2b(folded.encode("utf-8", "replace"), digest_size=8).hexdigest()

@@ -37,7 +37,9 @@ REFERENCE_WORDS: tuple[str, ...] = (
     "rastreamento", "rastreo", "seguimiento", "protocolo", "protocol", "boleto", "folio",
     "ticket", "factura", "fatura", "nota fiscal", "comprobante", "transaccion", "referencia",
     "reference", "envio", "codigo de barras", "linha digitavel", "invoice", "chamado",
-    "reclamo", "caso",
+    "reclamo", "caso", "sku", "item", "producto", "produto", "product", "modelo", "model",
+    "serial", "confirmation", "confirmacion", "confirmacao", "localizador", "reserva",
+    "booking", "voucher", "cupon", "cupom", "coupon",
 )  # fmt: skip
 #: contact words that also name references ("numero de orden"): they alone do not make a phone
 GENERIC_CONTACT_WORDS: frozenset[str] = frozenset({"numero", "number", "nro", "num"})
@@ -138,18 +140,28 @@ HANDLE_STOPWORDS: frozenset[str] = frozenset(
 #: phrases that propose paying or moving the deal outside the platform (PAYMENT_BYPASS)
 PAYMENT_PHRASES: tuple[str, ...] = (
     # es
-    r"transferencia directa", r"transferencia por fuera", r"te hago (?:una )?transferencia",
+    r"transferencia directa", r"transferencia por a?fuera", r"te hago (?:una )?transferencia",
     r"te transfiero", r"deposito directo", r"por fuera de la (?:app|aplicacion|plataforma|pagina)",
     r"fuera de la (?:app|aplicacion|plataforma|pagina)",
-    r"(?:pag|cobr|arregl|negoci|vend|compr|transfer|hac|hag)[a-z]{0,6} (?:[a-z]{1,8} )?por fuera",
+    r"(?:pag|cobr|arregl|negoci|vend|compr|transfer|hac|hag)[a-z]{0,6} (?:[a-z]{1,8} )?por a?fuera",
     r"sin comision",
     r"sin comisiones", r"sin pagar (?:la )?comision", r"pagame directo", r"te pago directo",
     r"pago directo", r"te paso (?:mi|el|un) (?:cbu|cvu|alias|clabe|numero de cuenta|cuenta)",
-    r"mi (?:cbu|cvu|clabe) es", r"arreglamos (?:por fuera|aparte|entre nosotros)",
+    r"mi (?:cbu|cvu|clabe) es", r"arreglamos (?:por a?fuera|aparte|entre nosotros)",
     r"cancela (?:el|tu) pedido y te",
     r"(?:pagame|me pagas|me pagan|aboname|me abonas|pagarme) (?:[a-z]{1,8} )?en efectivo",
-    r"(?:deposit|transfi?er)[a-z]{0,4} (?:[a-z]{1,6} )?(?:a|en) (?:mi|mis) "
+    r"(?:deposit|transfi?er)[a-z]{0,4} (?:[a-z]{1,13} ){0,2}(?:a|en) (?:mi|mis) "
     r"(?:cuenta|cbu|cvu|clabe)",
+    r"(?:transfi?er|deposit|pag)[a-z]{0,4} (?:directo|directamente)(?! (?:por|en|desde|con) "
+    r"(?:la |el )?(?:app|aplicacion|plataforma|pagina))",
+    # a payment instrument offered "por fuera" / "por fora" ("te mando un boleto por fora")
+    r"(?:boleto|pix|chave|link|transferencia|deposito|cobranca|cobro|pago|pagamento|plata|"
+    r"lana|grana|dinheiro)(?: [a-z1]{1,10}){0,3} por (?:fora|a?fuera)",
+    # "no need to pay through the app" (es / pt / en)
+    r"(?:nao precisa|sem precisar|no hace falta|no necesitas|no tenes que|no tienes que|"
+    r"no need to|don'?t need to|dont have to|don'?t have to)(?: de)?(?: [a-z]{1,8})? "
+    r"(?:pagar|pay)(?: [a-z]{1,8})? (?:pelo|pela|por la|por el|en la|through the|in the|"
+    r"on the|via|by the|with the) (?:app|aplicativo|aplicacion|plataforma|platform|site|pagina)",
     r"(?:asi|ya|y|entonces) no (?:pagas|pagar|pagues|pagamos|pagan) (?:la |las )?"
     r"(?:comision|comisiones)",
     r"(?:te mando|te paso|te envio|te genero|te comparto|te hago) (?:[a-z1]{1,3} )?"
@@ -211,17 +223,20 @@ INSULTS: tuple[str, ...] = (
     "pendeja", "cabron", "cabrona", "chinga tu madre", "chingate", "malparido", "malparida",
     "gonorrea", "maricon", "sudaca", "mogolico", "mogolica", "retrasado", "retrasada",
     "tarado", "tarada", "culero", "culera", "culiao", "culiado", "conchudo", "conchuda",
-    "andate a la mierda", "vete a la mierda", "come mierda", "chupame",
+    "andate a la mierda", "vete a la mierda", "come mierda", "chupame", "vete a la verga",
+    "andate a la verga", "vayase a la verga", "vaya a la verga", "lpqtp", "lpmqtp",
     # pt
     "otario", "otaria", "babaca", "arrombado", "arrombada", "filho da puta", "filha da puta",
     "fdp", "vagabundo", "vagabunda", "viado", "desgracado", "desgracada", "cuzao", "corno",
-    "vai se foder", "vai se fuder", "vai tomar no cu", "vtnc", "vsf", "caralho", "porra",
+    "vai se foder", "vai se fuder", "vai tomar no cu", "vtnc", "vtmnc", "vsf", "caralho",
+    "porra",
     "buceta", "piranha", "escroto", "escrota", "retardado", "retardada", "imbecil",
     # en
     "idiot", "stupid", "moron", "asshole", "bitch", "bastard", "fuck you", "fuck off",
     "motherfucker", "fucker", "cunt", "dickhead", "retard", "faggot", "fag", "nigger",
     "nigga", "whore", "slut", "scumbag", "dumbass", "jackass", "shithead", "wanker",
     "retarded", "piece of shit", "piece of crap", "pedazo de mierda", "pedaco de merda",
+    "stfu", "gtfo", "shut the fuck up", "shut the hell up",
 )  # fmt: skip
 #: words that insult only when aimed at someone ("sos una basura", "seu lixo", "you pig")
 TARGETED_INSULTS: tuple[str, ...] = (
@@ -240,13 +255,25 @@ THREATS: tuple[str, ...] = (
     "se donde vives", "te voy a cagar a palos", "te voy a romper", "vas a morir",
     "te vas a arrepentir", "cuidate la espalda", "cuida tu espalda", "se donde trabajas",
     "se cual es tu direccion", "conozco tu direccion", "tengo tu direccion",
+    "te voy a partir la madre", "te voy a partir la cara", "te voy a partir la boca",
+    "te voy a partir la jeta", "te voy a partir en dos", "te parto la madre", "te parto la cara",
+    "te parto la boca",
+    "te rompo la madre", "te rompo la cara", "te voy a madrear", "te voy a lastimar",
+    "te voy a dar una madriza", "te voy a cagar a trompadas", "te voy a cagar a pinas",
+    "te cago a trompadas", "te cago a palos", "te cago a pinas",
     # pt
     "vou te matar", "te mato", "vou te pegar", "vou te achar", "sei onde voce mora",
     "sei onde vc mora", "vai morrer", "sei seu endereco", "sei o seu endereco",
     "sei onde voce trabalha", "cuidado por onde anda", "vai se arrepender", "vou acabar com voce",
+    "vou te encontrar", "vou te machucar", "vou te bater", "vou te dar uma surra",
+    "vou te encher de porrada", "vou quebrar sua cara",
+    "vou quebrar a sua cara", "vou te quebrar",
     # en
     "i will kill you", "i'll kill you", "ill kill you", "im going to kill you",
     "i'm going to kill you", "i know where you live", "you're dead", "youre dead",
     "kill yourself", "kys", "you will regret", "watch your back", "i know your address",
-    "i know where you work", "i have your address",
+    "i know where you work", "i have your address", "i will find you", "i'll find you",
+    "ill find you", "im going to find you", "i'm going to find you", "gonna find you",
+    "gonna kill you", "going to kill you", "i will hurt you", "i'll hurt you", "ill hurt you",
+    "going to hurt you", "gonna hurt you",
 )  # fmt: skip

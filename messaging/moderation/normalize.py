@@ -419,7 +419,10 @@ def _scaled(
 
 # Every pattern here starts on a fixed character or a lookbehind (never on a repeated class that
 # could restart inside a long run), and every repetition is bounded: linear on any input.
-_AT_CORE = r"@|[(\[{<]\s{0,3}(?:at|arroba|@)\s{0,3}[)\]}>]|\barroba\b|(?<=\s)at(?=\s)"
+# (the word boundary and the space before "arroba"/"at" are checked after the literal, as
+# lookbehinds: every alternative then starts on a fixed character, which the regex engine skips
+# to instead of trying each alternative at every position)
+_AT_CORE = r"@|[(\[{<]\s{0,3}(?:at|arroba|@)\s{0,3}[)\]}>]|arroba(?<!\warroba)\b|at(?<=\sat)(?=\s)"
 _DOT_CORE = r"[(\[{<]\s{0,3}(?:dot|punto|ponto|\.)\s{0,3}[)\]}>]|\b(?:dot|punto|ponto)\b|\."
 _AT_MARK = re.compile(_AT_CORE)
 _DOT_ALT = rf"\s{{0,3}}(?:{_DOT_CORE})\s{{0,3}}"
@@ -441,7 +444,7 @@ TLDS = frozenset(
     }
 )  # fmt: skip
 _SPOKEN_DOMAIN = re.compile(
-    r"\b([a-z0-9-]{1,63})"
+    r"\b([a-z0-9-]{1,63}+)"  # possessive: no separator starts with a label character
     r"(\s{0,3}[(\[{<]\s{0,3}(?:dot|punto|ponto|\.)\s{0,3}[)\]}>]\s{0,3}"
     r"|\s{1,3}(?:dot|punto|ponto)\s{1,3}|\s{1,3}\.\s{0,3}|\.\s{1,3})"
     r"(com|net|org|me|ly|gl|ee|io|co|br|ar|mx|app|link|site|info)\b"
@@ -465,13 +468,22 @@ def email_word_edits(view: View) -> list[tuple[int, int, str]]:
                 at_start -= 1
             while at_end < len(text) and at_end - mark.end() < 3 and text[at_end] == " ":
                 at_end += 1
+            # the domain first: one anchored match, and most "at"s ("at 5 pm") end here, before
+            # the costlier search for a user part in the window before the mark
+            domain = _DOMAIN_HEAD.match(text, at_end, at_end + _WINDOW)
+            if domain is None:
+                continue
+            labels = _DOT_MARK.split(domain.group())
+            if labels[-1] not in TLDS and labels[0] not in MAIL_PROVIDERS:
+                continue
             before = text[max(0, at_start - _WINDOW) : at_start]
             local = _LOCAL_TAIL.search(before)
-            domain = _DOMAIN_HEAD.match(text, at_end, at_end + _WINDOW)
-            if local is None or domain is None:
+            if local is None:
                 continue
-            labels = re.split(_DOT_ALT, domain.group())
-            if labels[-1] not in TLDS and labels[0] not in MAIL_PROVIDERS:
+            # "soy @name.gifts.ar": a space before a bare "@" and none after is a mention (a
+            # handle), not a split address, unless a mail provider follows
+            mention = at_start < mark.start() and at_end == mark.end() and mark.group() == "@"
+            if mention and labels[0] not in MAIL_PROVIDERS:
                 continue
             local_start = at_start - len(before) + local.start()
             for dot in _DOT_MARK.finditer(text, local_start, at_start):
@@ -515,7 +527,10 @@ def keyword_view(view: View, steps: frozenset[str]) -> View:
 
 _SPACED_LETTERS = re.compile(r"(?<![a-z0-9])[a-z](?:[^a-z0-9\n]{1,2}[a-z](?![a-z0-9])){2,}")
 _GAP = re.compile(r"[^a-z0-9]+")
-_INNER_SYMBOL = re.compile(r"(?<=[a-z])[.\-_~'`^,|:;\"+]+(?=[a-z])")
+#: symbols between two letters (group 1); the letter before is consumed rather than looked
+#: behind for, so the regex engine starts only on letters (the one after is a lookahead, so
+#: "a.b.c" still yields both gaps)
+_INNER_SYMBOL = re.compile(r"[a-z]([.\-_~'`^,|:;\"+]+)(?=[a-z])")
 
 
 def squeezed_view(view: View) -> View:
@@ -528,7 +543,7 @@ def squeezed_view(view: View) -> View:
         for gap in _GAP.finditer(text, match.start(), match.end()):
             edits.append((gap.start(), gap.end(), " " if len(gap.group()) > 1 else ""))
     out = apply_edits(view, edits)
-    edits = [(m.start(), m.end(), "") for m in _INNER_SYMBOL.finditer(out.text)]
+    edits = [(m.start(1), m.end(1), "") for m in _INNER_SYMBOL.finditer(out.text)]
     return apply_edits(out, edits)
 
 

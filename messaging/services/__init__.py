@@ -5,11 +5,13 @@ Other apps import this module (the public surface): ``messaging.services.message
 
 from messaging.services.conversations import (
     CloseReport,
+    OverdueReport,
     conversation_activate,
     conversation_close,
     conversation_freeze,
     conversation_system_activate,
     conversation_unfreeze,
+    conversations_activate_overdue,
     conversations_close_due,
 )
 from messaging.services.receipts import (
@@ -20,22 +22,43 @@ from messaging.services.receipts import (
     message_ack,
     message_ack_request,
 )
+from messaging.services.reports import (
+    ReportReason,
+    ReportResult,
+    conversation_report,
+    report_resolve,
+)
 from messaging.services.send import SendResult, message_send
+from messaging.services.transcripts import Transcript, conversation_transcript
 
 __all__ = [
     "CloseReport",
-    "Receipt",
-    "ReconcileState",
+    "OverdueReport",
     "SendResult",
     "conversation_activate",
     "conversation_close",
     "conversation_freeze",
-    "conversation_reconcile",
-    "conversation_reconcile_request",
     "conversation_system_activate",
     "conversation_unfreeze",
+    "conversations_activate_overdue",
     "conversations_close_due",
+    "message_send",
+]
+# Abuse reports and transcript export.
+__all__ += [
+    "ReportReason",
+    "ReportResult",
+    "Transcript",
+    "conversation_report",
+    "conversation_transcript",
+    "report_resolve",
+]
+# Receipts and reconcile.
+__all__ += [
+    "Receipt",
+    "ReconcileState",
+    "conversation_reconcile",
+    "conversation_reconcile_request",
     "message_ack",
     "message_ack_request",
-    "message_send",
 ]

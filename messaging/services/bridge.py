@@ -1,13 +1,98 @@
-"""The notification bridge: nobody is left blind (filled by the bridge work of issue 14).
+"""The notification bridge: nobody is left blind (issue 14, Deliver 11;
+docs/messaging/notifications.md).
 
-``on_activity`` runs inside the send/activation transaction and decides, for each other
-party, whether a notice goes out through the integrations outbox.
+``on_activity`` runs INSIDE the send/activation transaction (the conversation row is locked by
+the caller) and decides, for each other party (buyer, seller, recipient -- never the sender,
+never staff), how it learns about the message or activation at ``seq``:
+
+- ``skipped_online``: the party has a live socket (``online``: the audience keys with presence,
+  read by the caller before its transaction; ``None`` = unknown, which counts as offline);
+- ``coalesced``: a notice already went to this party for this conversation less than
+  ``MESSAGING_NOTIFY_COALESCE_SECONDS`` ago (``Participant.last_notified_at``);
+- ``sent``: a notice was queued in the outbox, in this transaction -- Web Push when the party
+  has a subscription (``realtime.services.notify``), else email (registered parties), else,
+  for an anonymous recipient, the channel its invitation went by (email or SMS);
+- ``no_channel``: no way to reach the party (an anonymous recipient invited by no channel and
+  without push);
+- ``failed``: queueing raised; recorded, logged and counted, never breaking the send (the
+  enqueue runs in a savepoint of its own).
+
+Every decision is one ``NotificationDecision`` row. A notice carries the unread count, never
+message text: the push payload holds ids, a path and the count; email and SMS are rendered by
+the worker at send time (``messaging.notifications``) from ids, with the unread count of that
+moment.
+
+Cost in the caller's transaction: one read of the parties, one bulk insert of the decisions,
+and -- only when a notice is queued -- one update of ``last_notified_at`` plus the outbox
+statements of each notice (a savepoint pair, and push: the subscriptions read and one job per
+device; email/SMS: one job and its intent row).
+
+Coalescing is race-free: every path that calls the bridge holds the conversation's row lock,
+so two decisions for one conversation never interleave; the ``last_notified_at`` update takes
+the participants' row locks in that same transaction.
+
+``blind_report(order_id)`` is what support and ``manage.py messaging blind_check`` read: per
+party, every decision, and the messages after which it was left blind.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
 from aventide.accounts.contracts import UseCase
-from messaging.models import Conversation
+from aventide.core.logging import get_logger
+from aventide.core.metrics import emit
+from aventide.core.principal import Principal, PrincipalKind
+from aventide.orders import selectors as orders
+from integrations import services as outbox
+from messaging.models import (
+    Conversation,
+    Message,
+    NotificationDecision,
+    NotificationOutcome,
+    Participant,
+    ParticipantRole,
+)
+from messaging.notifications import RENDERER
+from realtime import services as realtime
+
+logger = get_logger("messaging.bridge")
+
+MESSAGE = "message"
+ACTIVATION = "activation"
+#: push notice kinds per trigger
+NOTICE_KINDS = {MESSAGE: "chat.message", ACTIVATION: "chat.activated"}
+PARTY_ROLES: tuple[str, ...] = (
+    ParticipantRole.BUYER.value,
+    ParticipantRole.SELLER.value,
+    ParticipantRole.RECIPIENT.value,
+)
+#: outcomes after which the party knows (or was told) about the message
+COVERED: frozenset[str] = frozenset(
+    {
+        NotificationOutcome.SENT.value,
+        NotificationOutcome.COALESCED.value,
+        NotificationOutcome.SKIPPED_ONLINE.value,
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    outcome: str
+    channel: str = ""
+    job_key: str = ""
+    detail: str = ""
+
+
+def coalesce_window() -> timedelta:
+    return timedelta(seconds=max(0, int(settings.MESSAGING_NOTIFY_COALESCE_SECONDS)))
 
 
 def on_activity(
@@ -18,6 +103,296 @@ def on_activity(
     seq: int,
     sender_key: str,
     online: frozenset[str] | None = None,
-) -> None:
-    """Decide and record, per other party, how it learns about ``trigger`` at ``seq``."""
-    return None
+) -> list[NotificationDecision]:
+    """Decide and record, per other party, how it learns about ``trigger`` at ``seq``
+    (see the module docstring). Returns the decisions written."""
+    now = timezone.now()
+    window = coalesce_window()
+    parties = list(
+        Participant.objects.filter(conversation_id=conversation.pk, role__in=PARTY_ROLES)
+        .only("pk", "role", "user_id", "anon_id", "read_up_to_seq", "last_notified_at")
+        .order_by("pk")
+    )
+    decisions: list[NotificationDecision] = []
+    notified: list[int] = []
+    for party in parties:
+        key = party.audience_key
+        if key == sender_key:
+            continue
+        unread = max(0, seq - party.read_up_to_seq)
+        if online is not None and key in online:
+            verdict = _Verdict(NotificationOutcome.SKIPPED_ONLINE)
+        elif party.last_notified_at is not None and now - party.last_notified_at < window:
+            verdict = _Verdict(
+                NotificationOutcome.COALESCED,
+                detail=f"notice sent at {party.last_notified_at.isoformat()}",
+            )
+        else:
+            verdict = _deliver(conversation, party, trigger=trigger, seq=seq, unread=unread)
+            if online is None and verdict.outcome == NotificationOutcome.SENT:
+                verdict = _Verdict(
+                    verdict.outcome,
+                    verdict.channel,
+                    verdict.job_key,
+                    (
+                        f"presence unknown; {verdict.detail}"
+                        if verdict.detail
+                        else "presence unknown"
+                    )[:200],
+                )
+            if verdict.outcome == NotificationOutcome.SENT:
+                notified.append(party.pk)
+        decisions.append(
+            NotificationDecision(
+                conversation=conversation,
+                participant=party,
+                trigger=trigger,
+                seq=seq,
+                outcome=verdict.outcome,
+                channel=verdict.channel,
+                unread_count=unread,
+                job_key=verdict.job_key[:255],
+                detail=verdict.detail[:200],
+            )
+        )
+    if decisions:
+        NotificationDecision.objects.bulk_create(decisions)
+    if notified:
+        Participant.objects.filter(pk__in=notified).update(last_notified_at=now)
+    for decision in decisions:
+        emit(
+            "METRIC_CHAT_NOTICE",
+            labels={"outcome": decision.outcome, "channel": decision.channel or "none"},
+        )
+    return decisions
+
+
+def party_principal(conversation: Conversation, party: Participant) -> Principal:
+    """The principal whose push subscriptions reach ``party`` (ids only, no query)."""
+    if party.user_id is not None:
+        return Principal(kind=PrincipalKind.USER, id=str(party.user_id))
+    return Principal(
+        kind=PrincipalKind.ANONYMOUS,
+        id=str(party.anon_id),
+        order_id=conversation.order_id,
+        role=ParticipantRole.RECIPIENT.value,
+    )
+
+
+def app_path(conversation: Conversation, party: Participant) -> str:
+    """Where the notice opens in the client app: the order's chat, or, for an anonymous
+    recipient, its gift page (the client holds its identity; no signature in a payload)."""
+    if party.user_id is None and party.anon_id is not None:
+        return f"/gift/{party.anon_id}"
+    return f"/orders/{conversation.order_id}/chat"
+
+
+def notice_ref(conversation: Conversation, party: Participant, seq: int) -> str:
+    return f"chat:{conversation.pk}:{party.pk}:{seq}"
+
+
+def _deliver(
+    conversation: Conversation, party: Participant, *, trigger: str, seq: int, unread: int
+) -> _Verdict:
+    """Queue the notice: push when the party has a subscription, else its channel (email for
+    registered parties, the invitation's for an anonymous recipient). The writes run in a
+    savepoint: a failure is a ``failed`` decision, never the send's. An unreachable party
+    with push switched off costs one read and no savepoint."""
+    try:
+        if party.user_id is not None:
+            channel = "email"
+        else:
+            channel = orders.recipient_invitation_channel(conversation.order_id)
+        push_on = push_possible()
+        if not channel and not push_on:
+            return _unreachable()
+        with transaction.atomic():
+            return _enqueue(
+                conversation, party, channel, push_on, trigger=trigger, seq=seq, unread=unread
+            )
+    except Exception as exc:  # noqa: BLE001 -- the bridge never breaks a send
+        code = str(getattr(exc, "code", "") or "")
+        logger.warning(
+            "messaging.notice_failed",
+            conversationId=conversation.pk,
+            participantId=party.pk,
+            seq=seq,
+            error=type(exc).__name__,
+            code=code,
+        )
+        emit("METRIC_CHAT_NOTICE_FAILED", labels={"error": type(exc).__name__})
+        detail = f"{type(exc).__name__}{': ' + code if code else ''}"
+        return _Verdict(NotificationOutcome.FAILED, detail=detail)
+
+
+def push_possible() -> bool:
+    """Whether ``realtime.services.notify`` may enqueue anything (the flag on and the VAPID
+    keys configured). Off, the bridge neither calls ``notify`` nor opens a savepoint for a
+    party it cannot reach otherwise."""
+    return bool(realtime.push_enabled())
+
+
+def _unreachable() -> _Verdict:
+    return _Verdict(
+        NotificationOutcome.NO_CHANNEL,
+        detail="anonymous recipient: no push subscription and invited by no channel",
+    )
+
+
+def _enqueue(
+    conversation: Conversation,
+    party: Participant,
+    channel: str,
+    push_on: bool,
+    *,
+    trigger: str,
+    seq: int,
+    unread: int,
+) -> _Verdict:
+    ref = notice_ref(conversation, party, seq)
+    if push_on:
+        # realtime.services re-exports Web Push's notify/Notice (decision 0017) without
+        # ``as`` aliases, which mypy's no-implicit-reexport does not see as an export.
+        jobs = realtime.notify(
+            party_principal(conversation, party),
+            realtime.Notice(
+                ref=ref,
+                kind=NOTICE_KINDS.get(trigger, NOTICE_KINDS[MESSAGE]),
+                url=app_path(conversation, party),
+                order_id=conversation.order_id,
+                conversation_id=conversation.pk,
+                unread_count=unread,
+            ),
+        )
+        if jobs:
+            # one job per device, each keyed push:<subscription>:<ref>
+            ids = ",".join(str(job_id) for job_id in jobs)
+            return _Verdict(NotificationOutcome.SENT, "push", f"push:*:{ref}", f"push jobs {ids}")
+    if not channel:
+        return _unreachable()
+    key = f"chat:{conversation.pk}:notice:{party.pk}:{seq}"
+    outbox.enqueue(
+        kind=channel,
+        operation=f"{channel}.send",
+        payload={
+            "render": RENDERER,
+            "params": {
+                "conversationId": conversation.pk,
+                "participantId": party.pk,
+                "trigger": trigger,
+                "seq": seq,
+                "channel": channel,
+            },
+        },
+        idempotency_key=key,
+        country_code=conversation.country_code,
+    )
+    return _Verdict(NotificationOutcome.SENT, channel, key)
+
+
+# --- support: was anybody left blind? -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlindSpot:
+    """A message after which a party was neither online, nor told, nor has read it since."""
+
+    seq: int
+    why: str  # the decision's outcome, or "no_decision"
+
+
+@dataclass(frozen=True)
+class PartyReport:
+    role: str
+    key: str
+    read_up_to_seq: int
+    last_notified_at: datetime | None
+    decisions: list[NotificationDecision] = field(default_factory=list)
+    blind: list[BlindSpot] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BlindReport:
+    order_id: int
+    conversation_id: int
+    state: str
+    last_seq: int
+    parties: list[PartyReport]
+
+    @property
+    def anyone_blind(self) -> bool:
+        return any(party.blind for party in self.parties)
+
+
+def _sender_key(user_id: int | None, anon_id: object) -> str:
+    if user_id is not None:
+        return f"user:{user_id}"
+    if anon_id is not None:
+        return f"anon:{anon_id}"
+    return "system"
+
+
+def blind_report(order_id: int) -> BlindReport | None:
+    """Per party of the order's conversation: every bridge decision, and the blind spots --
+    messages (any kind, not the party's own -- nor one the bridge decided on for the others
+    only: the party's own activation) after which the party got no ``sent``,
+    ``coalesced`` or ``skipped_online`` decision, no later ``sent`` notice (which carries the
+    unread count) and has not read up to them. None when the order has no conversation.
+    4 queries; reads only ``seq`` and the sender of each message, never text."""
+    conversation = Conversation.objects.filter(order_id=order_id).first()
+    if conversation is None:
+        return None
+    parties = list(
+        Participant.objects.filter(conversation_id=conversation.pk, role__in=PARTY_ROLES).order_by(
+            "pk"
+        )
+    )
+    by_party: dict[int, list[NotificationDecision]] = defaultdict(list)
+    for decision in NotificationDecision.objects.filter(conversation_id=conversation.pk).order_by(
+        "created_at", "pk"
+    ):
+        by_party[decision.participant_id].append(decision)
+    messages = list(
+        Message.objects.filter(conversation_id=conversation.pk)
+        .order_by("seq")
+        .values_list("seq", "sender_user_id", "sender_anon_id")
+    )
+    # a seq the bridge decided on for someone but not for this party: the party triggered it
+    # (a system message of its own activation carries no sender)
+    decided = {d.seq for rows in by_party.values() for d in rows if d.seq is not None}
+    reports = []
+    for party in parties:
+        decisions = by_party.get(party.pk, [])
+        outcome_at = {d.seq: d.outcome for d in decisions if d.seq is not None}
+        sent_seqs = [
+            d.seq for d in decisions if d.seq is not None and d.outcome == NotificationOutcome.SENT
+        ]
+        blind: list[BlindSpot] = []
+        for seq, user_id, anon_id in messages:
+            if _sender_key(user_id, anon_id) == party.audience_key:
+                continue
+            outcome = outcome_at.get(seq)
+            if outcome is None and seq in decided:
+                continue
+            if outcome in COVERED or seq <= party.read_up_to_seq:
+                continue
+            if any(later > seq for later in sent_seqs):
+                continue
+            blind.append(BlindSpot(seq=seq, why=outcome or "no_decision"))
+        reports.append(
+            PartyReport(
+                role=party.role,
+                key=party.audience_key,
+                read_up_to_seq=party.read_up_to_seq,
+                last_notified_at=party.last_notified_at,
+                decisions=decisions,
+                blind=blind,
+            )
+        )
+    return BlindReport(
+        order_id=order_id,
+        conversation_id=conversation.pk,
+        state=conversation.state,
+        last_seq=conversation.last_seq,
+        parties=reports,
+    )

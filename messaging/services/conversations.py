@@ -14,11 +14,13 @@ frozen and unfrozen, closed. Every write is one use-case frame (docs/development
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from audit import services as audit
@@ -42,6 +44,7 @@ from messaging.models import (
     new_system_message_id,
 )
 from messaging.services import bridge
+from realtime import selectors as presence
 from realtime import services as realtime
 
 EVENT_STATE = "conversation.state_changed"
@@ -139,9 +142,12 @@ def append_message(
     verdict: str = "allow",
     reasons: list[str] | None = None,
     fingerprint: str = "",
-) -> Message:
-    """Assign the next seq (the conversation row must be locked by the caller) and insert the
-    message, then the conversation's ``last_seq``. 2 statements."""
+) -> Message | None:
+    """Assign the next seq (the conversation row must be locked by the caller), insert the
+    message and move the conversation's ``last_seq``. Returns None, changing nothing, when the
+    conversation already has a message with this ``client_message_id`` (the caller then
+    answers with that one). PostgreSQL: ONE statement (the insert ``ON CONFLICT DO NOTHING``
+    and the conversation's update in one CTE); elsewhere the ORM (2-3 statements)."""
     now = timezone.now()
     seq = conversation.last_seq + 1
     message = Message(
@@ -160,14 +166,81 @@ def append_message(
         fingerprint=fingerprint,
         created_at=now,
     )
-    message.save()
+    if connection.vendor == "postgresql":
+        if not _insert_folded(message):
+            return None
+    else:
+        if Message.objects.filter(
+            conversation_id=conversation.pk, client_message_id=client_message_id
+        ).exists():
+            return None
+        message.save()
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_seq=seq, last_message_at=now, updated_at=now
+        )
     conversation.last_seq = seq
     conversation.last_message_at = now
     conversation.updated_at = now
-    Conversation.objects.filter(pk=conversation.pk).update(
-        last_seq=seq, last_message_at=now, updated_at=now
-    )
     return message
+
+
+_MESSAGE_COLUMNS = (
+    "conversation_id",
+    "seq",
+    "kind",
+    "sender_role",
+    "sender_user_id",
+    "sender_anon_id",
+    "client_message_id",
+    "request_digest",
+    "body",
+    "original_body",
+    "verdict",
+    "reasons",
+    "fingerprint",
+    "created_at",
+)
+# Constant column names; every value is a parameter.
+_INSERT_FOLDED = (
+    "WITH m AS ("  # noqa: S608
+    f" INSERT INTO messaging_message ({', '.join(_MESSAGE_COLUMNS)})"
+    f" VALUES ({', '.join(['%s'] * len(_MESSAGE_COLUMNS))})"
+    " ON CONFLICT (conversation_id, client_message_id) DO NOTHING RETURNING id, seq, created_at"
+    "), c AS ("
+    " UPDATE messaging_conversation SET last_seq = m.seq, last_message_at = m.created_at,"
+    " updated_at = m.created_at FROM m WHERE messaging_conversation.id = %s"
+    ") SELECT id FROM m"
+)
+
+
+def _insert_folded(message: Message) -> bool:
+    """The message and the conversation's ``last_seq`` in one statement (PostgreSQL)."""
+    values: list[Any] = [
+        message.conversation_id,
+        message.seq,
+        message.kind,
+        message.sender_role,
+        message.sender_user_id,
+        message.sender_anon_id,
+        message.client_message_id,
+        message.request_digest,
+        message.body,
+        message.original_body,
+        message.verdict,
+        json.dumps(message.reasons),
+        message.fingerprint,
+        message.created_at,
+        message.conversation_id,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_FOLDED, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    message.pk = row[0]
+    message._state.adding = False
+    message._state.db = connection.alias
+    return True
 
 
 def message_payload(message: Message) -> dict[str, Any]:
@@ -210,7 +283,7 @@ def publish_state(conversation: Conversation, from_state: str) -> None:
 
 
 def _system_message(conversation: Conversation, text: str) -> Message:
-    return append_message(
+    message = append_message(
         conversation,
         kind=MessageKind.SYSTEM,
         sender_role="system",
@@ -218,9 +291,37 @@ def _system_message(conversation: Conversation, text: str) -> Message:
         client_message_id=new_system_message_id(),
         request_digest="",
     )
+    assert message is not None  # a fresh uuid never collides
+    return message
 
 
-def _activate(uc: UseCase, conversation: Conversation, *, reason: str, by: str) -> Conversation:
+def _online_before_frame(conversation_id: int, sender_key: str) -> frozenset[str] | None:
+    """The other parties' presence, read before the transaction (no I/O inside a frame);
+    None (unknown: everyone counts as offline) when the conversation is not found here."""
+    parties = (
+        Conversation.objects.only(
+            "pk", "buyer_id", "seller_id", "recipient_user_id", "recipient_anon_id"
+        )
+        .filter(pk=conversation_id)
+        .first()
+    )
+    if parties is None:
+        return None
+    others = [k for k in selectors.party_keys(parties).values() if k != sender_key]
+    try:
+        return presence.online_keys(others)
+    except Exception:  # noqa: BLE001 -- unknown presence counts as offline
+        return None
+
+
+def _activate(
+    uc: UseCase,
+    conversation: Conversation,
+    *,
+    reason: str,
+    by: str,
+    online: frozenset[str] | None = None,
+) -> Conversation:
     from_state = conversation.state
     conversation.activate(reason=reason, at=timezone.now())
     conversation.save(update_fields=list(Conversation.TRANSITION_FIELDS))
@@ -234,7 +335,12 @@ def _activate(uc: UseCase, conversation: Conversation, *, reason: str, by: str) 
     publish_state(conversation, from_state)
     publish_message(conversation, message)
     bridge.on_activity(
-        uc=uc, conversation=conversation, trigger="activation", seq=message.seq, sender_key=by
+        uc=uc,
+        conversation=conversation,
+        trigger="activation",
+        seq=message.seq,
+        sender_key=by,
+        online=online,
     )
     return conversation
 
@@ -253,12 +359,14 @@ def conversation_activate(
         raise ValidationFailed(
             details={"reasonCode": [f"One of: {', '.join(ActivationReason.values)}."]}
         )
+    by = selectors.actor_key(actor)
+    online = _online_before_frame(conversation_id, by)
     with use_case(actor) as uc:
         conversation, role = lock_for(uc, actor, conversation_id)
         _refuse_unwritable(conversation, role, allow_dormant=True)
         if conversation.state == ConversationState.ACTIVE:
             return conversation
-        return _activate(uc, conversation, reason=reason_code, by=selectors.actor_key(actor))
+        return _activate(uc, conversation, reason=reason_code, by=by, online=online)
 
 
 def conversation_system_activate(
@@ -403,3 +511,34 @@ def conversations_close_due(*, now: datetime | None = None, limit: int = 500) ->
         conversation_close(actor=SYSTEM, conversation_id=conversation_id, reason="order completed")
         closed += 1
     return CloseReport(closed=closed, remaining=len(due) > limit)
+
+
+@dataclass(frozen=True)
+class OverdueReport:
+    activated: int
+    remaining: bool
+
+
+def conversations_activate_overdue(
+    *, now: datetime | None = None, limit: int = 500
+) -> OverdueReport:
+    """The beat job: open the dormant chat of every order still in transit
+    ``MESSAGING_DELIVERY_OVERDUE_HOURS`` after dispatch (reason ``delivery_overdue``), so the
+    parties can sort the delivery out before anyone is left waiting. One frame per
+    conversation; safe to run twice (an active chat is left as it is)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.MESSAGING_DELIVERY_OVERDUE_HOURS)
+    due = list(
+        Conversation.objects.filter(
+            state=ConversationState.DORMANT,
+            order__status="in_transit",
+            order__dispatched_at__lte=cutoff,
+        )
+        .order_by("pk")
+        .values_list("order_id", flat=True)[: limit + 1]
+    )
+    for order_id in due[:limit]:
+        conversation_system_activate(
+            order_id=order_id, reason=SystemActivationReason.DELIVERY_OVERDUE
+        )
+    return OverdueReport(activated=len(due[:limit]), remaining=len(due) > limit)

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -119,47 +121,71 @@ def _moderate(actor: Principal, body: str, country_code: str, repeats: int) -> _
     )
 
 
+_PARTIES: OrderedDict[int, Conversation] = OrderedDict()
+_PARTIES_MAX = 20_000
+_PARTIES_LOCK = threading.Lock()
+_PARTY_FIELDS = (
+    "pk",
+    "order_id",
+    "country_code",
+    "buyer_id",
+    "seller_id",
+    "recipient_user_id",
+    "recipient_anon_id",
+)
+
+
+def _parties(conversation_id: int) -> Conversation | None:
+    with _PARTIES_LOCK:
+        hit = _PARTIES.get(conversation_id)
+        if hit is not None:
+            _PARTIES.move_to_end(conversation_id)
+            return hit
+    row = Conversation.objects.only(*_PARTY_FIELDS).filter(pk=conversation_id).first()
+    if row is None:
+        return None
+    with _PARTIES_LOCK:
+        _PARTIES[conversation_id] = row
+        while len(_PARTIES) > _PARTIES_MAX:
+            _PARTIES.popitem(last=False)
+    return row
+
+
 def _pre_read(actor: Principal, conversation_id: int) -> Conversation:
-    """The conversation as the caller may see it, without a lock (parties, country)."""
-    # Staff are not filtered by scope here: the frame's ScopeGuard check refuses them with
-    # SCOPE_VIOLATION (audited), not with a not-found.
-    base = Conversation.objects.all() if actor.is_staff else selectors.visible_conversations(actor)
-    conversation = (
-        base.only(
-            "pk",
-            "order_id",
-            "country_code",
-            "buyer_id",
-            "seller_id",
-            "recipient_user_id",
-            "recipient_anon_id",
-        )
-        .filter(pk=conversation_id)
-        .first()
-    )
-    if conversation is None or selectors.member_role(actor, conversation) is None:
+    """The conversation's parties, without a lock: non-members get ``NOT_FOUND_OR_NO_ACCESS``
+    before anything is counted. Staff pass here whatever their scope: the frame's ScopeGuard
+    check refuses them with ``SCOPE_VIOLATION`` (audited), not with a not-found."""
+    conversation = _parties(conversation_id)
+    if conversation is None:
+        raise ConversationNotFound()
+    role = selectors.member_role(actor, conversation)
+    if role is None:
         raise ConversationNotFound()
     return conversation
 
 
 def _online_keys(conversation: Conversation, sender_key: str) -> frozenset[str]:
-    """Which other parties have a live socket (presence on Redis; unknown = offline)."""
-    online = set()
-    for key in selectors.party_keys(conversation).values():
-        if key == sender_key:
-            continue
-        try:
-            if presence.connection_count(key) > 0:
-                online.add(key)
-        except Exception as exc:  # noqa: BLE001 -- unknown presence counts as offline
-            logger.warning("messaging.presence_unavailable", error=type(exc).__name__)
-    return frozenset(online)
+    """Which other parties have a live socket (presence on Redis, one round trip; unknown
+    counts as offline)."""
+    others = [k for k in selectors.party_keys(conversation).values() if k != sender_key]
+    try:
+        return presence.online_keys(others)
+    except Exception as exc:  # noqa: BLE001 -- unknown presence counts as offline
+        logger.warning("messaging.presence_unavailable", error=type(exc).__name__)
+        return frozenset()
 
 
 def _existing(conversation: Conversation, client_message_id: str) -> Message | None:
     return Message.objects.filter(
         conversation_id=conversation.pk, client_message_id=client_message_id
     ).first()
+
+
+def _original(existing: Message, digest: str) -> SendResult:
+    """A retry: the message first stored under this clientMessageId, if the body matches."""
+    if existing.request_digest != digest:
+        raise MessageIdReused()
+    return SendResult(message=existing, created=False)
 
 
 def _strike(
@@ -207,7 +233,8 @@ def _strike(
             conversation=conversation,
             country_code=conversation.country_code,
             source=AbuseFlagSource.STRIKES,
-            reporter_key=sender_key,
+            reporter_key="system",
+            subject_key=sender_key,
             reason_code=FreezeReason.ABUSE,
         )
 
@@ -227,27 +254,26 @@ def message_send(
     digest = body_digest(body)
     pre = _pre_read(actor, conversation_id)
     sender_key = selectors.actor_key(actor)
+    moderated = _moderate(actor, body, pre.country_code, repeats=0)
     admission = limits.admit(
         sender_key=sender_key,
         conversation_id=pre.pk,
         client_message_id=client_message_id,
+        fingerprint=moderated.fingerprint,
     )
-    moderated = _moderate(actor, body, pre.country_code, repeats=0)
-    if admission.new and moderated.fingerprint:
-        repeats = limits.repeats(
-            sender_key=sender_key, conversation_id=pre.pk, fingerprint=moderated.fingerprint
-        )
-        if repeats >= settings.MESSAGING_SPAM_REPEAT_LIMIT:
-            moderated = _moderate(actor, body, pre.country_code, repeats=repeats)
+    if admission.new and admission.repeats >= settings.MESSAGING_SPAM_REPEAT_LIMIT:
+        moderated = _moderate(actor, body, pre.country_code, repeats=admission.repeats)
     online = _online_keys(pre, sender_key)
     blocked = False
     with use_case(actor) as uc:
         conversation, role = lock_for(uc, actor, conversation_id)
-        existing = _existing(conversation, client_message_id)
-        if existing is not None:
-            if existing.request_digest != digest:
-                raise MessageIdReused()
-            return SendResult(message=existing, created=False)
+        # A clientMessageId the cache has seen is looked up first (a retry answers before any
+        # state check). A new one goes straight to the insert, which finds a duplicate itself
+        # (ON CONFLICT) if the cache forgot an id after all.
+        if not admission.new:
+            existing = _existing(conversation, client_message_id)
+            if existing is not None:
+                return _original(existing, digest)
         is_staff = role == selectors.STAFF
         _refuse_unwritable(conversation, role, allow_dormant=is_staff)
         if moderated.verdict != Action.ALLOW.value:
@@ -277,7 +303,7 @@ def message_send(
                 if conversation.state == ConversationState.DORMANT:
                     _activate(uc, conversation, reason=SystemActivationReason.STAFF, by=sender_key)
             redacted = moderated.verdict == Action.REDACT.value
-            message = append_message(
+            appended = append_message(
                 conversation,
                 kind=MessageKind.STAFF if is_staff else MessageKind.USER,
                 sender_role=role,
@@ -290,6 +316,11 @@ def message_send(
                 reasons=moderated.reasons,
                 fingerprint=moderated.fingerprint,
             )
+            if appended is None:
+                existing = _existing(conversation, client_message_id)
+                assert existing is not None  # the insert met it under the conversation's lock
+                return _original(existing, digest)
+            message = appended
             audit.record(
                 MessageAction.REDACTED if redacted else MessageAction.SENT,
                 conversation,

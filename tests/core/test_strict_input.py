@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from audit.selectors import events_for_target
 from aventide.accounts.models import User
 from aventide.orders.models import Listing, Order, OrderStatus
+from messaging.models import Conversation
 from tests.accounts.factories import PASSWORD, issue_anon, login_headers, make_staff
 from tests.orders.conftest import OrderWorld
 from tests.realtime.push_helpers import enable_push
@@ -193,7 +194,9 @@ def test_strict_input_every_write_endpoint_refuses_an_unknown_field(world: Order
             ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             component = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
             assert component.get("additionalProperties") is False, operation["operationId"]
-            url = path.replace("{order_id}", str(order.pk))
+            url = path.replace("{order_id}", str(order.pk)).replace(
+                "{conversation_id}", str(Conversation.objects.get(order_id=order.pk).pk)
+            )
             response = getattr(client_for(staff), method)(url, {"zzNotAField": 1}, format="json")
             details = assert_validation_error(response, "zzNotAField")
             assert details["zzNotAField"] == ["Unknown field."], operation["operationId"]

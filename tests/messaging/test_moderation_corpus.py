@@ -29,6 +29,12 @@ import pytest
 from tests.messaging import corpus_tools
 
 CORPUS = Path(__file__).with_name("moderation_corpus.jsonl")
+#: the second, held-out corpus: written before its author read the detectors, lexicon or
+#: normalisation, after the main corpus had guided the engine's fixes. Its FIRST measurement,
+#: before any fix made for it (engine at bbaa8ad): recall 0.953 (181/190), FP 0.006 (1/167);
+#: see docs/messaging/moderation-corpus.md. The gate below holds it to the same thresholds.
+HELDOUT = Path(__file__).with_name("moderation_heldout.jsonl")
+HELDOUT_MIN_LINES = 300
 
 REASONS = (
     "CONTACT_PHONE",
@@ -77,9 +83,10 @@ def corpus() -> list[dict[str, Any]]:
     return load_corpus()
 
 
-def test_corpus_lines_are_json_objects_with_the_documented_fields() -> None:
+@pytest.mark.parametrize("path", [CORPUS, HELDOUT], ids=["corpus", "heldout"])
+def test_corpus_lines_are_json_objects_with_the_documented_fields(path: Path) -> None:
     problems = []
-    for number, raw in enumerate(CORPUS.read_text(encoding="utf-8").splitlines(), 1):
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
             row = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -178,24 +185,28 @@ _CHECKED: dict[str, Callable[[str], bool]] = {
 }
 
 
-def test_account_numbers_said_to_be_valid_pass_their_check_digits(
-    corpus: list[dict[str, Any]],
-) -> None:
+@pytest.mark.parametrize(
+    ("path", "minimum"), [(CORPUS, 25), (HELDOUT, 10)], ids=["corpus", "heldout"]
+)
+def test_account_numbers_said_to_be_valid_pass_their_check_digits(path: Path, minimum: int) -> None:
     """A detector that validates check digits must still catch these: they really are valid."""
     checked, problems = 0, []
-    for row in corpus:
+    for row in load_corpus(path):
         for marker, ok in _CHECKED.items():
             if marker in row["note"]:
                 checked += 1
                 if not ok(row["text"]):
                     problems.append(f"line {row['line']} ({marker}): {row['text']!r}")
-    assert checked >= 25, checked
+    assert checked >= minimum, checked
     assert not problems, "\n".join(problems)
 
 
-def test_crypto_addresses_have_valid_checksums(corpus: list[dict[str, Any]]) -> None:
+@pytest.mark.parametrize(
+    ("path", "minimum"), [(CORPUS, 5), (HELDOUT, 3)], ids=["corpus", "heldout"]
+)
+def test_crypto_addresses_have_valid_checksums(path: Path, minimum: int) -> None:
     found, problems = 0, []
-    for row in corpus:
+    for row in load_corpus(path):
         if row["family"] != "crypto":
             continue
         for token in re.findall(
@@ -209,7 +220,7 @@ def test_crypto_addresses_have_valid_checksums(corpus: list[dict[str, Any]]) -> 
             )
             if not ok:
                 problems.append(f"line {row['line']}: {token}")
-    assert found >= 5, found
+    assert found >= minimum, found
     assert not problems, problems
 
 
@@ -408,4 +419,36 @@ def test_moderation_quality_on_the_corpus(corpus: list[dict[str, Any]]) -> None:
 
     result = score(run_engine(moderate, corpus))
     print("\n" + result.table)
+    assert not result.failures, "; ".join(result.failures) + "\n\n" + result.table
+
+
+# --- the held-out corpus ----------------------------------------------------------------------
+
+
+def test_heldout_corpus_is_balanced_unique_and_apart_from_the_main_corpus() -> None:
+    rows = load_corpus(HELDOUT)
+    total = len(rows)
+    assert total >= HELDOUT_MIN_LINES, (
+        f"{total} lines, the held-out corpus needs {HELDOUT_MIN_LINES}"
+    )
+    langs = Counter("en" if row["lang"] == "mixed" else row["lang"] for row in rows)
+    for lang in ("es", "pt", "en"):  # about a third each (en counts en-or-mixed)
+        assert 0.25 <= langs[lang] / total <= 0.42, f"{lang}: {langs[lang]} of {total}"
+    labels = Counter(row["label"] for row in rows)
+    assert 0.40 <= labels["bypass"] / total <= 0.60, labels
+    main = Counter(row["reasons"][0] for row in rows if row["label"] == "bypass")
+    assert set(main) == set(REASONS), main
+    texts = Counter(row["text"] for row in rows)
+    assert not [t for t, n in texts.items() if n > 1], "duplicate texts"
+    in_main = {row["text"] for row in load_corpus(CORPUS)} & set(texts)
+    assert not in_main, f"lines copied from the main corpus: {sorted(in_main)}"
+
+
+def test_moderation_quality_on_the_heldout_corpus() -> None:
+    """Same thresholds as the main gate (recall >= 0.95 overall and per reason with >= 20
+    lines, FP <= 0.02); the table is printed. Pre-fix figure: see ``HELDOUT`` above."""
+    from messaging.moderation import moderate
+
+    result = score(run_engine(moderate, load_corpus(HELDOUT)))
+    print("\nHELD-OUT corpus\n" + result.table)
     assert not result.failures, "; ".join(result.failures) + "\n\n" + result.table

@@ -66,6 +66,14 @@ BYPASS = [
     ("MX", "i'll pay you with zelle, cheaper", Reason.PAYMENT_BYPASS),
     ("AR", "te cobro por mercado pago así no pagás la comisión", Reason.PAYMENT_BYPASS),
     ("MX", "paypal.me/juanperez", Reason.PAYMENT_BYPASS),
+    # (held-out classes) "directly" with a word before the account, an instrument "por fora",
+    # "no need to pay in the app", a Cash App cashtag
+    ("MX", "deposítame directamente en mi cuenta de Santander", Reason.PAYMENT_BYPASS),
+    ("BR", "te envio o boleto da loja por fora", Reason.PAYMENT_BYPASS),
+    ("MX", "no necesitas pagar nada en la app, yo te lo mando", Reason.PAYMENT_BYPASS),
+    ("MX", "cash app: $mariasol88 and I ship today", Reason.PAYMENT_BYPASS),
+    ("AR", "pagame por afuera y te hago precio", Reason.PAYMENT_BYPASS),
+    ("BR", "te mando a chave por fora", Reason.PAYMENT_BYPASS),
     # harassment, with obfuscation
     ("AR", "sos un pelotudo", Reason.HARASSMENT),
     ("AR", "p.u.t.o de mierda", Reason.HARASSMENT),
@@ -78,6 +86,19 @@ BYPASS = [
     ("BR", "sei onde você mora", Reason.HARASSMENT),
     ("MX", "i know where you live", Reason.HARASSMENT),
     ("BR", "seu lixo", Reason.HARASSMENT),
+    ("AR", "seguí así y te parto la cara", Reason.HARASSMENT),
+    ("MX", "váyase a la v3rgaaa", Reason.HARASSMENT),
+    ("MX", "i'm going to find you", Reason.HARASSMENT),
+    ("BR", "vou quebrar sua cara", Reason.HARASSMENT),
+    ("MX", "gtfo with your excuses", Reason.HARASSMENT),
+    ("MX", "te voy a dar una madriza", Reason.HARASSMENT),
+    ("AR", "te voy a cagar a trompadas", Reason.HARASSMENT),
+    ("BR", "vou te dar uma surra", Reason.HARASSMENT),
+    ("MX", "I am going to hurt you badly", Reason.HARASSMENT),
+    # e-mail: the provider first, then the user part after a comma or colon
+    ("BR", "me manda no gmail: ana.souza_12", Reason.CONTACT_EMAIL),
+    # a space before a bare "@" and none after: a mention, not an address split in two
+    ("AR", "buscame, soy @regalos.nati.com.ar en insta", Reason.CONTACT_HANDLE),
     ("AR", "sos una basura", Reason.HARASSMENT),
     # spam
     ("AR", "a" * 60, Reason.SPAM),
@@ -122,6 +143,14 @@ BENIGN = [
     ("AR", "el foro de regalos y la fora de temporada"),
     ("BR", "me avisa quando chegar, pode ligar o interfone do 1203"),
     ("MX", "at 5 pm at the door, dot matrix printer"),
+    # (held-out classes) product, booking and voucher codes; paying in the app
+    ("MX", "SKU 5512345678, ¿lo tienen en rojo?"),
+    ("MX", "reserva 3398765432 confirmada para el viernes"),
+    ("AR", "pagalo directamente en la app así te queda registrado"),
+    ("AR", "el pago quedó bien, la caja vino golpeada por fuera"),
+    ("AR", "la caja vino golpeada por afuera pero las flores bien"),
+    ("BR", "no gmail, não tenho conta lá"),
+    ("MX", "my friend @ the office loved it"),
     ("", ""),
 ]
 

@@ -237,3 +237,61 @@ def test_messages_are_worm_in_the_database(chat: ChatWorld) -> None:
             cursor.execute(sql, [message.pk])
     assert Message.objects.get(pk=message.pk).body == "hola"
     assert Conversation.objects.get(pk=conversation.pk).last_seq == 2
+
+
+def test_message_send_same_body_again_and_again_is_spam(chat: ChatWorld, settings: Any) -> None:
+    settings.MESSAGING_SPAM_REPEAT_LIMIT = 3
+    conversation = chat.active()
+    buyer = chat.p(chat.buyer)
+    chat.send(buyer, conversation, "¿Hola? ¿Alguien?")
+    chat.send(buyer, conversation, "hola?? alguien??")  # cosmetic variant: same fingerprint
+    with pytest.raises(DomainError) as exc:
+        chat.send(buyer, conversation, "¿HOLA? ¿ALGUIEN?")
+    assert _code(exc) == "MESSAGE_BLOCKED"
+    assert exc.value.details and "SPAM" in exc.value.details["reasons"]
+    assert Strike.objects.filter(sender_key=f"user:{chat.buyer.pk}").count() == 1
+
+
+@pytest.mark.redis
+def test_message_send_rate_limit_counts_distinct_ids_only(chat: ChatWorld, settings: Any) -> None:
+    settings.MESSAGING_RATE_PER_CONVERSATION = 3
+    conversation = chat.active()
+    buyer = chat.p(chat.buyer)
+    bodies = ["¿Llega hoy?", "¿Tocan timbre?", "¿Viene envuelto?"]
+    for n, body in enumerate(bodies):
+        chat.send(buyer, conversation, body, cid=f"id-{n}")
+    for _ in range(5):  # retries of a sent message never count and never get a 429
+        assert not chat.send(buyer, conversation, bodies[0], cid="id-0").created
+    with pytest.raises(DomainError) as exc:
+        chat.send(buyer, conversation, "otra cosa distinta", cid="id-3")
+    assert _code(exc) == "RATE_LIMITED"
+    assert exc.value.status == 429
+    assert int(exc.value.headers["Retry-After"]) >= 1
+    # the seller has an allowance of its own
+    assert chat.send(chat.p(chat.seller), conversation, "todo bien, sale hoy").created
+
+
+def test_message_send_when_the_cache_forgot_the_id_answers_the_original(chat: ChatWorld) -> None:
+    from django.core.cache import cache
+
+    conversation = chat.active()
+    first = chat.send(chat.p(chat.buyer), conversation, "¿A qué hora pasan?", cid="forgot")
+    cache.clear()  # Redis lost the claim: the database still knows the id
+    again = chat.send(chat.p(chat.buyer), conversation, "¿A qué hora pasan?", cid="forgot")
+    assert not again.created and again.message.pk == first.message.pk
+    assert Message.objects.filter(client_message_id="forgot").count() == 1
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == first.message.seq
+
+
+@pytest.mark.postgres
+def test_message_send_fits_its_query_budget(
+    chat: ChatWorld, django_assert_max_num_queries: Any
+) -> None:
+    conversation = chat.active()
+    buyer = chat.p(chat.buyer)
+    chat.send(buyer, conversation, "primero")  # the parties are cached per process after this
+    # lock, message + last_seq (one statement), audit row, realtime event, + savepoint pair
+    # of the test = 6 before the notification bridge; the bridge's statements on top
+    with django_assert_max_num_queries(9):
+        result = chat.send(buyer, conversation, "¿Sale hoy el pedido?")
+    assert result.created

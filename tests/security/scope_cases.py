@@ -195,3 +195,78 @@ PARTY_REFUSALS: dict[str, tuple[int, str]] = {
 }
 
 _ = accounts_services  # services are what the factories above go through
+
+
+# --- messaging (issue 14): the chat's admins -------------------------------------------------
+
+
+def _active_conversation(country: str) -> Any:
+    """An order's conversation, opened by its buyer through the service."""
+    from messaging import services as messaging_services
+    from messaging.models import Conversation
+
+    order: Any = _order(country)
+    conversation = Conversation.objects.get(order_id=order.pk)
+    messaging_services.conversation_activate(
+        actor=principal(order.buyer), conversation_id=conversation.pk, reason_code="delay"
+    )
+    return order, conversation
+
+
+def _chat_conversation(country: str) -> models.Model:
+    conversation: models.Model = _active_conversation(country)[1]
+    return conversation
+
+
+def _chat_message(country: str) -> models.Model:
+    from messaging import services as messaging_services
+
+    order, conversation = _active_conversation(country)
+    return messaging_services.message_send(
+        actor=principal(order.buyer),
+        conversation_id=conversation.pk,
+        client_message_id=f"scope-{next(_seq)}",
+        body="¿Llega hoy?",
+    ).message
+
+
+def _chat_strike(country: str) -> models.Model:
+    from messaging import services as messaging_services
+    from messaging.models import Strike
+
+    order, conversation = _active_conversation(country)
+    messaging_services.message_send(  # redacted: a strike on the seller
+        actor=principal(order.seller),
+        conversation_id=conversation.pk,
+        client_message_id=f"scope-{next(_seq)}",
+        body="escribime al 11 4187-2290",
+    )
+    return Strike.objects.get(conversation=conversation)
+
+
+def _chat_report(country: str) -> models.Model:
+    from messaging import services as messaging_services
+
+    order, conversation = _active_conversation(country)
+    sent = messaging_services.message_send(
+        actor=principal(order.seller),
+        conversation_id=conversation.pk,
+        client_message_id=f"scope-{next(_seq)}",
+        body="Contestá ya.",
+    ).message
+    return messaging_services.conversation_report(
+        actor=principal(order.buyer),
+        conversation_id=conversation.pk,
+        message_seq=sent.seq,
+        reason_code="harassment",
+    ).report
+
+
+ROW_FACTORIES.update(
+    {
+        "messaging.conversation": _chat_conversation,
+        "messaging.message": _chat_message,
+        "messaging.strike": _chat_strike,
+        "messaging.abusereport": _chat_report,
+    }
+)

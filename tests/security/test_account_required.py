@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from aventide.accounts.tokens import sign_anonymous_id
 from aventide.orders.models import Order, OrderStatus
+from messaging.models import Conversation
 from tests.accounts.factories import issue_anon
 from tests.orders.conftest import OrderWorld
 from tests.realtime.push_helpers import enable_push
@@ -41,6 +42,15 @@ NOT_ACCOUNT_ONLY: dict[str, str] = {
     "push_subscriptions_list": "recipients get push too: their own subscriptions",
     "push_subscriptions_create": "recipients subscribe with their signed identity",
     "push_subscriptions_delete": "recipients drop their own subscriptions (others': 404)",
+    "conversations_list": "a recipient lists its order's chat",
+    "conversations_retrieve": "a recipient reads its order's chat (others: 404)",
+    "orders_conversation": "a recipient opens its order's chat",
+    "conversations_activate": "a recipient opens the chat with a reason",
+    "conversations_messages_list": "a recipient reads its order's chat",
+    "conversations_messages_send": "a recipient writes in its order's chat",
+    "conversations_report": "a recipient reports a message of its order's chat",
+    "conversations_ack": "a recipient acks delivered/read in its order's chat",
+    "conversations_reconcile": "a recipient reconciles its order's chat",
 }
 
 
@@ -71,7 +81,10 @@ def _recipient_client(order: Order) -> APIClient:
 
 
 def _call(client: APIClient, path: str, method: str, order: Order) -> Any:
-    url = path.replace("{order_id}", str(order.pk))
+    conversation = Conversation.objects.get(order_id=order.pk)
+    url = path.replace("{order_id}", str(order.pk)).replace(
+        "{conversation_id}", str(conversation.pk)
+    )
     return getattr(client, method)(url, {} if method != "get" else None, format="json")
 
 

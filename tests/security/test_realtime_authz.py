@@ -15,6 +15,7 @@ from aventide.accounts import services as accounts
 from aventide.accounts.models import User
 from aventide.core.principal import SYSTEM
 from aventide.orders import services as orders
+from messaging.models import Conversation
 from tests.accounts.factories import anonymous_principal, ensure_countries, principal
 from tests.orders.conftest import make_staff, make_user
 from tests.realtime.ws import (
@@ -42,29 +43,54 @@ AUTH = "AUTH_REQUIRED"
 FORBIDDEN = "FORBIDDEN_STREAM"
 NOT_MEMBER = "NOT_ROOM_MEMBER"
 
-STREAMS = ("user:buyer", "anon:recipient", "order", "order:missing", "conversation", "staff:AR")
+STREAMS = (
+    "user:buyer",
+    "anon:recipient",
+    "order",
+    "order:missing",
+    "conversation",
+    "conversation:missing",
+    "staff:AR",
+)
 
 #: identity -> the answer to each of STREAMS, in order.
 MATRIX: dict[str, tuple[str, ...]] = {
-    "none": (AUTH,) * 6,
-    "bad ticket": (AUTH,) * 6,
-    "reused ticket": (AUTH,) * 6,
-    "logged-out user": (AUTH,) * 6,
-    "revoked anonymous": (AUTH,) * 6,
-    "buyer": (OK, FORBIDDEN, OK, NOT_MEMBER, FORBIDDEN, FORBIDDEN),
-    "seller": (NOT_MEMBER, FORBIDDEN, OK, NOT_MEMBER, FORBIDDEN, FORBIDDEN),
-    "other buyer": (NOT_MEMBER, FORBIDDEN, NOT_MEMBER, NOT_MEMBER, FORBIDDEN, FORBIDDEN),
-    "anonymous recipient": (FORBIDDEN, OK, OK, NOT_MEMBER, FORBIDDEN, FORBIDDEN),
+    "none": (AUTH,) * 7,
+    "bad ticket": (AUTH,) * 7,
+    "reused ticket": (AUTH,) * 7,
+    "logged-out user": (AUTH,) * 7,
+    "revoked anonymous": (AUTH,) * 7,
+    "buyer": (OK, FORBIDDEN, OK, NOT_MEMBER, OK, NOT_MEMBER, FORBIDDEN),
+    "seller": (NOT_MEMBER, FORBIDDEN, OK, NOT_MEMBER, OK, NOT_MEMBER, FORBIDDEN),
+    "other buyer": (
+        NOT_MEMBER,
+        FORBIDDEN,
+        NOT_MEMBER,
+        NOT_MEMBER,
+        NOT_MEMBER,
+        NOT_MEMBER,
+        FORBIDDEN,
+    ),
+    "anonymous recipient": (FORBIDDEN, OK, OK, NOT_MEMBER, OK, NOT_MEMBER, FORBIDDEN),
     "anonymous of another order": (
         FORBIDDEN,
         NOT_MEMBER,
         NOT_MEMBER,
         NOT_MEMBER,
-        FORBIDDEN,
+        NOT_MEMBER,
+        NOT_MEMBER,
         FORBIDDEN,
     ),
-    "staff AR": (NOT_MEMBER, FORBIDDEN, OK, NOT_MEMBER, FORBIDDEN, OK),
-    "staff MX": (NOT_MEMBER, FORBIDDEN, NOT_MEMBER, NOT_MEMBER, FORBIDDEN, NOT_MEMBER),
+    "staff AR": (NOT_MEMBER, FORBIDDEN, OK, NOT_MEMBER, OK, NOT_MEMBER, OK),
+    "staff MX": (
+        NOT_MEMBER,
+        FORBIDDEN,
+        NOT_MEMBER,
+        NOT_MEMBER,
+        NOT_MEMBER,
+        NOT_MEMBER,
+        NOT_MEMBER,
+    ),
 }
 
 
@@ -91,6 +117,7 @@ def build_world() -> World:
     buyer = make_user("buyer@t.test", "AR")
     other_buyer = make_user("other@t.test", "AR")
     order_id, recipient = _order_for(buyer, seller)
+    conversation_id = Conversation.objects.get(order_id=order_id).pk
     _, other_recipient = _order_for(other_buyer, seller)
     _, revoked_recipient = _order_for(other_buyer, seller)
     world = World()
@@ -99,7 +126,8 @@ def build_world() -> World:
         "anon:recipient": f"anon:{recipient}",
         "order": f"order:{order_id}",
         "order:missing": f"order:{order_id + 1000}",
-        "conversation": "conversation:1",
+        "conversation": f"conversation:{conversation_id}",
+        "conversation:missing": f"conversation:{conversation_id + 1000}",
         "staff:AR": "staff:AR",
     }
     reused = user_ticket(buyer)
