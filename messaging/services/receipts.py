@@ -7,9 +7,15 @@ it. ``conversation_reconcile`` is the read a client makes after a reconnect.
 
 Invariants, locks, idempotency:
 
-- One use-case frame that locks **the caller's participant row only** (``FOR UPDATE OF`` the
-  participant; its conversation is read in the same statement, not locked). Sends lock the
-  conversation row, so an ack never waits for a send and a send never waits for an ack.
+- One use-case frame that never locks the conversation (sends do: an ack never waits for a
+  send's conversation lock). The caller's participant row and its conversation are read in
+  one statement without a lock; an older or repeated ack ends there. An ack that moves a
+  watermark takes, in this order, the event log's publish lock (``realtime.publish`` takes it
+  anyway, for its event) and the participant row ``FOR NO KEY UPDATE`` (re-read: acks of one
+  participant serialize on it), then updates and publishes. That is the order a send takes
+  them in (conversation, publish lock, participant rows through the bridge), so acks and
+  sends cannot deadlock; like every publisher, a moving ack waits its turn on the publish
+  lock for a few statements.
 - Monotonic: a watermark never goes back. An older (or repeated) ack is a no-op that answers
   the current state, so acks are idempotent and may arrive in any order. ``read`` raises
   ``delivered`` too (you cannot read what was not delivered): always
@@ -50,6 +56,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeGuard
+
+from django.db import connection
 
 from aventide.accounts.contracts import use_case
 from aventide.core.errors import DomainError, ValidationFailed
@@ -229,8 +237,8 @@ def _only_keys(data: object, allowed: frozenset[str]) -> Mapping[str, Any]:
 # --- the write ---------------------------------------------------------------------------------
 
 
-def _lock_participant(uc: Any, actor: Principal, conversation_id: int) -> Participant | None:
-    """The caller's participant row, locked, with its conversation read in the same statement."""
+def _read_participant(actor: Principal, conversation_id: int) -> Participant | None:
+    """The caller's participant row with its conversation, one statement, no lock."""
     rows = Participant.objects.select_related("conversation").only(
         "pk",
         "role",
@@ -249,13 +257,45 @@ def _lock_participant(uc: Any, actor: Principal, conversation_id: int) -> Partic
         rows = rows.filter(conversation_id=conversation_id, user_id=actor.user_id)
     else:
         return None
-    participant: Participant | None = uc.lock(rows)
-    return participant
+    return rows.order_by().first()
+
+
+def _advance(participant: Participant, kind: str, up_to_seq: int) -> tuple[int, int]:
+    """The watermarks after this ack: each only grows; read raises delivered too."""
+    delivered = max(participant.delivered_up_to_seq, up_to_seq)
+    read = participant.read_up_to_seq
+    if kind == READ:
+        read = max(read, up_to_seq)
+    return delivered, read
+
+
+def _take_publish_lock() -> None:
+    """Queue behind every transaction that is publishing to the event log, *before* locking
+    the participant row. A send holds the conversation, then the publish lock (its event),
+    then participant rows (the bridge's decisions reference them; a notice updates
+    ``last_notified_at``): an ack that locked its participant first and published second
+    would deadlock with it. One order for both -- publish lock, then participant -- and no
+    cycle. (``realtime.publish`` takes the same transaction-level lock again: re-entrant.)"""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [realtime.PUBLISH_LOCK_KEY])
+
+
+def _lock_watermarks(participant: Participant) -> Participant:
+    """Re-read the row's watermarks under ``FOR NO KEY UPDATE`` (it serializes acks of one
+    participant; unlike ``FOR UPDATE`` it lets the foreign-key checks of rows referencing the
+    participant through)."""
+    return (
+        Participant.objects.select_for_update(no_key=True)
+        .only("pk", "role", "delivered_up_to_seq", "read_up_to_seq")
+        .order_by()
+        .get(pk=participant.pk)
+    )
 
 
 def _ack(*, actor: Principal, conversation_id: int, kind: str, up_to_seq: int) -> Receipt:
     with use_case(actor) as uc:
-        participant = _lock_participant(uc, actor, conversation_id)
+        participant = _read_participant(actor, conversation_id)
         if participant is not None:
             conversation = participant.conversation
         else:
@@ -288,11 +328,17 @@ def _ack(*, actor: Principal, conversation_id: int, kind: str, up_to_seq: int) -
                 last_seq=conversation.last_seq,
                 moved=False,
             )
-        delivered = max(participant.delivered_up_to_seq, up_to_seq)
-        read = participant.read_up_to_seq
-        if kind == READ:
-            read = max(read, up_to_seq)
+        delivered, read = _advance(participant, kind, up_to_seq)
         moved = (delivered, read) != (participant.delivered_up_to_seq, participant.read_up_to_seq)
+        if moved:
+            # Only a move locks: an older or repeated ack answers the committed state as read.
+            _take_publish_lock()
+            participant = _lock_watermarks(participant)
+            delivered, read = _advance(participant, kind, up_to_seq)
+            moved = (delivered, read) != (
+                participant.delivered_up_to_seq,
+                participant.read_up_to_seq,
+            )
         if moved:
             participant.delivered_up_to_seq = delivered
             participant.read_up_to_seq = read
@@ -322,8 +368,9 @@ def _ack(*, actor: Principal, conversation_id: int, kind: str, up_to_seq: int) -
 def message_ack(*, actor: Principal, conversation_id: int, kind: str, up_to_seq: int) -> Receipt:
     """Move the caller's ``kind`` watermark up to ``up_to_seq`` (see the module docstring).
 
-    Locks the caller's participant row (never the conversation). Queries: 1 (lock + read) for
-    a no-op, 3 when a watermark moves (lock, update, the realtime event)."""
+    Never locks the conversation. A no-op is 1 statement (the row and its conversation, no
+    lock); a move 5 (that read, the event log's publish lock, the row re-read ``FOR NO KEY
+    UPDATE``, the update, the realtime event)."""
     return _ack_input(actor, conversation_id, kind, up_to_seq)
 
 

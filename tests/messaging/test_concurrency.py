@@ -3,8 +3,8 @@
 - 20 concurrent sends of one clientMessageId -> 1 row, 1 event, 1 ``message.sent`` audit row
   and 20 answers with the same message id;
 - ``seq`` stays gapless under 10 concurrent senders in one conversation;
-- acks and sends never wait for each other (an ack locks the caller's participant row, a send
-  the conversation row);
+- an ack never waits for a send's conversation lock, and concurrent sends (whose bridge
+  touches the participants) and acks never deadlock;
 - concurrent acks of one participant land on the maximum, and the receipt events they publish
   only ever go up.
 """
@@ -23,7 +23,7 @@ from audit.models import Event as AuditEvent
 from aventide.core.errors import DomainError
 from aventide.core.principal import Principal
 from messaging import services
-from messaging.models import Conversation, Message, Participant
+from messaging.models import Conversation, Message, NotificationDecision, Participant
 from realtime.models import Event as RealtimeEvent
 from tests.concurrency import WAIT, _row_locked
 from tests.messaging.conftest import ChatWorld
@@ -181,28 +181,56 @@ def test_an_ack_does_not_wait_for_a_send_holding_the_conversation(
     assert results == [2]
 
 
-def test_a_send_does_not_wait_for_an_ack_holding_a_participant(countries: list[str]) -> None:
+def test_concurrent_sends_and_acks_never_deadlock(countries: list[str], settings: Any) -> None:
+    """Sends whose bridge notifies every offline party (no coalescing: each send writes
+    decisions referencing the participants and updates their ``last_notified_at`` after its
+    event) race acks that move the same participants' watermarks. An ack that locked its row
+    before taking the event log's publish lock deadlocked with them (found through the ASGI
+    server); every call must succeed."""
+    settings.MESSAGING_RATE_PER_CONVERSATION = 100_000
+    settings.MESSAGING_RATE_PER_SENDER = 100_000
+    settings.MESSAGING_NOTIFY_COALESCE_SECONDS = 0
     chat = ChatWorld("AR")
-    conversation = chat.active()
-    chat.send(chat.p(chat.buyer), conversation, "¿Llega hoy?")
-    seller_row = Participant.objects.get(conversation=conversation, role="seller")
-    buyer_row = Participant.objects.get(conversation=conversation, role="buyer")
-    buyer = chat.p(chat.buyer)
-    sql = "SELECT id FROM messaging_participant WHERE id IN (%s, %s) FOR UPDATE"
-    with _row_locked(sql, [seller_row.pk, buyer_row.pk]):  # what acks in progress hold
-        results = in_threads(
-            [
-                _with_lock_timeout(
-                    lambda: services.message_send(
-                        actor=buyer,
-                        conversation_id=conversation.pk,
-                        client_message_id="while-acking",
-                        body="¿Me avisan al salir?",
-                    ).message.seq
+    order = chat.new_order()
+    conversation = chat.active(order)
+    parties = {"buyer": chat.p(chat.buyer), "seller": chat.p(chat.seller)}
+    parties["recipient"] = chat.recipient(order)
+    rounds = 8
+
+    def sender(i: int, who: str) -> Callable[[], int]:
+        def run() -> int:
+            for n in range(rounds):
+                services.message_send(
+                    actor=parties[who],
+                    conversation_id=conversation.pk,
+                    client_message_id=f"{who}-{i}-{n}",
+                    body=text(i, n),
                 )
-            ]
-        )
-    assert results == [3]
+            return rounds
+
+        return run
+
+    def acker(who: str, kind: str) -> Callable[[], int]:
+        def run() -> int:
+            moved = 0
+            for _ in range(rounds * 3):
+                last = Conversation.objects.get(pk=conversation.pk).last_seq
+                moved += services.message_ack(
+                    actor=parties[who], conversation_id=conversation.pk, kind=kind, up_to_seq=last
+                ).moved
+            return moved
+
+        return run
+
+    calls = [sender(i, who) for i, who in enumerate(parties)]
+    calls += [acker(who, kind) for who in parties for kind in ("delivered", "read")]
+    results = in_threads(calls)
+    assert all(isinstance(r, int) for r in results), results
+    total = 1 + rounds * len(parties)
+    assert Conversation.objects.get(pk=conversation.pk).last_seq == total
+    assert NotificationDecision.objects.filter(conversation=conversation).exists()
+    for row in Participant.objects.filter(conversation=conversation):
+        assert row.read_up_to_seq <= row.delivered_up_to_seq <= total
 
 
 def test_concurrent_acks_of_one_participant_land_on_the_maximum(countries: list[str]) -> None:

@@ -279,13 +279,13 @@ def test_message_ack_unexpected_error_is_counted_as_internal_error_and_rolled_ba
 def test_a_failing_ack_never_blocks_a_send(
     chat: ChatWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every ack path fails (the lock itself raises); the parties still send and read."""
+    """Every ack path fails (reading the row raises); the parties still send and read."""
     conversation = conversation_with(chat, messages=1)
 
     def broken(*_: Any, **__: Any) -> None:
         raise RuntimeError("participants table unavailable")
 
-    monkeypatch.setattr(receipts, "_lock_participant", broken)
+    monkeypatch.setattr(receipts, "_read_participant", broken)
     for kind in ("delivered", "read"):
         with pytest.raises(RuntimeError):
             ack(chat.p(chat.seller), conversation, kind, 2)
@@ -304,10 +304,11 @@ def test_message_ack_query_budget(
 ) -> None:
     conversation = conversation_with(chat)
     seller = chat.p(chat.seller)
-    # moved: lock (+ its conversation) 1, update 1, receipt event 1, + the test's savepoint pair
-    with django_assert_max_num_queries(5):
+    # moved: the row (+ its conversation) 1, the publish lock 1, the row FOR NO KEY UPDATE 1,
+    # the update 1, the receipt event 1, + the test's savepoint pair
+    with django_assert_max_num_queries(7):
         ack(seller, conversation, "read", 3)
-    # no-op: the lock only
+    # no-op: the read only (+ the savepoint pair)
     with django_assert_max_num_queries(3):
         ack(seller, conversation, "delivered", 2)
 
