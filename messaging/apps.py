@@ -41,3 +41,10 @@ class MessagingConfig(AppConfig):
         from messaging import notifications
 
         register_renderer(notifications.RENDERER, notifications.render_chat_notice)
+
+        # [receipts] Realtime ``ack`` frames (message.delivered / message.read): one service.
+        from messaging.services.receipts import ACK_FRAME_HANDLERS
+        from realtime.contracts import register_ack_handler
+
+        for ack_kind, handler in ACK_FRAME_HANDLERS.items():
+            register_ack_handler(ack_kind, handler)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from messaging import api
+from messaging import api, api_receipts
 
 urlpatterns = [
     path("conversations", api.ConversationsView.as_view(), name="conversations"),
@@ -25,6 +25,16 @@ urlpatterns = [
         "orders/<int:order_id>/conversation",
         api.OrderConversationView.as_view(),
         name="order-conversation",
+    ),
+    path(
+        "conversations/<int:conversation_id>/ack",
+        api_receipts.AckView.as_view(),
+        name="conversation-ack",
+    ),
+    path(
+        "conversations/<int:conversation_id>/reconcile",
+        api_receipts.ReconcileView.as_view(),
+        name="conversation-reconcile",
     ),
     path(
         "conversations/<int:conversation_id>/report",

@@ -14,6 +14,14 @@ from messaging.services.conversations import (
     conversations_activate_overdue,
     conversations_close_due,
 )
+from messaging.services.receipts import (
+    Receipt,
+    ReconcileState,
+    conversation_reconcile,
+    conversation_reconcile_request,
+    message_ack,
+    message_ack_request,
+)
 from messaging.services.reports import (
     ReportReason,
     ReportResult,
@@ -44,4 +52,13 @@ __all__ += [
     "conversation_report",
     "conversation_transcript",
     "report_resolve",
+]
+# Receipts and reconcile.
+__all__ += [
+    "Receipt",
+    "ReconcileState",
+    "conversation_reconcile",
+    "conversation_reconcile_request",
+    "message_ack",
+    "message_ack_request",
 ]

@@ -49,6 +49,8 @@ NOT_ACCOUNT_ONLY: dict[str, str] = {
     "conversations_messages_list": "a recipient reads its order's chat",
     "conversations_messages_send": "a recipient writes in its order's chat",
     "conversations_report": "a recipient reports a message of its order's chat",
+    "conversations_ack": "a recipient acks delivered/read in its order's chat",
+    "conversations_reconcile": "a recipient reconciles its order's chat",
 }
 
 
