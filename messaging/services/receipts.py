@@ -10,12 +10,12 @@ Invariants, locks, idempotency:
 - One use-case frame that never locks the conversation (sends do: an ack never waits for a
   send's conversation lock). The caller's participant row and its conversation are read in
   one statement without a lock; an older or repeated ack ends there. An ack that moves a
-  watermark takes, in this order, the event log's publish lock (``realtime.publish`` takes it
-  anyway, for its event) and the participant row ``FOR NO KEY UPDATE`` (re-read: acks of one
-  participant serialize on it), then updates and publishes. That is the order a send takes
-  them in (conversation, publish lock, participant rows through the bridge), so acks and
-  sends cannot deadlock; like every publisher, a moving ack waits its turn on the publish
-  lock for a few statements.
+  watermark locks the participant row ``FOR NO KEY UPDATE`` (re-read: acks of one
+  participant serialize on it), updates it and publishes last (``realtime.publish`` takes
+  the event log's ordering lock and holds it to the commit). That is the order a send takes
+  its locks in (conversation, participant rows through the bridge, then the publish lock as
+  its last statement), so acks and sends cannot deadlock; like every publisher, a moving ack
+  waits its turn on the publish lock for its last statement.
 - Monotonic: a watermark never goes back. An older (or repeated) ack is a no-op that answers
   the current state, so acks are idempotent and may arrive in any order. ``read`` raises
   ``delivered`` too (you cannot read what was not delivered): always
@@ -56,8 +56,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeGuard
-
-from django.db import connection
 
 from aventide.accounts.contracts import use_case
 from aventide.core.errors import DomainError, ValidationFailed
@@ -269,18 +267,6 @@ def _advance(participant: Participant, kind: str, up_to_seq: int) -> tuple[int, 
     return delivered, read
 
 
-def _take_publish_lock() -> None:
-    """Queue behind every transaction that is publishing to the event log, *before* locking
-    the participant row. A send holds the conversation, then the publish lock (its event),
-    then participant rows (the bridge's decisions reference them; a notice updates
-    ``last_notified_at``): an ack that locked its participant first and published second
-    would deadlock with it. One order for both -- publish lock, then participant -- and no
-    cycle. (``realtime.publish`` takes the same transaction-level lock again: re-entrant.)"""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [realtime.PUBLISH_LOCK_KEY])
-
-
 def _lock_watermarks(participant: Participant) -> Participant:
     """Re-read the row's watermarks under ``FOR NO KEY UPDATE`` (it serializes acks of one
     participant; unlike ``FOR UPDATE`` it lets the foreign-key checks of rows referencing the
@@ -332,7 +318,6 @@ def _ack(*, actor: Principal, conversation_id: int, kind: str, up_to_seq: int) -
         moved = (delivered, read) != (participant.delivered_up_to_seq, participant.read_up_to_seq)
         if moved:
             # Only a move locks: an older or repeated ack answers the committed state as read.
-            _take_publish_lock()
             participant = _lock_watermarks(participant)
             delivered, read = _advance(participant, kind, up_to_seq)
             moved = (delivered, read) != (
@@ -369,8 +354,8 @@ def message_ack(*, actor: Principal, conversation_id: int, kind: str, up_to_seq:
     """Move the caller's ``kind`` watermark up to ``up_to_seq`` (see the module docstring).
 
     Never locks the conversation. A no-op is 1 statement (the row and its conversation, no
-    lock); a move 5 (that read, the event log's publish lock, the row re-read ``FOR NO KEY
-    UPDATE``, the update, the realtime event)."""
+    lock); a move 4 (that read, the row re-read ``FOR NO KEY UPDATE``, the update, the
+    realtime event, which takes the event log's ordering lock to the commit)."""
     return _ack_input(actor, conversation_id, kind, up_to_seq)
 
 

@@ -134,7 +134,8 @@ def test_buyer_sends_seller_socket_receives_acks_read_buyer_reconcile_shows_read
         assert event["stream"] == stream
         assert event["data"]["messageId"] == sent.json()["id"]
         assert event["data"]["senderRole"] == "buyer"
-        # ... and reads the text (see test_the_message_event_carries_the_delivered_text)
+        assert event["data"]["body"] == "¿Llega antes de las 18?"  # the text, live
+        # ... and the same over REST
         page = http.get(f"{base}/messages", params={"afterSeq": seq - 1}, headers=as_seller)
         assert page.status_code == 200, page.text
         assert [m["body"] for m in page.json()["results"]] == ["¿Llega antes de las 18?"]
@@ -199,12 +200,6 @@ def test_buyer_sends_seller_socket_receives_acks_read_buyer_reconcile_shows_read
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug (reported): realtime.publish runs the payload through the log redaction "
-    "(aventide.core.logging.redact_mapping), whose secret keys include 'body', so the "
-    "message.created event reaches sockets and catchup with body '[REDACTED]'",
-)
 def test_the_message_event_carries_the_delivered_text(countries: list[str]) -> None:
     from messaging.models import Conversation
     from realtime.models import Event as RealtimeEvent
