@@ -837,13 +837,49 @@ _CHAT_ASKS = (
     "¿el repartidor avisa antes?",
     "¿se puede cambiar el color?",
     "¿hay demora por la lluvia?",
+    "¿lo reciben los fines de semana?",
+    "¿hace falta firmar algo?",
+    "¿traen la caja cerrada?",
+    "¿el moño es rojo o dorado?",
+    "¿llega antes del cumpleaños?",
+    "¿pueden tocar despacio que hay un bebé?",
+    "¿el paquete es pesado?",
+    "¿lo pueden dejar con el vecino?",
 )
-_CHAT_TAILS = ("gracias", "mil gracias", "saludos", "abrazo", "dale", "genial", "perfecto", "ok")
+_CHAT_MIDDLES = (
+    "es una sorpresa",
+    "ella no sabe nada",
+    "estoy en el trabajo",
+    "vuelvo a la noche",
+    "el perro ladra pero no muerde",
+    "la puerta es la verde",
+    "hay portero eléctrico",
+    "es el departamento del fondo",
+    "mi hermana abre",
+    "no anda el ascensor",
+    "es un regalo de aniversario",
+    "lo esperamos con ansias",
+    "avisen si se complica",
+    "muchas gracias por todo",
+    "disculpen la molestia",
+    "sin apuro igual",
+)
+_CHAT_TAILS = (
+    "gracias", "mil gracias", "saludos", "abrazo", "dale", "genial", "perfecto", "ok",
+    "un beso", "buen día", "buenas tardes", "quedo atenta", "quedo atento", "éxitos",
+    "todo bien", "nos vemos",
+)  # fmt: skip
 
 
 def chat_line(n: int) -> str:
-    """An everyday chat line; 512 distinct combinations before one repeats."""
-    return f"{_CHAT_OPENERS[n % 8]}, {_CHAT_ASKS[(n // 8) % 8]} {_CHAT_TAILS[(n // 64) % 8]}"
+    """An everyday chat line: 32,768 distinct ones (distinct moderation fingerprints), in an
+    order that does not follow ``n`` modulo the number of pairs, so no conversation sees the
+    same body again within a run (repeating one would count as spam, as it should)."""
+    k = (n * 2_654_435_761) % 32_768
+    return (
+        f"{_CHAT_OPENERS[k % 8]}, {_CHAT_ASKS[(k // 8) % 16]} "
+        f"{_CHAT_MIDDLES[(k // 128) % 16]}, {_CHAT_TAILS[(k // 2048) % 16]}"
+    )
 
 
 #: The product's endpoints (the -async ones exist only in bench/variants, the experiment of
