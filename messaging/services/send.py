@@ -135,31 +135,48 @@ _PARTY_FIELDS = (
 )
 
 
-def _parties(conversation_id: int) -> Conversation | None:
-    with _PARTIES_LOCK:
-        hit = _PARTIES.get(conversation_id)
-        if hit is not None:
-            _PARTIES.move_to_end(conversation_id)
-            return hit
+def _parties(conversation_id: int, *, fresh: bool = False) -> Conversation | None:
+    """The conversation's parties from the per-process cache (``fresh``: from the database,
+    refreshing the cache)."""
+    if not fresh:
+        with _PARTIES_LOCK:
+            hit = _PARTIES.get(conversation_id)
+            if hit is not None:
+                _PARTIES.move_to_end(conversation_id)
+                return hit
     row = Conversation.objects.only(*_PARTY_FIELDS).filter(pk=conversation_id).first()
-    if row is None:
-        return None
     with _PARTIES_LOCK:
+        if row is None:
+            _PARTIES.pop(conversation_id, None)
+            return None
         _PARTIES[conversation_id] = row
         while len(_PARTIES) > _PARTIES_MAX:
             _PARTIES.popitem(last=False)
     return row
 
 
+def _same_parties(cached: Conversation, locked: Conversation) -> bool:
+    return all(getattr(cached, f) == getattr(locked, f) for f in _PARTY_FIELDS if f != "pk")
+
+
+def _forget_parties(conversation_id: int) -> None:
+    with _PARTIES_LOCK:
+        _PARTIES.pop(conversation_id, None)
+
+
 def _pre_read(actor: Principal, conversation_id: int) -> Conversation:
     """The conversation's parties, without a lock: non-members get ``NOT_FOUND_OR_NO_ACCESS``
     before anything is counted. Staff pass here whatever their scope: the frame's ScopeGuard
-    check refuses them with ``SCOPE_VIOLATION`` (audited), not with a not-found."""
+    check refuses them with ``SCOPE_VIOLATION`` (audited), not with a not-found.
+
+    The cache only ever saves a read: a refusal is confirmed against the database first, and
+    the frame checks membership again on the locked row (and drops a cached entry that no
+    longer matches it -- ids are never reused in production, but a restored or flushed
+    database may reuse them)."""
     conversation = _parties(conversation_id)
-    if conversation is None:
-        raise ConversationNotFound()
-    role = selectors.member_role(actor, conversation)
-    if role is None:
+    if conversation is None or selectors.member_role(actor, conversation) is None:
+        conversation = _parties(conversation_id, fresh=True)
+    if conversation is None or selectors.member_role(actor, conversation) is None:
         raise ConversationNotFound()
     return conversation
 
@@ -267,6 +284,8 @@ def message_send(
     blocked = False
     with use_case(actor) as uc:
         conversation, role = lock_for(uc, actor, conversation_id)
+        if not _same_parties(pre, conversation):
+            _forget_parties(conversation_id)
         # A clientMessageId the cache has seen is looked up first (a retry answers before any
         # state check). A new one goes straight to the insert, which finds a duplicate itself
         # (ON CONFLICT) if the cache forgot an id after all.

@@ -304,3 +304,21 @@ def test_message_event_carries_the_delivered_text(chat: ChatWorld) -> None:
         "id"
     )
     assert event.payload["body"] == "¿Llega antes de las 18? Pedido 4512, gracias"
+
+
+def test_message_send_never_trusts_a_stale_parties_cache(chat: ChatWorld) -> None:
+    """A restored or flushed database can reuse a conversation id: the per-process cache of
+    its parties must never refuse a member nor let a stranger in."""
+    from messaging.services import send as send_module
+
+    conversation = chat.active()
+    stale = Conversation(
+        pk=conversation.pk,
+        order_id=conversation.order_id,
+        country_code="AR",
+        buyer_id=chat.seller.pk + 1000,  # somebody else's conversation under the same id
+        seller_id=chat.seller.pk + 1001,
+    )
+    send_module._PARTIES[conversation.pk] = stale
+    assert chat.send(chat.p(chat.buyer), conversation, "¿Sigue en camino?").created
+    assert send_module._PARTIES[conversation.pk].buyer_id == chat.buyer.pk  # refreshed
