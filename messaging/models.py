@@ -24,6 +24,7 @@ from django.db.models import Q
 from django_fsm import RETURN_VALUE, FSMField, transition
 
 from messaging.errors import MessageImmutable
+from realtime.contracts import anon_key, user_key
 
 BODY_MAX_CHARS = 2000
 CLIENT_MESSAGE_ID_MAX_LENGTH = 64
@@ -214,9 +215,17 @@ class Participant(models.Model):
     @property
     def audience_key(self) -> str:
         """The realtime audience key of this member (``user:<id>`` / ``anon:<uuid>``)."""
-        if self.user_id is not None:
-            return f"user:{self.user_id}"
-        return f"anon:{self.anon_id}"
+        return member_key(self.user_id, self.anon_id)
+
+
+def member_key(user_id: int | None, anon_id: uuid.UUID | str | None) -> str:
+    """The realtime audience key of a member (``user:<id>`` / ``anon:<uuid>``), ``system``
+    for neither (system messages). The one rule for participants, senders and reporters."""
+    if user_id is not None:
+        return user_key(user_id)
+    if anon_id is not None:
+        return anon_key(anon_id)
+    return "system"
 
 
 def _refuse(what: str) -> NoReturn:
@@ -284,6 +293,11 @@ class Message(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         _refuse("delete()")
+
+    @property
+    def sender_key(self) -> str:
+        """Who sent it, as an audience key (``system`` for system messages)."""
+        return member_key(self.sender_user_id, self.sender_anon_id)
 
 
 class Strike(models.Model):

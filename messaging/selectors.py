@@ -26,7 +26,9 @@ from messaging.models import (
     MessageKind,
     Participant,
     ParticipantRole,
+    member_key,
 )
+from realtime.contracts import anon_key, staff_key, user_key
 
 #: ``GET .../messages?limit=`` default and cap
 PAGE_DEFAULT = 50
@@ -67,29 +69,25 @@ def member_role(actor: Principal, conversation: Conversation) -> str | None:
 def party_keys(conversation: Conversation) -> dict[str, str]:
     """role -> realtime audience key of each party (``user:<id>`` / ``anon:<uuid>``)."""
     keys = {
-        ParticipantRole.BUYER.value: f"user:{conversation.buyer_id}",
-        ParticipantRole.SELLER.value: f"user:{conversation.seller_id}",
+        ParticipantRole.BUYER.value: user_key(conversation.buyer_id),
+        ParticipantRole.SELLER.value: user_key(conversation.seller_id),
     }
     if conversation.recipient_user_id is not None:
-        keys[ParticipantRole.RECIPIENT.value] = f"user:{conversation.recipient_user_id}"
+        keys[ParticipantRole.RECIPIENT.value] = user_key(conversation.recipient_user_id)
     elif conversation.recipient_anon_id is not None:
-        keys[ParticipantRole.RECIPIENT.value] = f"anon:{conversation.recipient_anon_id}"
+        keys[ParticipantRole.RECIPIENT.value] = anon_key(conversation.recipient_anon_id)
     return keys
 
 
 def actor_key(actor: Principal) -> str:
     """The audience/sender key of a principal (``user:<id>``, ``anon:<uuid>``, ``system``)."""
-    if actor.is_anonymous_identity:
-        return f"anon:{actor.anon_id}"
-    if actor.user_id is not None:
-        return f"user:{actor.user_id}"
-    return SYSTEM
+    return member_key(actor.user_id, actor.anon_id)
 
 
 def audience(conversation: Conversation) -> list[str]:
     """Who receives the conversation's realtime events: its parties and the country's staff
     queue (staff working the case subscribe to ``conversation:<id>`` or their queue)."""
-    return [*party_keys(conversation).values(), f"staff:{conversation.country_code}"]
+    return [*party_keys(conversation).values(), staff_key(conversation.country_code)]
 
 
 def visible_conversations(actor: Principal) -> QuerySet[Conversation]:

@@ -59,6 +59,7 @@ from messaging.models import (
     NotificationOutcome,
     Participant,
     ParticipantRole,
+    member_key,
 )
 from messaging.notifications import RENDERER
 from realtime import services as realtime
@@ -373,14 +374,6 @@ class BlindReport:
         return any(party.blind for party in self.parties)
 
 
-def _sender_key(user_id: int | None, anon_id: object) -> str:
-    if user_id is not None:
-        return f"user:{user_id}"
-    if anon_id is not None:
-        return f"anon:{anon_id}"
-    return "system"
-
-
 def blind_report(order_id: int) -> BlindReport | None:
     """Per party of the order's conversation: every bridge decision, and the blind spots --
     messages (any kind, not the party's own -- nor one the bridge decided on for the others
@@ -418,7 +411,7 @@ def blind_report(order_id: int) -> BlindReport | None:
         ]
         blind: list[BlindSpot] = []
         for seq, user_id, anon_id in messages:
-            if _sender_key(user_id, anon_id) == party.audience_key:
+            if member_key(user_id, anon_id) == party.audience_key:
                 continue
             outcome = outcome_at.get(seq)
             if outcome is None and seq in decided:

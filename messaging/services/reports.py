@@ -89,7 +89,7 @@ def conversation_report(
             raise MessageNotFound()
         if message.kind == MessageKind.SYSTEM:
             raise MessageNotReportable("System messages cannot be reported.")
-        if _sender_key(message) == reporter_key:
+        if message.sender_key == reporter_key:
             raise MessageNotReportable("You cannot report your own message.")
         existing = AbuseReport.objects.filter(
             message_id=message.pk, reporter_key=reporter_key
@@ -102,7 +102,7 @@ def conversation_report(
             source=AbuseFlagSource.REPORT,
             message=message,
             reporter_key=reporter_key,
-            subject_key=_sender_key(message),
+            subject_key=message.sender_key,
             reason_code=reason_code,
         )
         audit.record(
@@ -131,14 +131,6 @@ def conversation_report(
         )
         emit("METRIC_CHAT_REPORT", labels={"reason": reason_code})
         return ReportResult(report=report, created=True)
-
-
-def _sender_key(message: Message) -> str:
-    if message.sender_user_id is not None:
-        return f"user:{message.sender_user_id}"
-    if message.sender_anon_id is not None:
-        return f"anon:{message.sender_anon_id}"
-    return selectors.SYSTEM
 
 
 def report_resolve(*, actor: Principal, report_id: int) -> AbuseReport:

@@ -91,14 +91,6 @@ def transcript_digest(conversation_id: int, message_digests: list[str]) -> str:
     )
 
 
-def _sender(message: Message) -> str:
-    if message.sender_user_id is not None:
-        return f"user:{message.sender_user_id}"
-    if message.sender_anon_id is not None:
-        return f"anon:{message.sender_anon_id}"
-    return "system"
-
-
 def message_entry(message: Message) -> dict[str, Any]:
     """One message of the transcript: its hashed fields and its ``sha256``."""
     entry: dict[str, Any] = {
@@ -106,7 +98,7 @@ def message_entry(message: Message) -> dict[str, Any]:
         "seq": message.seq,
         "kind": message.kind,
         "senderRole": message.sender_role,
-        "sender": _sender(message),
+        "sender": message.sender_key,
         "clientMessageId": message.client_message_id,
         "createdAt": format_time(message.created_at),
         "verdict": message.verdict,
