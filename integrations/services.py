@@ -8,11 +8,11 @@ Write use cases (docs/development/recipe.md), each in a use-case frame:
   request return the existing job; another request is ``IDEMPOTENCY_KEY_REUSED`` (422).
   A broker that refuses the publish loses nothing: the job stays ``pending`` and the beat task
   ``dispatch_due`` hands it over later.
-- ``job_run`` -- the worker: (1) claim the due job (``FOR UPDATE SKIP LOCKED``), ask the
-  provider's circuit breaker (open: reschedule without calling, ``CIRCUIT_OPEN``), mark it
-  ``running`` with a lease, commit; (2) call the adapter (or the local executor) OUTSIDE any
-  transaction, with the timeout in the ``Call``; (3) in a second short transaction store the
-  ``Attempt`` and classify: success -> ``succeeded``; transient -> ``retry_scheduled`` with
+- ``job_run`` -- the worker: (1) claim the due job (``FOR UPDATE SKIP LOCKED``) and mark it
+  ``running`` with a lease (PostgreSQL: one statement in autocommit), then ask the provider's
+  circuit breaker (open: undo the claim and reschedule without calling, ``CIRCUIT_OPEN``);
+  (2) call the adapter (or the local executor) OUTSIDE any transaction, with the timeout in
+  the ``Call``; (3) in a second short transaction store the ``Attempt`` and classify: success -> ``succeeded``; transient -> ``retry_scheduled`` with
   backoff (``integrations.backoff``), or ``dead`` after ``max_attempts``; permanent -> ``dead``
   at once; ``JobObsolete`` (the work no longer applies) -> ``discarded`` at once, no DLQ.
   ``integration.result`` is audited when the job ends (succeeded, dead or discarded); entering
@@ -301,47 +301,77 @@ def _claims_in_one_statement() -> bool:
 def _claim(job_id: int) -> _Claim | None:
     now = timezone.now()
     lease = timedelta(seconds=float(settings.INTEGRATIONS_LEASE_SECONDS))
+    if _claims_in_one_statement():
+        # One statement needs no transaction of its own (autocommit): no BEGIN/COMMIT.
+        job, previous = _claim_row(job_id, now, now + lease)
+        if job is None:
+            return None
+        permit = _permit(job, now, previous)
+        return None if permit is None else _claim_of(job, permit)
     with use_case(SYSTEM):
-        if _claims_in_one_statement():
-            job, previous = _claim_row(job_id, now, now + lease)
-            if job is None:
-                return None
+        rows = list(
+            Job.objects.filter(pk=job_id, status__in=WAITING, next_attempt_at__lte=now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by()[:1]
+        )
+        if not rows:
+            return None
+        job = rows[0]
+        permit = _permit(job, now, None)
+        if permit is None:
+            return None
+        job.start(lease_until=now + lease)
+        job.save(update_fields=_START_FIELDS)
+        return _claim_of(job, permit)
+
+
+_LOCAL = breaker.Permit(allowed=True)
+
+
+def _permit(
+    job: Job, now: datetime, previous: tuple[str, int, datetime | None] | None
+) -> breaker.Permit | None:
+    """Ask the job's circuit breaker (local executors have none). Refused (open circuit):
+    reschedule the job without calling -- undoing the one-statement claim first
+    (``previous``: the row before it, written back only while the claim is still ours) --
+    and None."""
+    if executors.is_local(job.kind):
+        return _LOCAL
+    permit = breaker.before_call(job.kind)
+    if permit.allowed:
+        return permit
+    wait = permit.retry_in + _jitter.uniform(0.0, 1.0)
+    with use_case(SYSTEM):
+        if previous is not None:  # undo the claim's start: as if never claimed
+            claimed_attempt = job.attempts
+            job.status, job.attempts, job.lease_expires_at = previous
+            job.schedule_retry(at=now + timedelta(seconds=wait), code=CIRCUIT_OPEN)
+            job.updated_at = now
+            Job.objects.filter(
+                pk=job.pk, status=JobStatus.RUNNING, attempts=claimed_attempt
+            ).order_by().update(**{name: getattr(job, name) for name in Job.TRANSITION_FIELDS})
         else:
-            rows = list(
-                Job.objects.filter(pk=job_id, status__in=WAITING, next_attempt_at__lte=now)
-                .select_for_update(skip_locked=True, of=("self",))
-                .order_by()[:1]
-            )
-            if not rows:
-                return None
-            job, previous = rows[0], None
-        local = executors.is_local(job.kind)
-        permit = breaker.Permit(allowed=True) if local else breaker.before_call(job.kind)
-        if not permit.allowed:
-            if previous is not None:  # undo the claim's start: as if never claimed
-                job.status, job.attempts, job.lease_expires_at = previous
-            wait = permit.retry_in + _jitter.uniform(0.0, 1.0)
             job.schedule_retry(at=now + timedelta(seconds=wait), code=CIRCUIT_OPEN)
             job.save(update_fields=list(Job.TRANSITION_FIELDS))
-            emit(
-                "METRIC_INTEGRATION_CALL",
-                labels={"provider": job.kind, "outcome": "circuit_open"},
-                jobId=job.pk,
-            )
-            return None
-        if previous is None:
-            job.start(lease_until=now + lease)
-            job.save(update_fields=_START_FIELDS)
-        call = Call(
-            kind=job.kind,
-            operation=job.operation,
-            payload=job.payload,
-            idempotency_key=job.idempotency_key,
-            country_code=job.country_code,
-            timeout_seconds=float(settings.INTEGRATIONS_CALL_TIMEOUT_SECONDS),
-            attempt=job.attempts,
-        )
-        return _Claim(job.pk, job.attempts, call, local, permit.probe, job=job)
+    emit(
+        "METRIC_INTEGRATION_CALL",
+        labels={"provider": job.kind, "outcome": "circuit_open"},
+        jobId=job.pk,
+    )
+    return None
+
+
+def _claim_of(job: Job, permit: breaker.Permit) -> _Claim:
+    call = Call(
+        kind=job.kind,
+        operation=job.operation,
+        payload=job.payload,
+        idempotency_key=job.idempotency_key,
+        country_code=job.country_code,
+        timeout_seconds=float(settings.INTEGRATIONS_CALL_TIMEOUT_SECONDS),
+        attempt=job.attempts,
+    )
+    return _Claim(job.pk, job.attempts, call, executors.is_local(job.kind), permit.probe, job=job)
 
 
 def _claim_row(
@@ -444,30 +474,27 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
             job.drop(at=now, code=result.code, error=result.error)
         else:
             job.die(at=now, code=result.code, error=result.error)
-        if guarded:
-            # One statement instead of lock + save: written only if the row is still ours.
-            job.updated_at = now
-            written = (
-                Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=claim.attempt)
-                .order_by()
-                .update(**{name: getattr(job, name) for name in Job.TRANSITION_FIELDS})
-            )
-            if not written:
-                _stale(claim)
-                return None
-        else:
-            job.save(update_fields=list(Job.TRANSITION_FIELDS))
-        Attempt.objects.create(
+        attempt = Attempt(
             job=job,
             number=claim.attempt,
             started_at=result.started_at,
             latency_ms=result.latency_ms,
             outcome=result.outcome,
             provider=result.provider[:64],
-            error_code=result.code[:64],
             error=result.error[:500],
+            error_code=result.code[:64],
             status_code=result.status_code,
         )
+        if guarded:
+            # Instead of lock + save: the transition written only if the row is still ours
+            # (PostgreSQL: with the attempt row, in one statement).
+            job.updated_at = now
+            if not _settle_row(job, claim.attempt, attempt):
+                _stale(claim)
+                return None
+        else:
+            job.save(update_fields=list(Job.TRANSITION_FIELDS))
+            attempt.save(force_insert=True)
         if job.status in (JobStatus.SUCCEEDED, JobStatus.DEAD, JobStatus.DISCARDED):
             audit.record(
                 IntegrationAction.RESULT,
@@ -503,6 +530,63 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
             dead_id, kind, code, country = job.pk, job.kind, job.last_error_code, job.country_code
             uc.on_commit(lambda: _dlq_alert(dead_id, kind, code, country))
     return job
+
+
+_SETTLE_SQL: str | None = None
+_SETTLE_JOB_FIELDS: list[Any] = [Job._meta.get_field(name) for name in Job.TRANSITION_FIELDS]
+_SETTLE_ATTEMPT_FIELDS = [
+    f for f in Attempt._meta.concrete_fields if not f.primary_key and f.name != "job"
+]
+
+
+def _settle_sql() -> str:
+    """The guarded settle (PostgreSQL), built once from the models' own tables and columns:
+    ``Job``'s transition fields written while the row is ``running`` with the claim's attempt
+    number, and the ``Attempt`` row inserted from that UPDATE's result (nothing when the
+    guard matched nothing). Each attempt value is cast to its column's type."""
+    global _SETTLE_SQL
+    if _SETTLE_SQL is None:
+        qn = connection.ops.quote_name
+        assignments = ", ".join(f"{qn(f.column)} = %s" for f in _SETTLE_JOB_FIELDS)
+        columns = ", ".join(qn(f.column) for f in _SETTLE_ATTEMPT_FIELDS)
+        values = ", ".join(f"%s::{f.db_type(connection)}" for f in _SETTLE_ATTEMPT_FIELDS)
+        job_table, attempt_table = qn(Job._meta.db_table), qn(Attempt._meta.db_table)
+        job_fk = qn(Attempt._meta.get_field("job").column)
+        # No input reaches the SQL text: names come from the models, values are parameters.
+        _SETTLE_SQL = (
+            f"WITH settled AS (UPDATE {job_table} SET {assignments}"  # noqa: S608
+            f" WHERE id = %s AND status = %s AND attempts = %s RETURNING id)"
+            f" INSERT INTO {attempt_table} ({job_fk}, {columns})"
+            f" SELECT settled.id, {values} FROM settled RETURNING id"
+        )
+    return _SETTLE_SQL
+
+
+def _settle_row(job: Job, attempt_number: int, attempt: Attempt) -> bool:
+    """Write the settled ``job`` and its ``attempt`` while the claim is still ours (status
+    ``running``, attempt ``attempt_number``); False when it is stale (nothing written)."""
+    if not _claims_in_one_statement():
+        written = (
+            Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt_number)
+            .order_by()
+            .update(**{name: getattr(job, name) for name in Job.TRANSITION_FIELDS})
+        )
+        if written:
+            attempt.save(force_insert=True)
+        return bool(written)
+    params = [f.get_db_prep_save(getattr(job, f.attname), connection) for f in _SETTLE_JOB_FIELDS]
+    params += [job.pk, JobStatus.RUNNING.value, attempt_number]
+    params += [
+        f.get_db_prep_save(getattr(attempt, f.attname), connection) for f in _SETTLE_ATTEMPT_FIELDS
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_settle_sql(), params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    attempt.pk = row[0]
+    attempt._state.adding = False
+    return True
 
 
 def _stale(claim: _Claim) -> None:

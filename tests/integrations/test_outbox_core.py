@@ -201,9 +201,10 @@ def test_job_run_local_executor_skips_breaker(
 
 def test_job_run_query_budget(provider: FakeProvider, django_assert_max_num_queries: Any) -> None:
     job = _enqueue()
-    # PostgreSQL: claim = 1 statement (lock + start); settle = guarded update + attempt +
-    # audit; 2 savepoint pairs. Elsewhere: claim select + update, settle select + update.
-    budget = 8 if services._claims_in_one_statement() else 10
+    # PostgreSQL: claim = 1 statement (lock + start, no transaction of its own); settle = 1
+    # statement (guarded update + attempt) + audit, in 1 savepoint pair. Elsewhere: claim
+    # select + update, settle select + update + attempt + audit, 2 savepoint pairs.
+    budget = 5 if services._claims_in_one_statement() else 10
     with django_assert_max_num_queries(budget):
         services.job_run(job_id=job.pk)
     job.refresh_from_db()
