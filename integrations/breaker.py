@@ -43,11 +43,14 @@ class Permit:
     allowed: bool
     probe: bool = False
     retry_in: float = 0.0
+    #: closed with no failure counted when asked: a success has nothing to reset
+    clean: bool = False
 
 
 class Storage(Protocol):
     def failures_incr(self, provider: str) -> int: ...
     def open_until(self, provider: str) -> float: ...
+    def snapshot(self, provider: str) -> tuple[float, int]: ...
     def set_open(self, provider: str, until: float) -> None: ...
     def take_probe(self, provider: str, ttl: float) -> bool: ...
     def close(self, provider: str) -> bool: ...
@@ -71,6 +74,11 @@ class MemoryStorage:
 
     def open_until(self, provider: str) -> float:
         return self._open_until.get(provider, 0.0)
+
+    def snapshot(self, provider: str) -> tuple[float, int]:
+        """(open until, failures counted)."""
+        with self._lock:
+            return self._open_until.get(provider, 0.0), self._failures.get(provider, 0)
 
     def set_open(self, provider: str, until: float) -> None:
         with self._lock:
@@ -125,6 +133,13 @@ class RedisStorage:
     def open_until(self, provider: str) -> float:
         value = self._client.get(self._key(provider, "open_until"))
         return float(value) if value else 0.0
+
+    def snapshot(self, provider: str) -> tuple[float, int]:
+        """(open until, failures counted): one round trip (``MGET``)."""
+        until, failures = self._client.mget(
+            self._key(provider, "open_until"), self._key(provider, "failures")
+        )
+        return (float(until) if until else 0.0), (int(failures) if failures else 0)
 
     def set_open(self, provider: str, until: float) -> None:
         pipe = self._client.pipeline()
@@ -217,9 +232,9 @@ def open_since(provider: str) -> float | None:
 def before_call(provider: str, *, now: float | None = None) -> Permit:
     """May a call to ``provider`` go now? (The half-open probe goes to one caller only.)"""
     store = storage()
-    until = store.open_until(provider)
+    until, failures = store.snapshot(provider)
     if not until:
-        return Permit(allowed=True)
+        return Permit(allowed=True, clean=failures == 0)
     current = time.time() if now is None else now
     if current < until:
         return Permit(allowed=False, retry_in=until - current)
@@ -230,9 +245,16 @@ def before_call(provider: str, *, now: float | None = None) -> Permit:
     return Permit(allowed=False, retry_in=min(_cooldown(), ttl))
 
 
-def record_success(provider: str, *, probe: bool = False) -> None:
+def record_success(provider: str, *, probe: bool = False, clean: bool = False) -> None:
     """The provider answered: reset its failure count and close its circuit (one storage
-    call); the ``closed`` metric when it was open (or this was the probe)."""
+    call); the ``closed`` metric when it was open (or this was the probe).
+
+    ``clean`` (the ``Permit`` said so): the circuit was closed with no failure counted when
+    the call was allowed, so there is nothing to reset and no storage call is made -- the
+    outbox's hot path. A failure another process counted meanwhile stays counted until the
+    next success whose permit saw it (a circuit under failures can only open sooner)."""
+    if clean and not probe:
+        return
     was_open = storage().close(provider)
     if probe or was_open:
         emit(

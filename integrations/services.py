@@ -12,9 +12,10 @@ Write use cases (docs/development/recipe.md), each in a use-case frame:
   ``running`` with a lease (PostgreSQL: one statement in autocommit), then ask the provider's
   circuit breaker (open: undo the claim and reschedule without calling, ``CIRCUIT_OPEN``);
   (2) call the adapter (or the local executor) OUTSIDE any transaction, with the timeout in
-  the ``Call``; (3) in a second short transaction store the ``Attempt`` and classify: success -> ``succeeded``; transient -> ``retry_scheduled`` with
-  backoff (``integrations.backoff``), or ``dead`` after ``max_attempts``; permanent -> ``dead``
-  at once; ``JobObsolete`` (the work no longer applies) -> ``discarded`` at once, no DLQ.
+  the ``Call``; (3) in a second short transaction store the ``Attempt`` and classify:
+  success -> ``succeeded``; transient -> ``retry_scheduled`` with backoff
+  (``integrations.backoff``), or ``dead`` after ``max_attempts``; permanent -> ``dead`` at once;
+  ``JobObsolete`` (the work no longer applies) -> ``discarded`` at once, no DLQ.
   ``integration.result`` is audited when the job ends (succeeded, dead or discarded); entering
   the DLQ counts ``METRIC_INTEGRATION_DLQ`` and raises the ``ALERT_INTEGRATION_DLQ`` alert.
   Safe to run twice: a job not due, or running elsewhere, is left alone.
@@ -253,6 +254,8 @@ class _Claim:
     call: Call
     local: bool
     probe: bool
+    #: the breaker was closed with no failure counted when the call was permitted
+    clean: bool
     #: the row as the claim left it (``running``); the settle writes its transition from it
     job: Job | None = None
 
@@ -371,7 +374,8 @@ def _claim_of(job: Job, permit: breaker.Permit) -> _Claim:
         timeout_seconds=float(settings.INTEGRATIONS_CALL_TIMEOUT_SECONDS),
         attempt=job.attempts,
     )
-    return _Claim(job.pk, job.attempts, call, executors.is_local(job.kind), permit.probe, job=job)
+    local = executors.is_local(job.kind)
+    return _Claim(job.pk, job.attempts, call, local, permit.probe, permit.clean, job=job)
 
 
 def _claim_row(
@@ -616,13 +620,15 @@ def job_run(*, job_id: int) -> Job | None:
         if result.outcome == AttemptOutcome.TRANSIENT:
             breaker.record_failure(claim.call.kind, probe=claim.probe)
         else:  # the provider answered (a refusal is an answer): it is up
-            breaker.record_success(claim.call.kind, probe=claim.probe)
+            breaker.record_success(claim.call.kind, probe=claim.probe, clean=claim.clean)
     observability.observe_call(
         provider=claim.call.kind, outcome=result.outcome.value, duration_ms=result.latency_ms
     )
     emit(
         "METRIC_INTEGRATION_CALL",
         labels={"provider": claim.call.kind, "outcome": result.outcome.value},
+        # Routine successes are counted (and timed), not logged: a line per job is only cost.
+        log=result.outcome != AttemptOutcome.SUCCEEDED,
         durationMs=result.latency_ms,
         jobId=claim.job_id,
         code=result.code,

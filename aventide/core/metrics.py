@@ -57,12 +57,19 @@ def _counter_for(label_names: tuple[str, ...]) -> Counter:
         return counter
 
 
-def emit(name: str, *, labels: Mapping[str, str] | None = None, **fields: Any) -> None:
-    """Log ``name`` with ``fields`` (+labels) and count it. Never raises for bad labels."""
+def emit(
+    name: str, *, labels: Mapping[str, str] | None = None, log: bool = True, **fields: Any
+) -> None:
+    """Log ``name`` with ``fields`` (+labels) and count it. Never raises for bad labels.
+
+    ``log=False`` counts without the log line: for an event on a hot path whose every
+    occurrence is routine (a provider call that succeeded), where the count (and the
+    ``durationMs`` histogram) is what ops read and a line per occurrence is only cost."""
     if not _NAME_RE.match(name):
         raise ValueError(f"metric name must be UPPER_SNAKE: {name!r}")
     clean_labels = {k: str(v)[:64] for k, v in sorted((labels or {}).items()) if _LABEL_RE.match(k)}
-    _logger.info(name, **clean_labels, **fields)
+    if log:
+        _logger.info(name, **clean_labels, **fields)
     counter = _counter_for(tuple(clean_labels))
     counter.labels(name=name, **clean_labels).inc()
     duration = fields.get("durationMs")

@@ -58,6 +58,29 @@ def test_breaker_success_resets_the_failure_count(store: breaker.Storage) -> Non
     assert breaker.state(P, now=1000.0) == CircuitState.CLOSED
 
 
+def test_a_success_after_a_clean_permit_costs_no_storage_call(
+    store: breaker.Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox's hot path: closed and no failure counted -> the success resets nothing.
+    Once a failure is counted, the next permit is not clean and its success resets it."""
+    closes: list[str] = []
+    real_close = store.close
+    monkeypatch.setattr(
+        store, "close", lambda provider: closes.append(provider) or real_close(provider)
+    )
+    permit = breaker.before_call(P, now=1000.0)
+    assert permit.allowed and permit.clean
+    breaker.record_success(P, probe=permit.probe, clean=permit.clean)
+    assert closes == []
+    _fail(2, now=1000.0)
+    permit = breaker.before_call(P, now=1000.0)
+    assert permit.allowed and not permit.clean
+    breaker.record_success(P, probe=permit.probe, clean=permit.clean)
+    assert closes == [P]
+    _fail(2, now=1000.0)  # reset: two more failures do not reach the threshold (3)
+    assert breaker.state(P, now=1000.0) == CircuitState.CLOSED
+
+
 def test_breaker_lets_exactly_one_half_open_probe_through(store: breaker.Storage) -> None:
     _fail(3, now=1000.0)
     after_cooldown = 1031.0
