@@ -282,7 +282,7 @@ _START_FIELDS = ("status", "attempts", "lease_expires_at", "updated_at")
 #: worker holds is left alone) and apply ``Job.start``'s assignments -- status ``running``,
 #: ``attempts + 1``, the lease -- returning the row as it was before (``prev_*``) and after.
 #: ``tests/integrations/test_outbox_core.py`` keeps it equal to ``Job.start``.
-_CLAIM_SQL = """
+_CLAIM_SQL_TEMPLATE = """
 WITH due AS (
     SELECT id, status, lease_expires_at FROM integrations_job
     WHERE id = %s AND status = ANY(%s) AND next_attempt_at <= %s
@@ -291,8 +291,12 @@ WITH due AS (
 UPDATE integrations_job AS j
 SET status = %s, attempts = j.attempts + 1, lease_expires_at = %s, updated_at = %s
 FROM due WHERE j.id = due.id
-RETURNING j.*, due.status AS prev_status, due.lease_expires_at AS prev_lease_expires_at
+RETURNING {columns}, due.status AS prev_status, due.lease_expires_at AS prev_lease_expires_at
 """
+#: The model's columns in field order, so a row becomes a ``Job`` without the ORM's raw()
+#: (no per-call column resolution).
+_JOB_FIELDS: list[Any] = list(Job._meta.concrete_fields)
+_CLAIM_SQL = _CLAIM_SQL_TEMPLATE.format(columns=", ".join(f"j.{f.column}" for f in _JOB_FIELDS))
 
 
 def _claims_in_one_statement() -> bool:
@@ -383,16 +387,20 @@ def _claim_row(
 ) -> tuple[Job | None, tuple[str, int, datetime | None] | None]:
     """Run ``_CLAIM_SQL``: the claimed job (as ``Job.start`` leaves it) and its previous
     (status, attempts, lease), or (None, None) when the job is not due or held elsewhere."""
-    rows = list(
-        Job.objects.raw(
+    with connection.cursor() as cursor:
+        cursor.execute(
             _CLAIM_SQL, [job_id, list(WAITING), now, JobStatus.RUNNING, lease_until, now]
         )
-    )
-    if not rows:
+        row = cursor.fetchone()
+    if row is None:
         return None, None
-    job = rows[0]
-    extra: dict[str, Any] = job.__dict__  # the CTE's columns, set by raw() as attributes
-    previous = (str(extra["prev_status"]), job.attempts - 1, extra["prev_lease_expires_at"])
+    width = len(_JOB_FIELDS)
+    values = [
+        f.from_db_value(value, None, connection) if hasattr(f, "from_db_value") else value
+        for f, value in zip(_JOB_FIELDS, row[:width], strict=True)
+    ]
+    job = Job.from_db(connection.alias, [f.attname for f in _JOB_FIELDS], values)
+    previous = (str(row[width]), job.attempts - 1, row[width + 1])
     return job, previous
 
 
