@@ -15,6 +15,10 @@
    gets 422 ``MESSAGE_BLOCKED``; otherwise the message row, ``last_seq``, the audit row
    (digest, never the text), the realtime event and the bridge's decisions.
 
+Two ways in, one service: ``POST /api/conversations/{id}/messages`` (messaging.api) and the
+realtime ``send`` frame ``message.send`` (``message_send_frame``, registered with realtime in
+``MessagingConfig.ready``); both answer ``render_send``.
+
 The original text of a redacted message is stored staff-only and never leaves this function
 other than into that column: not in the event, the audit row, a log line or a notice.
 """
@@ -65,7 +69,9 @@ from messaging.services.conversations import (
     lock_for,
     publish_message,
 )
+from messaging.services.inputs import check_conversation_id, only_keys
 from realtime import selectors as presence
+from realtime.contracts import SendHandler, Sent
 
 _CLIENT_ID_RE = re.compile(rf"^[A-Za-z0-9._:\-]{{1,{CLIENT_MESSAGE_ID_MAX_LENGTH}}}$")
 SPAM = "SPAM"
@@ -369,4 +375,39 @@ def message_send(
 
 
 def render_send(actor: Principal, result: SendResult) -> dict[str, Any]:
+    """The answer to a send, REST (201, or 200 for a retry) and WebSocket (``sent``) alike:
+    the message as ``actor`` sees it, with its ``moderation``."""
     return selectors.render_message(actor, result.message)
+
+
+# --- the realtime ``send`` frame ---------------------------------------------------------------
+
+#: ``{"type": "send", "kind": "message.send", "ref": .., "conversationId": 12,
+#: "clientMessageId": "c-1", "body": ".."}`` -- the REST body plus the conversation's id (which
+#: REST carries in its URL)
+SEND_FRAME_KIND = "message.send"
+_FRAME_KEYS = frozenset({"conversationId", "clientMessageId", "body"})
+
+
+def message_send_frame(principal: Principal, data: dict[str, Any]) -> Sent:
+    """The realtime ``message.send`` frame: the same service, checks and rendering as
+    ``POST /api/conversations/{id}/messages``. Unknown fields are 400 ``VALIDATION_ERROR``
+    (the API's strict-input rule), a missing ``conversationId`` too; an id that is not a
+    positive integer answers 404 ``NOT_FOUND_OR_NO_ACCESS`` like a URL naming no conversation;
+    ``clientMessageId`` and ``body`` are checked by ``message_send`` itself. A retry (same
+    clientMessageId, same body) is ``replayed``: the original message, nothing written."""
+    body = only_keys(data, _FRAME_KEYS)
+    if "conversationId" not in body:
+        raise ValidationFailed(details={"conversationId": ["Required."]})
+    result = message_send(
+        actor=principal,
+        conversation_id=check_conversation_id(body["conversationId"]),
+        # any JSON value: ``message_send`` checks both (400 VALIDATION_ERROR, field by field)
+        client_message_id=body.get("clientMessageId", ""),
+        body=body.get("body", ""),
+    )
+    return Sent(data=render_send(principal, result), replayed=not result.created)
+
+
+#: registered in ``MessagingConfig.ready`` (``realtime.contracts.register_send_handler``)
+SEND_FRAME_HANDLERS: dict[str, SendHandler] = {SEND_FRAME_KIND: message_send_frame}
