@@ -4,7 +4,8 @@
 
 1. Before any transaction (no lock held while they run): the input checks (400), a read of
    the conversation's parties (non-members 404 ``NOT_FOUND_OR_NO_ACCESS`` right away), the
-   rate limits on the shared cache (429, counting distinct clientMessageIds only), moderation
+   rate limits on the shared cache (429, counting distinct clientMessageIds only; a retry of a
+   stored message is never a 429, even after the cache forgot its id), moderation
    (pure CPU) and the presence of the other parties (for the bridge).
 2. One use-case frame: lock the conversation row (serializes the conversation's sends, so
    ``seq`` is gapless); a message with this clientMessageId already there -> the original
@@ -43,7 +44,12 @@ from aventide.core.logging import get_logger
 from aventide.core.principal import Principal
 from messaging import limits, selectors
 from messaging.audit_actions import MessageAction
-from messaging.errors import ConversationNotFound, MessageBlocked, MessageIdReused
+from messaging.errors import (
+    ChatRateLimited,
+    ConversationNotFound,
+    MessageBlocked,
+    MessageIdReused,
+)
 from messaging.models import (
     BODY_MAX_CHARS,
     CLIENT_MESSAGE_ID_MAX_LENGTH,
@@ -211,6 +217,27 @@ def _original(existing: Message, digest: str) -> SendResult:
     return SendResult(message=existing, created=False)
 
 
+def _admit(
+    pre: Conversation, sender_key: str, client_message_id: str, fingerprint: str
+) -> limits.Admission:
+    """Count the send against the sender's limits. A retry of a stored message is never
+    refused: the cache forgets a claim after two windows (or when Redis restarts), and the
+    retry is then counted like a new message -- over the limit, the database decides (one
+    indexed read, on the refusal path only) and the retry goes on uncounted, to answer the
+    original under the lock like any retry (after the frame's scope check)."""
+    try:
+        return limits.admit(
+            sender_key=sender_key,
+            conversation_id=pre.pk,
+            client_message_id=client_message_id,
+            fingerprint=fingerprint,
+        )
+    except ChatRateLimited:
+        if _existing(pre, client_message_id) is None:
+            raise
+        return limits.Admission(new=False)
+
+
 def _strike(
     uc: UseCase,
     actor: Principal,
@@ -278,12 +305,7 @@ def message_send(
     pre = _pre_read(actor, conversation_id)
     sender_key = selectors.actor_key(actor)
     moderated = _moderate(actor, body, pre.country_code, repeats=0)
-    admission = limits.admit(
-        sender_key=sender_key,
-        conversation_id=pre.pk,
-        client_message_id=client_message_id,
-        fingerprint=moderated.fingerprint,
-    )
+    admission = _admit(pre, sender_key, client_message_id, moderated.fingerprint)
     if admission.new and admission.repeats >= settings.MESSAGING_SPAM_REPEAT_LIMIT:
         moderated = _moderate(actor, body, pre.country_code, repeats=admission.repeats)
     online = _online_keys(pre, sender_key)
