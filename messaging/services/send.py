@@ -7,6 +7,8 @@
    rate limits on the shared cache (429, counting distinct clientMessageIds only; a retry of a
    stored message is never a 429, even after the cache forgot its id), moderation
    (pure CPU) and the presence of the other parties (for the bridge).
+   A retry of a committed message (an id the cache has seen) by a party is answered from
+   the row right here, with no lock: a retry storm never holds up the conversation.
 2. One use-case frame: lock the conversation row (serializes the conversation's sends, so
    ``seq`` is gapless); a message with this clientMessageId already there -> the original
    (``created`` False; another body -> 422 ``IDEMPOTENCY_KEY_REUSED``) with no second row,
@@ -79,6 +81,7 @@ from messaging.services.inputs import check_conversation_id, only_keys
 from realtime import selectors as presence
 from realtime.contracts import SendHandler, Sent
 
+_PARTY_ROLES = frozenset({ParticipantRole.BUYER, ParticipantRole.SELLER, ParticipantRole.RECIPIENT})
 _CLIENT_ID_RE = re.compile(rf"^[A-Za-z0-9._:\-]{{1,{CLIENT_MESSAGE_ID_MAX_LENGTH}}}$")
 SPAM = "SPAM"
 logger = get_logger("messaging.send")
@@ -308,6 +311,14 @@ def message_send(
     admission = _admit(pre, sender_key, client_message_id, moderated.fingerprint)
     if admission.new and admission.repeats >= settings.MESSAGING_SPAM_REPEAT_LIMIT:
         moderated = _moderate(actor, body, pre.country_code, repeats=admission.repeats)
+    if not admission.new and selectors.member_role(actor, pre) in _PARTY_ROLES:
+        # A retry the cache knows, of a message already committed: a party gets the original
+        # from the row, with no frame and no lock -- a client's retry storm never queues the
+        # conversation's new messages behind it (drill 1). Staff take the frame's path: their
+        # scope is checked there. A message still in flight is not found: the lock decides.
+        existing = _existing(pre, client_message_id)
+        if existing is not None:
+            return _original(existing, digest)
     online = _online_keys(pre, sender_key)
     blocked = False
     with use_case(actor) as uc:

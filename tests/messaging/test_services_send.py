@@ -359,3 +359,37 @@ def test_message_send_retry_after_its_claim_expired_at_the_limit_answers_the_ori
         chat.send(buyer, conversation, "¿Viene envuelto?", cid="new-2")
     assert _code(still) == "RATE_LIMITED"
     assert Message.objects.filter(conversation=conversation, kind="user").count() == 2
+
+
+@pytest.mark.postgres
+def test_message_send_retry_of_a_committed_message_takes_no_lock(chat: ChatWorld) -> None:
+    """A party's retry is answered from the committed row: no frame, no conversation lock
+    (a retry storm never queues the conversation's new messages behind it -- drill 1)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    conversation = chat.active()
+    buyer = chat.p(chat.buyer)
+    first = chat.send(buyer, conversation, "¿Sale hoy?", cid="once")
+    audits = AuditEvent.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        again = chat.send(buyer, conversation, "¿Sale hoy?", cid="once")
+    assert not again.created and again.message.pk == first.message.pk
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len(sql) == 1 and "FOR UPDATE" not in sql[0], sql
+    assert AuditEvent.objects.count() == audits
+    with pytest.raises(DomainError) as exc:  # another body is still refused
+        chat.send(buyer, conversation, "otra cosa", cid="once")
+    assert _code(exc) == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_message_send_staff_retry_still_goes_through_the_scope_check(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    staff = chat.staff_principal("L1")
+    first = chat.send(staff, conversation, "Soporte: lo revisamos.", cid="staff-1")
+    again = chat.send(staff, conversation, "Soporte: lo revisamos.", cid="staff-1")
+    assert not again.created and again.message.pk == first.message.pk
+    outsider = make_staff("L1", ["MX"], "staff.l1.mx.retry@t.test")
+    with pytest.raises(DomainError) as exc:
+        chat.send(principal(outsider), conversation, "Soporte: lo revisamos.", cid="staff-1")
+    assert _code(exc) == "SCOPE_VIOLATION"
