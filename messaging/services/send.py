@@ -226,8 +226,8 @@ def _admit(
     """Count the send against the sender's limits. A retry of a stored message is never
     refused: the cache forgets a claim after two windows (or when Redis restarts), and the
     retry is then counted like a new message -- over the limit, the database decides (one
-    indexed read, on the refusal path only) and the retry goes on uncounted, to answer the
-    original under the lock like any retry (after the frame's scope check)."""
+    indexed read, on the refusal path only) and the retry goes on uncounted, to be answered
+    the original like any retry (staff: after the frame's scope check)."""
     try:
         return limits.admit(
             sender_key=sender_key,
