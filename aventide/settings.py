@@ -573,7 +573,9 @@ WS_ALLOWED_ORIGINS: list[str] = env.list(
 # [realtime-ws] The WebSocket /ws/realtime/ (docs/operations/realtime.md): per-connection
 # limits the consumer enforces itself, heartbeats, re-authorization and presence.
 REALTIME_WS_AUTH_TIMEOUT_SECONDS: float = env.float("REALTIME_WS_AUTH_TIMEOUT_SECONDS", default=10)
-REALTIME_WS_MAX_FRAME_BYTES: int = env.int("REALTIME_WS_MAX_FRAME_BYTES", default=8192)
+# 16 KiB: a chat send frame (a 2,000-character body of 4-byte characters is 8,000 bytes of
+# UTF-8, plus its ids) must fit, as it does over REST.
+REALTIME_WS_MAX_FRAME_BYTES: int = env.int("REALTIME_WS_MAX_FRAME_BYTES", default=16384)
 REALTIME_WS_MAX_FRAMES_PER_SECOND: float = env.float(
     "REALTIME_WS_MAX_FRAMES_PER_SECOND", default=10
 )

@@ -254,9 +254,7 @@ class MessagesView(APIView):
             client_message_id=data.validated_data["client_message_id"],
             body=data.validated_data["body"],
         )
-        return Response(
-            selectors.render_message(actor, result.message), status=201 if result.created else 200
-        )
+        return Response(services.render_send(actor, result), status=201 if result.created else 200)
 
 
 # --- abuse reports (issue 14, Deliver 8) -------------------------------------------------------

@@ -48,3 +48,10 @@ class MessagingConfig(AppConfig):
 
         for ack_kind, handler in ACK_FRAME_HANDLERS.items():
             register_ack_handler(ack_kind, handler)
+
+        # [send] Realtime ``send`` frames (``message.send``): the REST send's service and answer.
+        from messaging.services.send import SEND_FRAME_HANDLERS
+        from realtime.contracts import register_send_handler
+
+        for send_kind, send in SEND_FRAME_HANDLERS.items():
+            register_send_handler(send_kind, send)

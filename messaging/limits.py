@@ -3,7 +3,10 @@
 Every counter counts **distinct clientMessageIds**: a send first claims
 ``seen:<conversation>:<sender>:<clientMessageId>`` (SET NX); only a new id increments the
 counters. So a client retrying one message (even 20 times at once) never uses up its
-allowance, and the idempotent answer is never a 429.
+allowance, and the idempotent answer is never a 429. The claim lives two windows: a retry after
+that (or after Redis lost the claim) is counted once more, and if that count is over the limit
+the send path (``messaging.services.send._admit``) finds the stored message in the database and
+answers it anyway -- a retry of a stored message is never refused.
 
 - per sender per conversation: ``MESSAGING_RATE_PER_CONVERSATION`` per
   ``MESSAGING_RATE_WINDOW_SECONDS`` (fixed window);
@@ -97,6 +100,15 @@ def _admit_cache(keys: list[str], ttls: tuple[int, int, int]) -> tuple[bool, int
     return True, c, s, r
 
 
+def claim_name(*, sender_key: str, conversation_id: int, client_message_id: str) -> str:
+    """The cache name of a clientMessageId's claim (``seen``; ids and a digest, no text). It
+    lives two windows: a retry after that -- or after Redis lost it -- is counted again."""
+    seen = hashlib.sha256(
+        f"{conversation_id}:{sender_key}:{client_message_id}".encode()
+    ).hexdigest()[:32]
+    return f"chat:seen:{seen}"
+
+
 def admit(
     *, sender_key: str, conversation_id: int, client_message_id: str, fingerprint: str = ""
 ) -> Admission:
@@ -106,11 +118,12 @@ def admit(
     repeat_window = max(1, int(settings.MESSAGING_SPAM_REPEAT_WINDOW_SECONDS))
     now = time.time()
     slot = int(now // window)
-    seen = hashlib.sha256(
-        f"{conversation_id}:{sender_key}:{client_message_id}".encode()
-    ).hexdigest()[:32]
     names = [
-        f"chat:seen:{seen}",
+        claim_name(
+            sender_key=sender_key,
+            conversation_id=conversation_id,
+            client_message_id=client_message_id,
+        ),
         f"chat:rl:c:{conversation_id}:{sender_key}:{slot}",
         f"chat:rl:s:{sender_key}:{slot}",
     ]

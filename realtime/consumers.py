@@ -15,8 +15,10 @@ Protocol (docs/api/realtime-websocket.md; operations: docs/operations/realtime.m
    at the handover.
 3. Live events (``rt.event`` from ``realtime.services.publish``) reach the socket only if
    one of its audience keys is in the event's audience and it subscribed to the stream.
-4. ``ping`` -> ``pong``; ``ack`` -> the handler an app registered for its ``kind``;
-   ``unsubscribe`` -> ``unsubscribed``.
+4. ``ping`` -> ``pong``; ``ack`` -> the handler an app registered for its ``kind``
+   (``acked``); ``send`` -> likewise (``sent``: a write the client could make over REST,
+   e.g. ``message.send``, answered with what REST answers); ``unsubscribe`` ->
+   ``unsubscribed``.
 5. Membership is re-checked when it may have changed (``rt.recheck``: a principal changed in
    accounts, an app said a stream's members changed) and every
    ``REALTIME_WS_REAUTH_SECONDS`` as a backstop; a lost stream ends with ``unsubscribed``
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,14 +50,22 @@ from aventide.accounts import services as accounts_services
 from aventide.accounts.errors import WsTicketInvalid
 from aventide.core import metrics
 from aventide.core.context import bound_context
-from aventide.core.errors import DomainError
+from aventide.core.errors import DomainError, RateLimited
 from aventide.core.logging import get_logger
 from aventide.core.metrics import REGISTRY
 from aventide.core.principal import Principal
 from realtime import authz, presence
 from realtime import selectors as log_selectors
-from realtime.contracts import Stream, ack_handler, audience_keys, parse_stream, principal_group
-from realtime.errors import AckUnknown, CursorExpired, InvalidCursor
+from realtime.contracts import (
+    Sent,
+    Stream,
+    ack_handler,
+    audience_keys,
+    parse_stream,
+    principal_group,
+    send_handler,
+)
+from realtime.errors import AckUnknown, CursorExpired, InvalidCursor, SendUnknown
 from realtime.limits import FrameBucket, frame_too_large
 
 logger = get_logger("aventide.realtime")
@@ -219,6 +230,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             "subscribe": self._subscribe,
             "unsubscribe": self._unsubscribe,
             "ack": self._ack,
+            "send": self._send_frame,
             "ping": self._ping,
         }.get(kind)
         if handler is None:
@@ -366,36 +378,77 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         return True
 
     async def _ack(self, frame: dict[str, Any]) -> None:
-        principal = self.principal
-        assert principal is not None
         kind, ref = frame.get("kind"), _clean_ref(frame.get("ref"))
         handler = ack_handler(kind) if isinstance(kind, str) else None
-        if handler is None:
+        if handler is None or not isinstance(kind, str):
             await self._send_error(AckUnknown.code, AckUnknown.default_message, ref=ref)
             return
+        done, result = await self._run_handler(handler, frame, kind=kind, ref=ref, what="ack")
+        if not done:
+            return
+        reply: dict[str, Any] = {"type": "acked", "kind": kind, "ref": ref}
+        if result:
+            reply["data"] = result
+        await self._send(reply)
+
+    async def _send_frame(self, frame: dict[str, Any]) -> None:
+        """``{"type": "send", "kind": ..., "ref": ..., ...}``: a write through the handler an
+        app registered for ``kind``; ``sent`` with its ``data`` (and ``replayed`` when the
+        answer is the original of an earlier send with the same client id)."""
+        kind, ref = frame.get("kind"), _clean_ref(frame.get("ref"))
+        handler = send_handler(kind) if isinstance(kind, str) else None
+        if handler is None or not isinstance(kind, str):
+            await self._send_error(SendUnknown.code, SendUnknown.default_message, ref=ref)
+            return
+        done, result = await self._run_handler(handler, frame, kind=kind, ref=ref, what="send")
+        if not done:
+            return
+        assert isinstance(result, Sent), f"a send handler returned {type(result).__name__}"
+        reply: dict[str, Any] = {"type": "sent", "kind": kind, "ref": ref, "data": result.data}
+        if result.replayed:
+            reply["replayed"] = True
+        await self._send(reply)
+
+    async def _run_handler(
+        self,
+        handler: Callable[[Principal, dict[str, Any]], object],
+        frame: dict[str, Any],
+        *,
+        kind: str,
+        ref: str | int | None,
+        what: str,
+    ) -> tuple[bool, object]:
+        """Run an app's frame handler in its own request context (one request id, bound to the
+        socket's principal; the handler opens its use-case frame) on the database thread.
+        ``(True, result)``, or ``(False, None)`` once the error frame is sent: the
+        DomainError's code, message, ``details`` and ``retryAfter`` (a 429's ``Retry-After``),
+        with the frame's ``ref`` and the ``requestId`` of the audit rows and logs."""
+        principal = self.principal
+        assert principal is not None
         data = {k: v for k, v in frame.items() if k not in ("type", "kind", "ref")}
 
-        def run(request_id: list[str]) -> dict[str, Any] | None:
+        def run(request_id: list[str]) -> object:
             with bound_context(principal=principal) as rid:
                 request_id.append(rid)
                 return handler(principal, data)
 
         rid: list[str] = []
         try:
-            result = await database_sync_to_async(run)(rid)
+            return True, await database_sync_to_async(run)(rid)
         except DomainError as error:
             await self._send_error(
-                error.code, message=error.message, ref=ref, requestId=rid[0] if rid else None
+                error.code,
+                message=error.message,
+                ref=ref,
+                requestId=rid[0] if rid else None,
+                details=error.details,
+                retryAfter=error.retry_after if isinstance(error, RateLimited) else None,
             )
-            return
         except Exception:
-            logger.exception("REALTIME_ACK_FAILED", ackKind=kind)
+            event = "REALTIME_ACK_FAILED" if what == "ack" else "REALTIME_SEND_FAILED"
+            logger.exception(event, frameKind=kind)
             await self._send_error("INTERNAL_ERROR", ref=ref, requestId=rid[0] if rid else None)
-            return
-        reply: dict[str, Any] = {"type": "acked", "kind": kind, "ref": ref}
-        if result:
-            reply["data"] = result
-        await self._send(reply)
+        return False, None
 
     # --- messages from the channel layer ------------------------------------------------------
 

@@ -126,9 +126,28 @@ StreamAuthorizer = Callable[[Principal, Stream], None]
 #: and raises a DomainError to refuse (its code goes back in an error frame).
 AckHandler = Callable[[Principal, dict[str, Any]], "dict[str, Any] | None"]
 
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What a send handler answers: ``data`` goes back in the ``sent`` reply; ``replayed``
+    says it is the original answer to an earlier frame or request with the same client id
+    (a retry), not a new write."""
+
+    data: dict[str, Any]
+    replayed: bool = False
+
+
+#: ``handler(principal, data)`` for a client's ``{"type": "send", "kind": <kind>, ...}`` frame
+#: (``data`` = the frame without ``type``/``kind``/``ref``): a write the client would
+#: otherwise make over REST (messaging: ``message.send``). Same rules as an ``AckHandler``:
+#: sync, runs in its own use-case frame, raises a DomainError to refuse. It must call the
+#: service its REST endpoint calls and render what that endpoint renders.
+SendHandler = Callable[[Principal, dict[str, Any]], Sent]
+
 _STREAM_AUTHORIZERS: dict[str, StreamAuthorizer] = {}
 _ACK_HANDLERS: dict[str, AckHandler] = {}
-_ACK_KIND_RE = re.compile(r"^[a-z][a-z0-9_.]{0,47}$")
+_SEND_HANDLERS: dict[str, SendHandler] = {}
+_FRAME_KIND_RE = re.compile(r"^[a-z][a-z0-9_.]{0,47}$")
 
 #: Stream kinds realtime authorizes itself (``user``, ``anon``, ``staff``); the others
 #: (``order``, ``conversation``) belong to the app that owns the rooms.
@@ -151,19 +170,33 @@ def stream_authorizer(kind: str) -> StreamAuthorizer | None:
     return _STREAM_AUTHORIZERS.get(kind)
 
 
+def _register(registry: dict[str, Any], frame: str, kind: str, handler: object) -> None:
+    if not _FRAME_KIND_RE.match(kind):
+        raise ValueError(f"{frame} kind must be lower.dotted: {kind!r}")
+    current = registry.get(kind)
+    if current is not None and current is not handler:
+        raise ValueError(f"{frame} kind {kind!r} already has a handler")
+    registry[kind] = handler
+
+
 def register_ack_handler(kind: str, handler: AckHandler) -> None:
     """Handle ``{"type": "ack", "kind": <kind>, ...}`` frames (messaging: ``message.delivered``,
     ``message.read``). One handler per kind; registering the same function again is a no-op."""
-    if not _ACK_KIND_RE.match(kind):
-        raise ValueError(f"ack kind must be lower.dotted: {kind!r}")
-    current = _ACK_HANDLERS.get(kind)
-    if current is not None and current is not handler:
-        raise ValueError(f"ack kind {kind!r} already has a handler")
-    _ACK_HANDLERS[kind] = handler
+    _register(_ACK_HANDLERS, "ack", kind, handler)
 
 
 def ack_handler(kind: str) -> AckHandler | None:
     return _ACK_HANDLERS.get(kind)
+
+
+def register_send_handler(kind: str, handler: SendHandler) -> None:
+    """Handle ``{"type": "send", "kind": <kind>, ...}`` frames (messaging: ``message.send``).
+    One handler per kind; registering the same function again is a no-op."""
+    _register(_SEND_HANDLERS, "send", kind, handler)
+
+
+def send_handler(kind: str) -> SendHandler | None:
+    return _SEND_HANDLERS.get(kind)
 
 
 def principal_groups_of_key(key: str) -> list[str]:

@@ -69,6 +69,14 @@ class AckUnknown(DomainError):
     default_message = "No handler for this kind of acknowledgement."
 
 
+class SendUnknown(DomainError):
+    """A ``send`` frame of a kind no app registered a handler for."""
+
+    code = "UNKNOWN_SEND"
+    status = HTTPStatus.BAD_REQUEST
+    default_message = "No handler for this kind of send."
+
+
 __all__ = [
     "AckUnknown",
     "CursorExpired",
@@ -78,4 +86,5 @@ __all__ = [
     "InvalidCursor",
     "NotRoomMember",
     "PublishOutsideTransaction",
+    "SendUnknown",
 ]

@@ -1,6 +1,7 @@
 """Per-connection limits the WebSocket consumer enforces itself, whatever server runs it.
 
-- frame size: ``REALTIME_WS_MAX_FRAME_BYTES`` (8 KiB) -> error ``FRAME_TOO_LARGE``, close 1009;
+- frame size: ``REALTIME_WS_MAX_FRAME_BYTES`` (16 KiB: a chat ``send`` of
+  2,000 characters fits) -> error ``FRAME_TOO_LARGE``, close 1009;
 - client frames per second: ``REALTIME_WS_MAX_FRAMES_PER_SECOND`` (10/s on average, bursts of
   ``REALTIME_WS_FRAME_BURST`` = 40) -> error ``RATE_LIMITED``, close 4429;
 - open subscriptions: ``REALTIME_WS_MAX_SUBSCRIPTIONS`` (50) -> error

@@ -55,16 +55,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 from aventide.accounts.contracts import use_case
 from aventide.core.errors import DomainError, ValidationFailed
 from aventide.core.metrics import emit
 from aventide.core.principal import Principal
-from aventide.core.serializers import MAX_ID
 from messaging import selectors
 from messaging.errors import ConversationNotFound, InvalidAck
 from messaging.models import Conversation, Participant, ParticipantRole
+from messaging.services.inputs import check_conversation_id as _check_conversation_id
+from messaging.services.inputs import is_int as _is_int
+from messaging.services.inputs import only_keys as _only_keys
 from realtime import services as realtime
 
 METRIC_CHAT_ACK_FAILURE = "METRIC_CHAT_ACK_FAILURE"
@@ -200,16 +202,6 @@ def _counted(flow: str) -> Iterator[None]:
 # --- input checks ------------------------------------------------------------------------------
 
 
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_conversation_id(value: object) -> int:
-    if not _is_int(value) or not 0 < value <= MAX_ID:
-        raise ConversationNotFound()
-    return value
-
-
 def _check_ack(kind: object, up_to_seq: object) -> tuple[str, int]:
     problems: dict[str, list[str]] = {}
     if kind not in KINDS:
@@ -219,17 +211,6 @@ def _check_ack(kind: object, up_to_seq: object) -> tuple[str, int]:
     if problems or not _is_int(up_to_seq):
         raise InvalidAck(details=problems)
     return str(kind), up_to_seq
-
-
-def _only_keys(data: object, allowed: frozenset[str]) -> Mapping[str, Any]:
-    """The body must be an object without unknown keys: 400 ``VALIDATION_ERROR`` like every
-    strict input of the API (docs/api/errors.md), counted like every other refusal."""
-    if not isinstance(data, Mapping):
-        raise ValidationFailed(details={"body": ["A JSON object."]})
-    unknown = sorted(str(k) for k in data if k not in allowed)
-    if unknown:
-        raise ValidationFailed(details={k: ["Unknown field."] for k in unknown})
-    return data
 
 
 # --- the write ---------------------------------------------------------------------------------

@@ -4,8 +4,11 @@
 
 1. Before any transaction (no lock held while they run): the input checks (400), a read of
    the conversation's parties (non-members 404 ``NOT_FOUND_OR_NO_ACCESS`` right away), the
-   rate limits on the shared cache (429, counting distinct clientMessageIds only), moderation
+   rate limits on the shared cache (429, counting distinct clientMessageIds only; a retry of a
+   stored message is never a 429, even after the cache forgot its id), moderation
    (pure CPU) and the presence of the other parties (for the bridge).
+   A retry of a committed message (an id the cache has seen) by a party is answered from
+   the row right here, with no lock: a retry storm never holds up the conversation.
 2. One use-case frame: lock the conversation row (serializes the conversation's sends, so
    ``seq`` is gapless); a message with this clientMessageId already there -> the original
    (``created`` False; another body -> 422 ``IDEMPOTENCY_KEY_REUSED``) with no second row,
@@ -14,6 +17,10 @@
    (3 in 24 h freeze the chat); block -> the strike and its audit row commit and the caller
    gets 422 ``MESSAGE_BLOCKED``; otherwise the message row, ``last_seq``, the audit row
    (digest, never the text), the realtime event and the bridge's decisions.
+
+Two ways in, one service: ``POST /api/conversations/{id}/messages`` (messaging.api) and the
+realtime ``send`` frame ``message.send`` (``message_send_frame``, registered with realtime in
+``MessagingConfig.ready``); both answer ``render_send``.
 
 The original text of a redacted message is stored staff-only and never leaves this function
 other than into that column: not in the event, the audit row, a log line or a notice.
@@ -39,7 +46,12 @@ from aventide.core.logging import get_logger
 from aventide.core.principal import Principal
 from messaging import limits, selectors
 from messaging.audit_actions import MessageAction
-from messaging.errors import ConversationNotFound, MessageBlocked, MessageIdReused
+from messaging.errors import (
+    ChatRateLimited,
+    ConversationNotFound,
+    MessageBlocked,
+    MessageIdReused,
+)
 from messaging.models import (
     BODY_MAX_CHARS,
     CLIENT_MESSAGE_ID_MAX_LENGTH,
@@ -65,8 +77,11 @@ from messaging.services.conversations import (
     lock_for,
     publish_message,
 )
+from messaging.services.inputs import check_conversation_id, only_keys
 from realtime import selectors as presence
+from realtime.contracts import SendHandler, Sent
 
+_PARTY_ROLES = frozenset({ParticipantRole.BUYER, ParticipantRole.SELLER, ParticipantRole.RECIPIENT})
 _CLIENT_ID_RE = re.compile(rf"^[A-Za-z0-9._:\-]{{1,{CLIENT_MESSAGE_ID_MAX_LENGTH}}}$")
 SPAM = "SPAM"
 logger = get_logger("messaging.send")
@@ -205,6 +220,27 @@ def _original(existing: Message, digest: str) -> SendResult:
     return SendResult(message=existing, created=False)
 
 
+def _admit(
+    pre: Conversation, sender_key: str, client_message_id: str, fingerprint: str
+) -> limits.Admission:
+    """Count the send against the sender's limits. A retry of a stored message is never
+    refused: the cache forgets a claim after two windows (or when Redis restarts), and the
+    retry is then counted like a new message -- over the limit, the database decides (one
+    indexed read, on the refusal path only) and the retry goes on uncounted, to be answered
+    the original like any retry (staff: after the frame's scope check)."""
+    try:
+        return limits.admit(
+            sender_key=sender_key,
+            conversation_id=pre.pk,
+            client_message_id=client_message_id,
+            fingerprint=fingerprint,
+        )
+    except ChatRateLimited:
+        if _existing(pre, client_message_id) is None:
+            raise
+        return limits.Admission(new=False)
+
+
 def _strike(
     uc: UseCase,
     actor: Principal,
@@ -272,14 +308,17 @@ def message_send(
     pre = _pre_read(actor, conversation_id)
     sender_key = selectors.actor_key(actor)
     moderated = _moderate(actor, body, pre.country_code, repeats=0)
-    admission = limits.admit(
-        sender_key=sender_key,
-        conversation_id=pre.pk,
-        client_message_id=client_message_id,
-        fingerprint=moderated.fingerprint,
-    )
+    admission = _admit(pre, sender_key, client_message_id, moderated.fingerprint)
     if admission.new and admission.repeats >= settings.MESSAGING_SPAM_REPEAT_LIMIT:
         moderated = _moderate(actor, body, pre.country_code, repeats=admission.repeats)
+    if not admission.new and selectors.member_role(actor, pre) in _PARTY_ROLES:
+        # A retry the cache knows, of a message already committed: a party gets the original
+        # from the row, with no frame and no lock -- a client's retry storm never queues the
+        # conversation's new messages behind it (drill 1). Staff take the frame's path: their
+        # scope is checked there. A message still in flight is not found: the lock decides.
+        existing = _existing(pre, client_message_id)
+        if existing is not None:
+            return _original(existing, digest)
     online = _online_keys(pre, sender_key)
     blocked = False
     with use_case(actor) as uc:
@@ -369,4 +408,39 @@ def message_send(
 
 
 def render_send(actor: Principal, result: SendResult) -> dict[str, Any]:
+    """The answer to a send, REST (201, or 200 for a retry) and WebSocket (``sent``) alike:
+    the message as ``actor`` sees it, with its ``moderation``."""
     return selectors.render_message(actor, result.message)
+
+
+# --- the realtime ``send`` frame ---------------------------------------------------------------
+
+#: ``{"type": "send", "kind": "message.send", "ref": .., "conversationId": 12,
+#: "clientMessageId": "c-1", "body": ".."}`` -- the REST body plus the conversation's id (which
+#: REST carries in its URL)
+SEND_FRAME_KIND = "message.send"
+_FRAME_KEYS = frozenset({"conversationId", "clientMessageId", "body"})
+
+
+def message_send_frame(principal: Principal, data: dict[str, Any]) -> Sent:
+    """The realtime ``message.send`` frame: the same service, checks and rendering as
+    ``POST /api/conversations/{id}/messages``. Unknown fields are 400 ``VALIDATION_ERROR``
+    (the API's strict-input rule), a missing ``conversationId`` too; an id that is not a
+    positive integer answers 404 ``NOT_FOUND_OR_NO_ACCESS`` like a URL naming no conversation;
+    ``clientMessageId`` and ``body`` are checked by ``message_send`` itself. A retry (same
+    clientMessageId, same body) is ``replayed``: the original message, nothing written."""
+    body = only_keys(data, _FRAME_KEYS)
+    if "conversationId" not in body:
+        raise ValidationFailed(details={"conversationId": ["Required."]})
+    result = message_send(
+        actor=principal,
+        conversation_id=check_conversation_id(body["conversationId"]),
+        # any JSON value: ``message_send`` checks both (400 VALIDATION_ERROR, field by field)
+        client_message_id=body.get("clientMessageId", ""),
+        body=body.get("body", ""),
+    )
+    return Sent(data=render_send(principal, result), replayed=not result.created)
+
+
+#: registered in ``MessagingConfig.ready`` (``realtime.contracts.register_send_handler``)
+SEND_FRAME_HANDLERS: dict[str, SendHandler] = {SEND_FRAME_KIND: message_send_frame}

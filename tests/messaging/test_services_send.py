@@ -321,3 +321,75 @@ def test_message_send_never_trusts_a_stale_parties_cache(chat: ChatWorld) -> Non
     send_module._PARTIES[conversation.pk] = stale
     assert chat.send(chat.p(chat.buyer), conversation, "¿Sigue en camino?").created
     assert send_module._PARTIES[conversation.pk].buyer_id == chat.buyer.pk  # refreshed
+
+
+@pytest.mark.redis
+def test_message_send_retry_after_its_claim_expired_at_the_limit_answers_the_original(
+    chat: ChatWorld, settings: Any
+) -> None:
+    """A retry of a stored message is never a 429, even once the cache forgot its claim (two
+    windows later, or Redis restarted) while the sender is at its limit (drill 1)."""
+    from django.core.cache import cache
+
+    from messaging import limits
+
+    settings.MESSAGING_RATE_PER_CONVERSATION = 2
+    conversation = chat.active()
+    buyer = chat.p(chat.buyer)
+    first = chat.send(buyer, conversation, "¿Llega hoy?", cid="old-1")
+    cache.delete(
+        limits.claim_name(
+            sender_key=f"user:{chat.buyer.pk}",
+            conversation_id=conversation.pk,
+            client_message_id="old-1",
+        )
+    )
+    chat.send(buyer, conversation, "¿Tocan timbre?", cid="new-1")  # the sender is at its limit
+    with pytest.raises(DomainError) as exc:
+        chat.send(buyer, conversation, "¿Viene envuelto?", cid="new-2")
+    assert _code(exc) == "RATE_LIMITED"
+    again = chat.send(buyer, conversation, "¿Llega hoy?", cid="old-1")
+    assert not again.created and again.message.pk == first.message.pk
+    # another body under the stored id is still refused as such, not as a 429
+    with pytest.raises(DomainError) as reused:
+        chat.send(buyer, conversation, "otra cosa", cid="old-1")
+    assert _code(reused) == "IDEMPOTENCY_KEY_REUSED"
+    # and a new message is still refused
+    with pytest.raises(DomainError) as still:
+        chat.send(buyer, conversation, "¿Viene envuelto?", cid="new-2")
+    assert _code(still) == "RATE_LIMITED"
+    assert Message.objects.filter(conversation=conversation, kind="user").count() == 2
+
+
+@pytest.mark.postgres
+def test_message_send_retry_of_a_committed_message_takes_no_lock(chat: ChatWorld) -> None:
+    """A party's retry is answered from the committed row: no frame, no conversation lock
+    (a retry storm never queues the conversation's new messages behind it -- drill 1)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    conversation = chat.active()
+    buyer = chat.p(chat.buyer)
+    first = chat.send(buyer, conversation, "¿Sale hoy?", cid="once")
+    audits = AuditEvent.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        again = chat.send(buyer, conversation, "¿Sale hoy?", cid="once")
+    assert not again.created and again.message.pk == first.message.pk
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len(sql) == 1 and "FOR UPDATE" not in sql[0], sql
+    assert AuditEvent.objects.count() == audits
+    with pytest.raises(DomainError) as exc:  # another body is still refused
+        chat.send(buyer, conversation, "otra cosa", cid="once")
+    assert _code(exc) == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_message_send_staff_retry_still_goes_through_the_scope_check(chat: ChatWorld) -> None:
+    conversation = chat.active()
+    staff = chat.staff_principal("L1")
+    first = chat.send(staff, conversation, "Soporte: lo revisamos.", cid="staff-1")
+    again = chat.send(staff, conversation, "Soporte: lo revisamos.", cid="staff-1")
+    assert not again.created and again.message.pk == first.message.pk
+    outsider = make_staff("L1", ["MX"], "staff.l1.mx.retry@t.test")
+    with pytest.raises(DomainError) as exc:
+        chat.send(principal(outsider), conversation, "Soporte: lo revisamos.", cid="staff-1")
+    assert _code(exc) == "SCOPE_VIOLATION"

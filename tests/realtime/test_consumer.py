@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from aventide.accounts import services as accounts
 from aventide.accounts.models import User
 from aventide.core import metrics
-from aventide.core.errors import Conflict
+from aventide.core.errors import Conflict, RateLimited, ValidationFailed
 from aventide.core.principal import SYSTEM, Principal
 from realtime import contracts, presence, revocation
 from realtime.contracts import Stream, event_frame
@@ -238,6 +238,79 @@ async def test_ack_frames_go_to_the_registered_handler(monkeypatch: pytest.Monke
     await sock.close()
 
 
+async def test_send_frames_go_to_the_registered_handler_and_carry_its_refusal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[Principal, dict[str, Any]]] = []
+
+    def handler(actor: Principal, data: dict[str, Any]) -> contracts.Sent:
+        seen.append((actor, data))
+        if data.get("n") == 0:
+            raise ValidationFailed(details={"n": ["Must be positive."]})
+        if data.get("n") == -1:
+            raise RateLimited(retry_after=7)
+        if data.get("n") == -2:
+            raise RuntimeError("a bug")
+        return contracts.Sent(data={"id": data["n"]}, replayed=data["n"] > 1)
+
+    monkeypatch.setitem(contracts._SEND_HANDLERS, "test.send", handler)
+    user, ticket = await sync_to_async(_user)()
+    sock = await authed_socket(ticket)
+    await sock.send({"type": "send", "kind": "test.send", "ref": "s1", "n": 1})
+    assert await sock.recv() == {
+        "type": "sent",
+        "kind": "test.send",
+        "ref": "s1",
+        "data": {"id": 1},
+    }
+    assert seen[0][0].user_id == user.pk and seen[0][1] == {"n": 1}
+    await sock.send({"type": "send", "kind": "test.send", "ref": "s2", "n": 2})
+    assert await sock.recv() == {
+        "type": "sent",
+        "kind": "test.send",
+        "ref": "s2",
+        "data": {"id": 2},
+        "replayed": True,
+    }
+    await sock.send({"type": "send", "kind": "test.send", "ref": "s3", "n": 0})
+    refused = await sock.recv()
+    assert (refused["code"], refused["ref"]) == ("VALIDATION_ERROR", "s3") and refused["requestId"]
+    assert refused["details"] == {"n": ["Must be positive."]}
+    await sock.send({"type": "send", "kind": "test.send", "ref": "s4", "n": -1})
+    limited = await sock.recv()
+    assert (limited["code"], limited["retryAfter"], limited["ref"]) == ("RATE_LIMITED", 7, "s4")
+    await sock.send({"type": "send", "kind": "test.send", "ref": "s5", "n": -2})
+    failed = await sock.recv()
+    assert (failed["code"], failed["ref"]) == ("INTERNAL_ERROR", "s5")
+    assert "bug" not in failed["message"]
+    await sock.send({"type": "send", "kind": "nobody.sends", "ref": 6})
+    assert await sock.recv() == {
+        "type": "error",
+        "code": "UNKNOWN_SEND",
+        "message": "No handler for this kind of send.",
+        "ref": 6,
+    }
+    await sock.send({"type": "ping"})  # the socket lives on after every refusal
+    assert await sock.recv() == {"type": "pong"}
+    await sock.close()
+
+
+async def test_send_frames_count_against_the_frame_rate_limit(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.REALTIME_WS_MAX_FRAMES_PER_SECOND = 0.001
+    settings.REALTIME_WS_FRAME_BURST = 3
+    monkeypatch.setitem(contracts._SEND_HANDLERS, "test.send", lambda p, d: contracts.Sent(data={}))
+    _, ticket = await sync_to_async(_user)()
+    sock = await authed_socket(ticket)  # the auth frame is one of the burst
+    for ref in (1, 2):
+        await sock.send({"type": "send", "kind": "test.send", "ref": ref})
+        assert (await sock.recv())["type"] == "sent"
+    await sock.send({"type": "send", "kind": "test.send", "ref": 3})
+    assert (await sock.recv())["code"] == "RATE_LIMITED"
+    assert await sock.closed_with() == 4429
+
+
 def test_registries_refuse_a_second_owner() -> None:
     def one(principal: Principal, stream: Stream) -> None:
         return None
@@ -246,6 +319,10 @@ def test_registries_refuse_a_second_owner() -> None:
         contracts.register_stream_authorizer("staff", one)
     with pytest.raises(ValueError, match=r"lower\.dotted"):
         contracts.register_ack_handler("Bad Kind", lambda p, d: None)
+    with pytest.raises(ValueError, match=r"send kind must be lower\.dotted"):
+        contracts.register_send_handler("Bad Kind", lambda p, d: contracts.Sent(data={}))
+    with pytest.raises(ValueError, match="already has a handler"):
+        contracts.register_send_handler("message.send", lambda p, d: contracts.Sent(data={}))
 
 
 # --- losing membership ---------------------------------------------------------------------
