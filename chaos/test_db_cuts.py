@@ -82,6 +82,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.chaos]
 DRILL = "Database connection loss"
 #: the promise: within this many seconds of a cut the error rate is back under MAX_ERROR_RATE
 RECOVERY_SECONDS = 5.0
+#: the load goes on at least this long after RECOVERY_SECONDS past the last cut
+LATE_WINDOW = 2.0
 MAX_ERROR_RATE = 0.001
 REQUEST_TIMEOUT = 15.0
 #: a logical operation (one send, one order, one cancel) gives up after this long
@@ -247,6 +249,9 @@ class History:
     attempts: list[Attempt] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
     cuts: list[tuple[float, int, Counter[str]]] = field(default_factory=list)
+    #: when the clients stop: the run's duration, pushed back by the cutter so that the load
+    #: always goes on RECOVERY_SECONDS + LATE_WINDOW after the last cut
+    until: float = 0.0
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -344,13 +349,12 @@ async def chat_client(
     history: History,
     world: World,
     index: int,
-    until: float,
     think: float,
 ) -> None:
     conversation = world.conversations[index]
     buyer, seller = world.chat_sides[conversation]
     n = 0
-    while history.now() < until:
+    while history.now() < history.until:
         n += 1
         sender = buyer if n % 2 else seller
         op = Op("send", f"d4-{world.run}-{index}-{n}")
@@ -378,11 +382,10 @@ async def create_client(
     history: History,
     world: World,
     index: int,
-    until: float,
     think: float,
 ) -> None:
     n = 0
-    while history.now() < until:
+    while history.now() < history.until:
         n += 1
         buyer = world.buyers[(index + n) % len(world.buyers)]
         op = Op("create", f"d4-{world.run}-order-{index}-{n}")
@@ -410,13 +413,13 @@ async def cancel_client(
     history: History,
     world: World,
     queue: list[int],
-    until: float,
+    spread: float,
     think: float,
 ) -> None:
     total = len(queue)
-    while history.now() < until and queue:
+    while history.now() < history.until and queue:
         # the paid orders are spread over the whole run: cancels go on through every cut
-        due = (total - len(queue)) * until / total
+        due = (total - len(queue)) * spread / total
         if due > history.now():
             await asyncio.sleep(due - history.now())
         if not queue:  # the other canceller took the last one meanwhile
@@ -492,7 +495,7 @@ def _dsn() -> str:
 
 
 async def drive(base_url: str, world: World, sizes: Sizes, application_name: str) -> History:
-    history = History()
+    history = History(until=sizes.duration)
     database, dsn = str(connection.settings_dict["NAME"]), _dsn()
     queue = list(reversed(world.paid))
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
@@ -503,17 +506,15 @@ async def drive(base_url: str, world: World, sizes: Sizes, application_name: str
             await asyncio.sleep(max(0.0, at - history.now()))
             at, killed, states = await asyncio.to_thread(cut, dsn, database, application_name)
             history.cuts.append((at - history.t0, killed, states))
+            history.until = max(history.until, at - history.t0 + RECOVERY_SECONDS + LATE_WINDOW)
 
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
         tasks = [
             *(
-                chat_client(client, history, world, i, sizes.duration, sizes.think)
+                chat_client(client, history, world, i, sizes.think)
                 for i in range(sizes.conversations)
             ),
-            *(
-                create_client(client, history, world, i, sizes.duration, sizes.think)
-                for i in range(sizes.creators)
-            ),
+            *(create_client(client, history, world, i, sizes.think) for i in range(sizes.creators)),
             *(
                 cancel_client(client, history, world, queue, sizes.duration, sizes.think)
                 for _ in range(sizes.cancellers)
@@ -817,7 +818,7 @@ def check_errors(history: History, sizes: Sizes, verdict: Verdict) -> list[CutRe
         if a.end < first:
             verdict.add("errors before the first cut", f"{a.kind} {a.key}: {a.status} {a.code}")
     reports = []
-    ends = [c[0] for c in history.cuts[1:]] + [sizes.duration]
+    ends = [c[0] for c in history.cuts[1:]] + [history.until]
     for (at, killed, states), until in zip(history.cuts, ends, strict=True):
         mine = [a for a in errors if at <= a.end < until]
         recovery = max((a.end - at for a in mine), default=0.0)
