@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -20,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from aventide.core import context
+from aventide.core.db_errors import as_connection_lost
 from aventide.core.errors import DomainError, error_body
 from aventide.core.logging import get_logger
 
@@ -91,6 +93,7 @@ def drf_exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response:
     """DRF EXCEPTION_HANDLER: every exception becomes the contract (500 never leaks text)."""
     headers: dict[str, str] = {}
     details: Any = None
+    exc = as_connection_lost(exc) or exc  # a lost database connection: 503, retry
     if isinstance(exc, DomainError):
         status, code, message = int(exc.status), exc.code, exc.message
         details, headers = exc.details, dict(exc.headers)
@@ -146,6 +149,10 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if is_api_path(request.path):
+        # Django calls this inside its ``except`` block: the exception is at hand
+        lost = as_connection_lost(sys.exc_info()[1] or Exception())
+        if lost is not None:
+            return response_for_domain_error(lost)
         return json_error(500)
     return defaults.server_error(request)
 

@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 
 from aventide.core import context, metrics
+from aventide.core.db_errors import as_connection_lost
 from aventide.core.errors import DomainError
 from aventide.core.handlers import (
     contract_response_for,
@@ -116,6 +117,9 @@ class RequestContextMiddleware(HybridMiddleware):
             return response_for_domain_error(exception)
         if isinstance(exception, Http404 | PermissionDenied | SuspiciousOperation):
             return None  # Django answers 404/403/400; _finish rewrites it to the contract
+        lost = as_connection_lost(exception)
+        if lost is not None:  # the database connection went away mid-request: 503, retry
+            return response_for_domain_error(lost)
         logger.error("UNHANDLED_EXCEPTION", exc_info=exception, route=route_of(request))
         return json_error(500)
 

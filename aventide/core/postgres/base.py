@@ -12,6 +12,13 @@ Django's own backend plus two things (docs/decisions/0008-connection-pooling.md)
   down), the timeout is not "busy": one direct connection attempt gets the server's own
   error and ``DatabaseUnavailable`` (503, same code) is raised from it, so an operator's
   traceback says why (``database "x" does not exist``).
+- When the pool's health check (``CONN_HEALTH_CHECKS``) finds a lent connection dead, the
+  server has usually ended its idle siblings too (``pg_terminate_backend``, a restart, a
+  failover). psycopg-pool would hand them to the waiting request one by one, sleeping 1 s,
+  2 s, 4 s... between failed checks, so one request could spend the whole pool timeout on
+  dead connections and answer 503 (issue 15, drill 4). Here the first failed check checks
+  every idle connection of the pool at once (``ConnectionPool.check``: dead ones are replaced
+  in the background), so the request's next try gets a live or a new connection.
 - A process forked from one that had opened a pool (Celery's prefork children) must not use
   the parent's pool: its sockets are the parent's and its worker threads did not survive the
   fork. The child forgets the inherited pools (without closing them, which would end the
@@ -24,8 +31,10 @@ import os
 from http import HTTPStatus
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base as postgresql
-from psycopg_pool import PoolTimeout, TooManyRequests
+from psycopg_pool import ConnectionPool, PoolTimeout, TooManyRequests
 
 from aventide.core import metrics
 from aventide.core.errors import DomainError
@@ -42,6 +51,31 @@ class DatabaseBusy(DomainError):
 
 
 class DatabaseWrapper(postgresql.DatabaseWrapper):
+    @property
+    def pool(self) -> Any:
+        """Django's pool property, with `_check_or_purge` as the health check (Django's own
+        creates the pool with ``ConnectionPool.check_connection``; this is its code with that
+        one argument changed)."""
+        pool_options = self.settings_dict["OPTIONS"].get("pool")
+        if self.alias == NO_DB_ALIAS or not pool_options:
+            return None
+        pools: dict[str, Any] = self._connection_pools  # type: ignore[attr-defined]  # django-stubs lacks it
+        if self.alias not in pools:
+            if self.settings_dict.get("CONN_MAX_AGE", 0) != 0:
+                raise ImproperlyConfigured("Pooling doesn't support persistent connections.")
+            options = {} if pool_options is True else dict(pool_options)
+            connect_kwargs = self.get_connection_params()
+            connect_kwargs["autocommit"] = True  # Django sets it properly later on
+            created = ConnectionPool(
+                kwargs=connect_kwargs,
+                open=False,  # opened on first use
+                configure=self._configure_connection,  # type: ignore[attr-defined]  # idem
+                check=_check_or_purge if self.settings_dict["CONN_HEALTH_CHECKS"] else None,
+                **options,
+            )
+            pools.setdefault(self.alias, created)  # the first thread to build one wins
+        return pools[self.alias]
+
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         try:
             return super().get_new_connection(conn_params)
@@ -57,6 +91,22 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
                 requestsWaiting=stats.get("requests_waiting"),
             )
             raise DatabaseBusy(headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
+
+
+def _check_or_purge(conn: Any) -> None:
+    """The pool's health check of a connection it is about to lend. When it fails, every
+    idle connection of the pool is checked too (dead ones dropped and replaced in the
+    background) before the failure goes back to the pool's loop, so the caller's next try
+    gets a live connection or waits for a new one -- not for the next dead one after a
+    backoff sleep. Counted as ``METRIC_DB_CONNECTION_LOST{sqlstate="pool"}``."""
+    try:
+        ConnectionPool.check_connection(conn)
+    except Exception:
+        pool = getattr(conn, "_pool", None)
+        metrics.emit("METRIC_DB_CONNECTION_LOST", labels={"sqlstate": "pool"})
+        if pool is not None:
+            pool.check()
+        raise
 
 
 def _never_connected(stats: dict[str, int]) -> bool:
