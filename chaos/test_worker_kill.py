@@ -640,3 +640,47 @@ def test_judge_names_a_duplicate_effect_and_a_lost_job() -> None:
     assert "2 (running)" in text
     assert "claims lost with no worker killed holding the job: 2" in text
     assert h.figures["duplicate_effects"] == 1 and h.figures["broken"] == len(h.problems)
+
+
+def test_judge_dates_a_stranded_job_from_the_kill_plus_the_lease() -> None:
+    """A claim lost with a killed worker is due at the kill + the lease; settling one sweeper
+    period + 2 s after that is on time, a minute after it is named."""
+    plan = Storm(jobs=2, workers=1, storm_seconds=1.0, min_stranded=1)
+    jobs = [
+        {"id": n, "key": f"k-{n}", "marker": f"t-{n}", "kind": "email", "commit": 100.0}
+        for n in (1, 2)
+    ]
+    due = 100.5 + plan.lease  # killed at +0.5 s
+    rows = {
+        n: {"status": "succeeded", "attempts": 2, "max_attempts": 8, "reference": f"r{n}",
+            "finished": finished, "error": ""}
+        for n, finished in ((1, due + plan.sweep + 1.0), (2, due + 60.0))
+    }  # fmt: skip
+    runs = []
+    for n in (1, 2):
+        runs += [
+            ("received", n, f"a{n}", 10, 100.1), ("start", n, f"a{n}", 11, 100.2),
+            ("received", n, f"b{n}", 20, due + 0.5), ("start", n, f"b{n}", 21, due + 0.5),
+            ("end", n, f"b{n}", 21, due + 0.7),
+        ]  # fmt: skip
+    h = judge(
+        History(
+            jobs=jobs,
+            rows=rows,
+            attempts={
+                n: [{"number": 2, "outcome": "succeeded", "ended": rows[n]["finished"]}]
+                for n in (1, 2)
+            },
+            results=Counter({1: 1, 2: 1}),
+            calls=[(f"k-{n}", a, 11, 100.3, f"t-{n}") for n in (1, 2) for a in (1, 2)],
+            effects={"email:k-1": "r1", "email:k-2": "r2"},
+            effect_steps=[],
+            runs=runs,
+            kills=[Kill(100.5, "worker1", (10, 11))],
+        ),
+        plan,
+    )
+    assert h.figures["claims_lost"] == 2 and h.figures["runs_stranded"] == 2
+    assert h.figures["duplicate_calls"] == 2 and h.figures["duplicate_effects"] == 0
+    assert len(h.problems) == 1, h.problems
+    assert "past their due time: 2 (" in h.problems[0]
