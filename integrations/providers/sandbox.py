@@ -22,7 +22,9 @@ so a drill or a test can change them live):
   to the deliver function. The default posts it with httpx to
   ``{webhook_base_url}/api/integrations/webhooks/{provider}`` after ``webhook_delay_ms``, on a
   small bounded pool of background threads (a full queue drops the webhook with a warning
-  rather than block the caller). Plug another one with ``use_deliver(fn)`` (tests) or the
+  rather than block the caller), and redelivered like a real provider's while our endpoint
+  answers 5xx/429 or is unreachable (``webhook_attempts``, default 5; waits of 1, 2, 4, 8 s).
+  Plug another one with ``use_deliver(fn)`` (tests) or the
   ``deliver`` setting (a dotted path, e.g. an in-process call in embedded mode).
 """
 
@@ -104,6 +106,9 @@ class SandboxConfig:
     webhook_base_url: str = "http://127.0.0.1:8000"
     webhook_delay_ms: int = 0
     webhook_timeout_seconds: float = 5.0
+    #: deliveries of one webhook while the endpoint answers 5xx/429 or cannot be reached
+    #: (a real provider redelivers); the waits between them double from 1 s
+    webhook_attempts: int = 5
     courier_outcome: str = COURIER_DELIVERED
     deliver: str = ""
 
@@ -143,6 +148,7 @@ def config_for(kind: str) -> SandboxConfig:
         webhook_timeout_seconds=float(
             merged.get("webhook_timeout_seconds") or defaults.webhook_timeout_seconds
         ),
+        webhook_attempts=max(int(merged.get("webhook_attempts") or defaults.webhook_attempts), 1),
         courier_outcome=outcome,
         deliver=str(merged.get("deliver") or ""),
     )
@@ -249,24 +255,53 @@ def _pool() -> ThreadPoolExecutor:
         return _executor
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], delay: float, timeout: float) -> None:
+#: first wait between deliveries of one webhook (doubling each time)
+WEBHOOK_RETRY_BASE_SECONDS = 1.0
+
+
+def _post(
+    url: str, body: bytes, headers: dict[str, str], delay: float, timeout: float, attempts: int
+) -> None:
+    """Deliver one webhook, redelivering like a real provider while our endpoint answers
+    5xx/429 or cannot be reached (a deploy, a database cut: the event must not be lost), up
+    to ``attempts`` deliveries with waits of 1, 2, 4... s. A 2xx or another 4xx ends it (a
+    refusal is an answer: the signature, the body). The event id is the same every time, so
+    the receiver's dedupe makes a redelivery harmless."""
     try:
         if delay > 0:
             time.sleep(delay)
-        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
-        if response.status_code >= 300:
-            log.warning(
-                "SANDBOX_WEBHOOK_REJECTED", url=redact_text(url), status=response.status_code
-            )
-    except httpx.HTTPError as exc:
-        log.warning("SANDBOX_WEBHOOK_FAILED", url=redact_text(url), error=exc.__class__.__name__)
+        for attempt in range(1, attempts + 1):
+            outcome: str
+            try:
+                response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+            except httpx.HTTPError as exc:
+                outcome, status = exc.__class__.__name__, 0
+            else:
+                status = response.status_code
+                if status < 300:
+                    return
+                outcome = "rejected"
+                if status < 500 and status != 429:
+                    log.warning("SANDBOX_WEBHOOK_REJECTED", url=redact_text(url), status=status)
+                    return
+            if attempt == attempts:
+                log.warning(
+                    "SANDBOX_WEBHOOK_FAILED",
+                    url=redact_text(url),
+                    error=outcome,
+                    status=status,
+                    attempts=attempts,
+                )
+                return
+            time.sleep(WEBHOOK_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
     finally:
         _pending.release()
 
 
 def http_deliver(provider: str, body: bytes, headers: dict[str, str]) -> None:
     """The default deliver: POST to ``{webhook_base_url}/api/integrations/webhooks/{provider}``
-    after ``webhook_delay_ms``, on a background thread. Returns at once; when
+    after ``webhook_delay_ms``, on a background thread, redelivered while our endpoint answers
+    5xx/429 or is unreachable (``webhook_attempts``, see ``_post``). Returns at once; when
     ``_MAX_PENDING_WEBHOOKS`` are already waiting the webhook is dropped with a warning (a real
     provider would redeliver; the drill notices)."""
     cfg = config_for(provider)
@@ -282,6 +317,7 @@ def http_deliver(provider: str, body: bytes, headers: dict[str, str]) -> None:
             dict(headers),
             cfg.webhook_delay_ms / 1000,
             cfg.webhook_timeout_seconds,
+            cfg.webhook_attempts,
         )
     except RuntimeError:  # interpreter shutting down
         _pending.release()

@@ -408,6 +408,75 @@ def test_default_delivery_posts_to_our_endpoint_after_the_delay_without_blocking
         server.server_close()
 
 
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers the statuses of ``script`` in turn, then 200; records every body."""
+
+    script: list[int] = []
+    bodies: list[bytes] = []
+
+    def do_POST(self) -> None:
+        type(self).bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        status = type(self).script.pop(0) if type(self).script else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def scripted_endpoint(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Scripted]]:
+    """Our webhook endpoint, answering as ``_Scripted.script`` says; fast redelivery waits."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    _Scripted.script, _Scripted.bodies = [], []
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    configure(
+        settings, webhooks=True, webhook_base_url=f"http://127.0.0.1:{server.server_address[1]}"
+    )
+    monkeypatch.setattr(sandbox, "WEBHOOK_RETRY_BASE_SECONDS", 0.01)
+    try:
+        yield _Scripted
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _deliveries_settle(endpoint: type[_Scripted], at_least: int) -> int:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(endpoint.bodies) < at_least:
+        time.sleep(0.02)
+    time.sleep(0.3)  # and nothing more comes
+    return len(endpoint.bodies)
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_a_webhook_our_endpoint_refuses_for_now_is_redelivered_until_accepted(
+    scripted_endpoint: type[_Scripted], status: int
+) -> None:
+    """A deploy or a database cut answers 5xx/429 for a moment: the event is not lost (the
+    same event every time, so the receiver's dedupe makes the redelivery harmless)."""
+    scripted_endpoint.script = [status, status]
+    sandbox.SandboxPayments().execute(pay())
+    assert _deliveries_settle(scripted_endpoint, 3) == 3
+    assert len(set(scripted_endpoint.bodies)) == 1
+
+
+def test_a_webhook_refused_with_a_4xx_is_not_redelivered(
+    scripted_endpoint: type[_Scripted],
+) -> None:
+    scripted_endpoint.script = [400]
+    sandbox.SandboxPayments().execute(pay())
+    assert _deliveries_settle(scripted_endpoint, 1) == 1
+
+
+def test_webhook_redelivery_is_bounded(settings: Any, scripted_endpoint: type[_Scripted]) -> None:
+    settings.INTEGRATIONS_SANDBOX = {**settings.INTEGRATIONS_SANDBOX, "webhook_attempts": 3}
+    scripted_endpoint.script = [503] * 10
+    sandbox.SandboxPayments().execute(pay())
+    assert _deliveries_settle(scripted_endpoint, 3) == 3
+
+
 # --- settings -----------------------------------------------------------------------------
 
 
