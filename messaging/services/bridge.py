@@ -37,9 +37,11 @@ party, every decision, and the messages after which it was left blind.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -247,12 +249,13 @@ def _deliver(
     """Queue the notice: push when the party has a subscription, else its channel (email for
     registered parties, the invitation's for an anonymous recipient). The writes run in a
     savepoint: a failure is a ``failed`` decision, never the send's. An unreachable party
-    with push switched off costs one read and no savepoint."""
+    with push switched off costs no savepoint, and no read once its order's invitation
+    channel is remembered (``_invitation_channel``)."""
     try:
         if party.user_id is not None:
             channel = "email"
         else:
-            channel = orders.recipient_invitation_channel(conversation.order_id)
+            channel = _invitation_channel(conversation.order_id, party.anon_id)
         push_on = push_possible()
         if not channel and not push_on:
             return _unreachable()
@@ -273,6 +276,15 @@ def _deliver(
         emit("METRIC_CHAT_NOTICE_FAILED", labels={"error": type(exc).__name__})
         detail = f"{type(exc).__name__}{': ' + code if code else ''}"
         return _Verdict(NotificationOutcome.FAILED, detail=detail)
+
+
+@lru_cache(maxsize=4096)
+def _invitation_channel(order_id: int, anon_id: uuid.UUID | None) -> str:
+    """``orders.recipient_invitation_channel``, remembered per process: an order's recipient
+    contact is set when the order is created and never changes, so the answer is fixed. Keyed
+    by the recipient's anonymous id too (random per order), never by the order id alone: a
+    test database's flush reuses ids."""
+    return orders.recipient_invitation_channel(order_id)
 
 
 def push_possible() -> bool:
