@@ -191,6 +191,7 @@ class _FanoutBatch:
             emit(
                 METRIC_PUBLISHED,
                 labels={"eventType": ev.type, "streamKind": ev.stream_kind},
+                log=False,  # one per event: counted; the event row is the record
                 eventId=ev.event_id,
                 inboxRows=len(ev.audience),
             )

@@ -77,6 +77,8 @@ PARTY_ROLES: tuple[str, ...] = (
     ParticipantRole.SELLER.value,
     ParticipantRole.RECIPIENT.value,
 )
+#: outcomes that leave the party blind (logged as well as counted)
+_BLIND: frozenset[str] = frozenset({NotificationOutcome.NO_CHANNEL, NotificationOutcome.FAILED})
 #: outcomes after which the party knows (or was told) about the message
 COVERED: frozenset[str] = frozenset(
     {
@@ -167,6 +169,8 @@ def on_activity(
         emit(
             "METRIC_CHAT_NOTICE",
             labels={"outcome": decision.outcome, "channel": decision.channel or "none"},
+            # every decision is counted and stored; a line only when a party is left blind
+            log=decision.outcome in _BLIND,
         )
     return decisions
 
