@@ -114,11 +114,7 @@ def on_activity(
     (see the module docstring). Returns the decisions written."""
     now = timezone.now()
     window = coalesce_window()
-    parties = list(
-        Participant.objects.filter(conversation_id=conversation.pk, role__in=PARTY_ROLES)
-        .only("pk", "role", "user_id", "anon_id", "read_up_to_seq", "last_notified_at")
-        .order_by("pk")
-    )
+    parties = _parties_of(conversation.pk)
     decisions: list[NotificationDecision] = []
     notified: list[int] = []
     for party in parties:
@@ -173,6 +169,44 @@ def on_activity(
             log=decision.outcome in _BLIND,
         )
     return decisions
+
+
+#: what the bridge reads of each party, in the model's field order (``Model.from_db``)
+_PARTY_FIELDS: list[Any] = [
+    f
+    for f in Participant._meta.concrete_fields
+    if f.attname in {"id", "role", "user_id", "anon_id", "read_up_to_seq", "last_notified_at"}
+]
+_PARTIES_SQL: str | None = None
+
+
+def _parties_of(conversation_id: int) -> list[Participant]:
+    """The conversation's parties (buyer, seller, recipient; never staff), by id: one plain
+    statement built once from the model (no per-send ORM compilation on the hot path), each
+    row a deferred ``Participant`` with the fields above. Other databases: the ORM (their
+    drivers need its value converters, e.g. SQLite's datetimes)."""
+    global _PARTIES_SQL
+    if connection.vendor != "postgresql":
+        return list(
+            Participant.objects.filter(conversation_id=conversation_id, role__in=PARTY_ROLES)
+            .only(*(f.attname for f in _PARTY_FIELDS))
+            .order_by("pk")
+        )
+    if _PARTIES_SQL is None:
+        qn = connection.ops.quote_name
+        columns = ", ".join(qn(f.column) for f in _PARTY_FIELDS)
+        roles = ", ".join(["%s"] * len(PARTY_ROLES))
+        # Names from the model's own metadata; every value is a parameter.
+        _PARTIES_SQL = (
+            f"SELECT {columns} FROM {qn(Participant._meta.db_table)}"  # noqa: S608
+            f" WHERE {qn('conversation_id')} = %s AND {qn('role')} IN ({roles})"
+            f" ORDER BY {qn('id')}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_PARTIES_SQL, [conversation_id, *PARTY_ROLES])
+        rows = cursor.fetchall()
+    names = [f.attname for f in _PARTY_FIELDS]
+    return [Participant.from_db(connection.alias, names, list(row)) for row in rows]
 
 
 _DECISION_COLUMNS = (
