@@ -9,6 +9,7 @@ docs/decisions/0004-audit-worm-merkle.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,6 +80,31 @@ def record(
       normalized to stable JSON (floats/decimals stored as strings, see ``audit.canonical``).
     - ``request_id`` comes from the context ("" for system jobs without one).
     """
+    event = build(
+        action,
+        target,
+        data=data,
+        actor=actor,
+        country_code=country_code,
+        actor_level=actor_level,
+    )
+    _insert(event)
+    return event
+
+
+def build(
+    action: str,
+    target: Target,
+    *,
+    data: Mapping[str, Any] | None = None,
+    actor: Principal | None = None,
+    country_code: str | None = None,
+    actor_level: str | None = None,
+) -> Event:
+    """The audit event ``record`` would append, built and sealed for insertion (its digest
+    computed) but not written: for a caller that writes it inside a statement of its own
+    (``insert_spec``). ``record`` is the usual way; see it for the arguments.
+    """
     value = require_registered(action)
     level: str
     if actor is not None:
@@ -108,7 +134,7 @@ def record(
         request_id=context.get_request_id() or "",
         data=redact_mapping(data or {}),
     )
-    _insert(event)
+    event.prepare_for_insert()
     return event
 
 
@@ -135,16 +161,56 @@ _INSERT_SQL: str | None = None
 
 def _insert(event: Event) -> None:
     """``event.save()`` without the ORM's per-call statement compilation (the audit row is
-    on every write path; decision 0016): the same derived fields (``prepare_for_insert``:
+    on every write path; decision 0016): ``build`` derived the fields (``prepare_for_insert``:
     normalized data, digest), each value prepared by its field exactly as the ORM does, one
     ``INSERT ... RETURNING id`` (PostgreSQL; SQLite >= 3.35). Event has no save signals."""
-    event.prepare_for_insert()
-    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in _INSERT_FIELDS]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), values)
+        cursor.execute(_insert_sql(), _values(event))
         row = cursor.fetchone()
     assert row is not None
-    event.pk = row[0]
+    inserted(event, row[0])
+
+
+#: the audit row type, for callers that build one (``build``) without importing audit.models
+AuditEvent = Event
+
+
+@dataclass(frozen=True)
+class InsertSpec:
+    """How to insert one built event (``build``) inside a caller's own statement, e.g. an
+    ``INSERT INTO {table} ({columns}) SELECT {%s::type, ...} FROM <cte>``: the quoted table
+    and columns, each column's database type (for casts), the values prepared by their
+    fields exactly as the ORM does. Then ``inserted(event, id)``."""
+
+    table: str
+    columns: list[str]
+    types: list[str]
+    values: list[Any]
+
+
+def _values(event: Event) -> list[Any]:
+    return [f.get_db_prep_save(f.pre_save(event, True), connection) for f in _INSERT_FIELDS]
+
+
+_SPEC_SHAPE: tuple[str, list[str], list[str]] | None = None
+
+
+def insert_spec(event: Event) -> InsertSpec:
+    global _SPEC_SHAPE
+    if _SPEC_SHAPE is None:
+        qn = connection.ops.quote_name
+        _SPEC_SHAPE = (
+            qn(Event._meta.db_table),
+            [qn(f.column) for f in _INSERT_FIELDS],
+            [str(f.db_type(connection)) for f in _INSERT_FIELDS],
+        )
+    table, columns, types = _SPEC_SHAPE
+    return InsertSpec(table=table, columns=columns, types=types, values=_values(event))
+
+
+def inserted(event: Event, pk: int) -> None:
+    """Mark ``event`` as the stored row ``pk`` (after a caller's own insert of it)."""
+    event.pk = pk
     event._state.adding = False
     event._state.db = connection.alias
 

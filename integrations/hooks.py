@@ -101,6 +101,11 @@ def register_result_listener(kind: str, operation: str, fn: ResultListener) -> N
         listeners.append(fn)
 
 
+def has_listeners(kind: str, operation: str) -> bool:
+    """Whether any app listens to the results of ``kind``/``operation`` jobs."""
+    return bool(_LISTENERS.get((kind, operation)))
+
+
 def notify_result(outcome: JobOutcome) -> None:
     """Run the listeners of the outcome's job (inside the settling transaction)."""
     for fn in _LISTENERS.get((outcome.kind, outcome.operation), ()):

@@ -457,14 +457,23 @@ def _digest(data: Mapping[str, Any] | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_TERMINAL = (JobStatus.SUCCEEDED, JobStatus.DEAD, JobStatus.DISCARDED)
+
+
 def _settle(claim: _Claim, result: _Result) -> Job | None:
     now = timezone.now()
+    job = claim.job
+    if (
+        job is not None
+        and _claims_in_one_statement()
+        and not hooks.has_listeners(job.kind, job.operation)
+    ):
+        return _settle_in_one_statement(claim, job, result, now)
     with use_case(SYSTEM) as uc:
-        if claim.job is not None:
+        if job is not None:
             # The claim's copy of the row: while it is ``running`` with this attempt number
             # nobody else writes it (a lease expiry or a re-claim changes one of the two, and
             # the guarded UPDATE below then matches nothing).
-            job = claim.job
             guarded = True
         else:
             locked = uc.lock(Job.objects.filter(pk=claim.job_id, status=JobStatus.RUNNING))
@@ -473,56 +482,18 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
                 return None
             job, guarded = locked, False
         stored_payload = job.payload
-        if result.outcome == AttemptOutcome.SUCCEEDED:
-            job.succeed(at=now, provider_reference=result.reference)
-        elif result.outcome == AttemptOutcome.TRANSIENT and job.attempts < job.max_attempts:
-            delay = backoff.delay_for(
-                backoff.policy_for(job.kind), job.attempts, retry_after=result.retry_after
-            )
-            job.schedule_retry(
-                at=now + timedelta(seconds=delay), code=result.code, error=result.error
-            )
-        elif result.obsolete:
-            job.drop(at=now, code=result.code, error=result.error)
-        else:
-            job.die(at=now, code=result.code, error=result.error)
-        attempt = Attempt(
-            job=job,
-            number=claim.attempt,
-            started_at=result.started_at,
-            latency_ms=result.latency_ms,
-            outcome=result.outcome,
-            provider=result.provider[:64],
-            error=result.error[:500],
-            error_code=result.code[:64],
-            status_code=result.status_code,
-        )
+        attempt = _transition(job, claim, result, now)
         if guarded:
             # Instead of lock + save: the transition written only if the row is still ours
             # (PostgreSQL: with the attempt row, in one statement).
-            job.updated_at = now
             if not _settle_row(job, claim.attempt, attempt):
                 _stale(claim)
                 return None
         else:
             job.save(update_fields=list(Job.TRANSITION_FIELDS))
             attempt.save(force_insert=True)
-        if job.status in (JobStatus.SUCCEEDED, JobStatus.DEAD, JobStatus.DISCARDED):
-            audit.record(
-                IntegrationAction.RESULT,
-                job,
-                data={
-                    "status": job.status,
-                    "kind": job.kind,
-                    "operation": job.operation,
-                    "idempotencyKey": job.idempotency_key,
-                    "providerReference": job.provider_reference,
-                    "attempts": job.attempts,
-                    "latencyMs": result.latency_ms,
-                    "errorCode": job.last_error_code,
-                    "responseDigest": _digest(result.data),
-                },
-            )
+        if job.status in _TERMINAL:
+            audit.record(IntegrationAction.RESULT, job, data=_result_data(job, result))
             hooks.notify_result(
                 hooks.JobOutcome(
                     job_id=job.pk,
@@ -544,6 +515,67 @@ def _settle(claim: _Claim, result: _Result) -> Job | None:
     return job
 
 
+def _transition(job: Job, claim: _Claim, result: _Result, now: datetime) -> Attempt:
+    """Apply the result's transition to ``job`` (in memory) and build its ``Attempt`` row."""
+    if result.outcome == AttemptOutcome.SUCCEEDED:
+        job.succeed(at=now, provider_reference=result.reference)
+    elif result.outcome == AttemptOutcome.TRANSIENT and job.attempts < job.max_attempts:
+        delay = backoff.delay_for(
+            backoff.policy_for(job.kind), job.attempts, retry_after=result.retry_after
+        )
+        job.schedule_retry(at=now + timedelta(seconds=delay), code=result.code, error=result.error)
+    elif result.obsolete:
+        job.drop(at=now, code=result.code, error=result.error)
+    else:
+        job.die(at=now, code=result.code, error=result.error)
+    job.updated_at = now
+    return Attempt(
+        job=job,
+        number=claim.attempt,
+        started_at=result.started_at,
+        latency_ms=result.latency_ms,
+        outcome=result.outcome,
+        provider=result.provider[:64],
+        error=result.error[:500],
+        error_code=result.code[:64],
+        status_code=result.status_code,
+    )
+
+
+def _result_data(job: Job, result: _Result) -> dict[str, Any]:
+    """``integration.result``'s data: the evidence of how the job ended."""
+    return {
+        "status": job.status,
+        "kind": job.kind,
+        "operation": job.operation,
+        "idempotencyKey": job.idempotency_key,
+        "providerReference": job.provider_reference,
+        "attempts": job.attempts,
+        "latencyMs": result.latency_ms,
+        "errorCode": job.last_error_code,
+        "responseDigest": _digest(result.data),
+    }
+
+
+def _settle_in_one_statement(claim: _Claim, job: Job, result: _Result, now: datetime) -> Job | None:
+    """PostgreSQL, a job no app listens to: the settle is ONE statement in autocommit (no
+    transaction of its own, so no BEGIN/COMMIT) -- the guarded transition, its ``Attempt``
+    row and, when the job ends, its ``integration.result`` audit row, each written only if
+    the claim is still ours. Atomic like any single statement."""
+    attempt = _transition(job, claim, result, now)
+    event = None
+    if job.status in _TERMINAL:
+        event = audit.build(
+            IntegrationAction.RESULT, job, data=_result_data(job, result), actor=SYSTEM
+        )
+    if not _settle_row(job, claim.attempt, attempt, event):
+        _stale(claim)
+        return None
+    if job.status == JobStatus.DEAD:
+        _dlq_alert(job.pk, job.kind, job.last_error_code, job.country_code)
+    return job
+
+
 _SETTLE_SQL: str | None = None
 _SETTLE_JOB_FIELDS: list[Any] = [Job._meta.get_field(name) for name in Job.TRANSITION_FIELDS]
 _SETTLE_ATTEMPT_FIELDS = [
@@ -555,7 +587,8 @@ def _settle_sql() -> str:
     """The guarded settle (PostgreSQL), built once from the models' own tables and columns:
     ``Job``'s transition fields written while the row is ``running`` with the claim's attempt
     number, and the ``Attempt`` row inserted from that UPDATE's result (nothing when the
-    guard matched nothing). Each attempt value is cast to its column's type."""
+    guard matched nothing). Each attempt value is cast to its column's type. It returns the
+    attempt's id; ``_settle_with_event_sql`` extends it with the audit row."""
     global _SETTLE_SQL
     if _SETTLE_SQL is None:
         qn = connection.ops.quote_name
@@ -567,16 +600,36 @@ def _settle_sql() -> str:
         # No input reaches the SQL text: names come from the models, values are parameters.
         _SETTLE_SQL = (
             f"WITH settled AS (UPDATE {job_table} SET {assignments}"  # noqa: S608
-            f" WHERE id = %s AND status = %s AND attempts = %s RETURNING id)"
-            f" INSERT INTO {attempt_table} ({job_fk}, {columns})"
-            f" SELECT settled.id, {values} FROM settled RETURNING id"
+            f" WHERE id = %s AND status = %s AND attempts = %s RETURNING id),"
+            f" attempt AS (INSERT INTO {attempt_table} ({job_fk}, {columns})"
+            f" SELECT settled.id, {values} FROM settled RETURNING id)"
         )
     return _SETTLE_SQL
 
 
-def _settle_row(job: Job, attempt_number: int, attempt: Attempt) -> bool:
-    """Write the settled ``job`` and its ``attempt`` while the claim is still ours (status
-    ``running``, attempt ``attempt_number``); False when it is stale (nothing written)."""
+#: the settle's last clause without an audit row: the attempt's id
+_ATTEMPT_ID = " SELECT id FROM attempt"
+_SETTLE_WITH_EVENT_SQL: str | None = None
+
+
+def _settle_with_event_sql(spec: audit.InsertSpec) -> str:
+    """``_settle_sql`` plus the audit row, inserted only if the settle matched."""
+    global _SETTLE_WITH_EVENT_SQL
+    if _SETTLE_WITH_EVENT_SQL is None:
+        values = ", ".join(f"%s::{t}" for t in spec.types)
+        _SETTLE_WITH_EVENT_SQL = (
+            f"{_settle_sql()} INSERT INTO {spec.table} ({', '.join(spec.columns)})"  # noqa: S608
+            f" SELECT {values} FROM settled RETURNING id, (SELECT id FROM attempt)"
+        )
+    return _SETTLE_WITH_EVENT_SQL
+
+
+def _settle_row(
+    job: Job, attempt_number: int, attempt: Attempt, event: audit.AuditEvent | None = None
+) -> bool:
+    """Write the settled ``job``, its ``attempt`` (and ``event``, an audit row built by
+    ``audit.build``) while the claim is still ours (status ``running``, attempt
+    ``attempt_number``); False when it is stale (nothing written)."""
     if not _claims_in_one_statement():
         written = (
             Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=attempt_number)
@@ -592,11 +645,20 @@ def _settle_row(job: Job, attempt_number: int, attempt: Attempt) -> bool:
         f.get_db_prep_save(getattr(attempt, f.attname), connection) for f in _SETTLE_ATTEMPT_FIELDS
     ]
     with connection.cursor() as cursor:
-        cursor.execute(_settle_sql(), params)
-        row = cursor.fetchone()
-    if row is None:
+        if event is None:
+            cursor.execute(_settle_sql() + _ATTEMPT_ID, params)
+            row = cursor.fetchone()
+            attempt_id = row[0] if row is not None else None
+        else:
+            spec = audit.insert_spec(event)
+            cursor.execute(_settle_with_event_sql(spec), params + spec.values)
+            row = cursor.fetchone()
+            attempt_id = row[1] if row is not None else None
+            if row is not None:
+                audit.inserted(event, row[0])
+    if attempt_id is None:
         return False
-    attempt.pk = row[0]
+    attempt.pk = attempt_id
     attempt._state.adding = False
     return True
 
