@@ -46,6 +46,9 @@ from typing import Any
 FINAL_REFUSALS = frozenset({400, 403, 404, 409, 422})
 #: how long a listener waits for ``caughtUp`` on its final reconnect
 FINAL_CATCHUP_SECONDS = 30.0
+#: how long after the run a load process may take to end (late sends' retries, the final
+#: catchups); the drill fails with the load's log past it
+END_BUDGET_SECONDS = 300.0
 
 
 def chat_body(n: int) -> str:
@@ -82,6 +85,8 @@ class Recorder:
     requests: Counter[str] = field(default_factory=Counter)
     listeners: dict[str, dict[str, Any]] = field(default_factory=dict)
     schedule_lag: list[float] = field(default_factory=list)
+    #: sends of the plan never started: the server fell too far behind the offered rate
+    unsent: int = 0
 
     def error(self, kind: str, what: str) -> None:
         self.errors.append((time.time(), kind, what))
@@ -94,7 +99,27 @@ class Recorder:
             "listeners": self.listeners,
             "schedule_lag_max": max(self.schedule_lag, default=0.0),
             "schedule_late": sum(1 for lag in self.schedule_lag if lag > 1.0),
+            "unsent": self.unsent,
         }
+
+
+class Progress:
+    """A progress line on stderr every 10 s (the load process's log)."""
+
+    def __init__(self, rec: Recorder, what: str) -> None:
+        self.rec, self.what, self.next = rec, what, time.time() + 10
+
+    def tick(self) -> None:
+        if time.time() < self.next:
+            return
+        self.next += 10
+        acked = sum(1 for s in self.rec.sends.values() if s.get("acked"))
+        sys.stderr.write(
+            f"{time.strftime('%H:%M:%S')} {self.what}: started {len(self.rec.sends)}, "
+            f"acked {acked}, errors {len(self.rec.errors)}, "
+            f"lag {self.rec.schedule_lag[-1] if self.rec.schedule_lag else 0:.1f}s\n"
+        )
+        sys.stderr.flush()
 
 
 async def _sleep_until(at: float) -> None:
@@ -165,11 +190,18 @@ async def _senders(http: Any, plan: dict[str, Any], rec: Recorder) -> None:
         finally:
             inflight.release()
 
+    cutoff = plan["start_at"] + seconds + float(plan.get("late_cutoff_seconds", 10.0))
+    progress = Progress(rec, "send")
     for n in range(total):
         due = plan["start_at"] + n / rate
         await _sleep_until(due)
         await inflight.acquire()
+        if time.time() > cutoff:  # the server cannot take the offered rate: stop offering
+            inflight.release()
+            rec.unsent = total - n
+            break
         rec.schedule_lag.append(max(0.0, time.time() - due))
+        progress.tick()
         task = asyncio.create_task(one(n))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -204,8 +236,11 @@ async def _rest_readers(http: Any, plan: dict[str, Any], rec: Recorder) -> None:
         except Exception as exc:  # noqa: BLE001 - recorded
             rec.error("rest", type(exc).__name__)
 
+    cutoff = plan["start_at"] + plan["seconds"] + float(plan.get("late_cutoff_seconds", 10.0))
     for n in range(total):
         await _sleep_until(plan["start_at"] + n / rate)
+        if time.time() > cutoff:
+            break
         if len(tasks) >= 200:  # bounded: a slow server makes the readers wait, not pile up
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         task = asyncio.create_task(one(n))
@@ -554,6 +589,7 @@ def merge(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "listeners": {},
         "schedule_lag_max": 0.0,
         "schedule_late": 0,
+        "unsent": 0,
     }
     for result in results:
         merged["sends"].update(result["sends"])
@@ -562,6 +598,7 @@ def merge(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
         merged["listeners"].update(result["listeners"])
         merged["schedule_lag_max"] = max(merged["schedule_lag_max"], result["schedule_lag_max"])
         merged["schedule_late"] += result["schedule_late"]
+        merged["unsent"] += result.get("unsent", 0)
     merged["errors"].sort()
     return merged
 
@@ -686,6 +723,16 @@ def check(world: ChatWorld, history: dict[str, Any], *, run: str) -> Verdict:
             if path == "live" and message_id in sent_at:
                 verdict.latencies_ms.append((float(at) - sent_at[message_id]) * 1000.0)
     return verdict
+
+
+def unsent_problem(history: dict[str, Any], rate: float, seconds: float) -> str:
+    """The run did not offer the load it was asked for (the server fell > 10 s behind)."""
+    started = len(history["sends"])
+    return (
+        f"the offered load was not achieved: {history['unsent']} of {int(rate * seconds)} "
+        f"sends never started ({started / seconds:.1f} sends/s instead of {rate:.0f}): the "
+        "servers fell more than 10 s behind"
+    )
 
 
 def request_total(history: dict[str, Any]) -> int:

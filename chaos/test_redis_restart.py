@@ -127,8 +127,11 @@ def run_drill(drill: Drill, tmp_path: Path, size: Size) -> dict[str, Any]:
     restart_at = time.time()
     drill.redis.restart(down_seconds=size.down_seconds)
     back_at = time.time()
-    budget = size.seconds - size.restart_at + 45 + chatload.FINAL_CATCHUP_SECONDS * 3 + 60
-    wait_until(lambda: not load.alive(), timeout=budget, interval=0.5, what="the load's end")
+    budget = size.seconds - size.restart_at + chatload.END_BUDGET_SECONDS
+    try:
+        wait_until(lambda: not load.alive(), timeout=budget, interval=0.5, what="the load's end")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n{load.log_tail()}") from exc
     assert out.exists(), f"the load wrote no result\n{load.log_tail()}"
     history = chatload.merge([json.loads(out.read_text())])
 
@@ -174,6 +177,7 @@ def run_drill(drill: Drill, tmp_path: Path, size: Size) -> dict[str, Any]:
         "error_window_ms": round(window * 1000),
         "redis_down_ms": round((back_at - restart_at) * 1000),
         "reconnects": sum(s["reconnects"] for s in history["listeners"].values()),
+        "unsent": history["unsent"],
         "broken": broken,
     }
     record("Redis restart", **figures)
@@ -199,14 +203,18 @@ def run_drill(drill: Drill, tmp_path: Path, size: Size) -> dict[str, Any]:
             f"errors {ERROR_WINDOW_SECONDS:.0f}s after Redis was back (s after the restart): "
             f"{rel(late)}"
         )
+    if history["unsent"]:
+        problems.append(chatload.unsent_problem(history, size.rate, size.seconds))
     assert not problems, "\n".join(problems)
     return figures
 
 
+@pytest.mark.timeout(300)
 def test_redis_restart_short(drill: Drill, tmp_path: Path) -> None:
     run_drill(drill, tmp_path, SHORT)
 
 
 @pytest.mark.chaos_long
+@pytest.mark.timeout(900)
 def test_redis_restart_full(drill: Drill, tmp_path: Path) -> None:
     run_drill(drill, tmp_path, FULL)

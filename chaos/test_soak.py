@@ -160,10 +160,15 @@ def run_soak(drill: Drill, tmp_path: Path, size: Size) -> dict[str, Any]:
             rss.append((now, _rss(web)))
             used.append((now, _redis_used(drill)))
         time.sleep(max(0.0, min(size.sample_every, end_at - time.time())))
-    budget = 45 + chatload.FINAL_CATCHUP_SECONDS * 3 + 60
-    wait_until(
-        lambda: not any(p.alive() for p in loads), timeout=budget, interval=0.5, what="load end"
-    )
+    try:
+        wait_until(
+            lambda: not any(p.alive() for p in loads),
+            timeout=chatload.END_BUDGET_SECONDS,
+            interval=0.5,
+            what="the load's end",
+        )
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}\n" + "\n".join(p.log_tail() for p in loads)) from exc
     for out, load in zip(outs.values(), loads, strict=True):
         assert out.exists(), f"the load wrote no result\n{load.log_tail()}"
     history = chatload.merge(json.loads(out.read_text()) for out in outs.values())
@@ -213,6 +218,7 @@ def run_soak(drill: Drill, tmp_path: Path, size: Size) -> dict[str, Any]:
         "redis_kb_end": round((used[-1][1] if used else 0) / 1024),
         "redis_growth_pct": round(redis_growth * 100),
         "schedule_late": history["schedule_late"],
+        "unsent": history["unsent"],
         "broken": broken,
     }
     record("Soak", **figures)
@@ -225,14 +231,18 @@ def run_soak(drill: Drill, tmp_path: Path, size: Size) -> dict[str, Any]:
         + f"; error kinds {kinds}; delivered via {dict(verdict.via_path)}"
     )
     problems = verdict.problems() + [f"SLO missed: {what}" for what in missed]
+    if history["unsent"]:
+        problems.append(chatload.unsent_problem(history, size.rate, size.seconds))
     assert not problems, "\n".join(problems)
     return figures
 
 
+@pytest.mark.timeout(300)
 def test_soak_short(drill: Drill, tmp_path: Path) -> None:
     run_soak(drill, tmp_path, SHORT)
 
 
 @pytest.mark.chaos_long
+@pytest.mark.timeout(1500)
 def test_soak_full(drill: Drill, tmp_path: Path) -> None:
     run_soak(drill, tmp_path, FULL)
