@@ -26,6 +26,7 @@ from typing import Any
 from channels_redis.pubsub import RedisPubSubChannelLayer as _BaseLayer
 from channels_redis.pubsub import RedisPubSubLoopLayer, RedisSingleShardConnection
 from channels_redis.utils import _wrap_close, decode_hosts
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from aventide.core import metrics
 
@@ -63,6 +64,16 @@ class _Shard(RedisSingleShardConnection):
                     metrics.emit("METRIC_REALTIME_LAYER_LOST")
                 self.lost = True
                 await asyncio.sleep(0.5)
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        """PUBLISH, tried a second time on a connection error: right after a Redis restart
+        the first use of each pooled connection fails on its dead socket although Redis is
+        back, and a live event lost *after* the receivers resynced is lost for good (a
+        repeat, if the first PUBLISH did go out, is dropped by the sockets' id check)."""
+        try:
+            await super().publish(channel, message)
+        except RedisConnectionError:
+            await super().publish(channel, message)
 
     def _resync(self) -> None:
         """Every local channel hears ``rt.resync`` before the new connection's messages."""

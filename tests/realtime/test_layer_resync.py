@@ -111,3 +111,23 @@ async def test_the_layer_queues_resync_before_what_the_new_connection_reads() ->
     assert first == layers.RESYNC
     assert second == {"type": "rt.event", "frame": {"id": 7}}
     assert queue.empty()
+
+
+async def test_a_publish_on_a_dead_pooled_connection_is_tried_again() -> None:
+    proxy = layers.RedisPubSubChannelLayer(hosts=["redis://127.0.0.1:1/0"], prefix="t")
+    shard = proxy._get_layer()._shards[0]
+    calls: list[str] = []
+
+    class _Redis:
+        async def publish(self, channel: str, message: bytes) -> int:
+            calls.append(channel)
+            if len(calls) == 1:
+                raise RedisConnectionError("Connection closed by server.")
+            return 1
+
+        async def aclose(self, **kwargs: Any) -> None:
+            return None
+
+    shard._redis = _Redis()
+    await shard.publish("t__group__rt.user.1", b"x")
+    assert calls == ["t__group__rt.user.1", "t__group__rt.user.1"]
