@@ -48,7 +48,7 @@ FINAL_REFUSALS = frozenset({400, 403, 404, 409, 422})
 FINAL_CATCHUP_SECONDS = 30.0
 #: how long after the run a load process may take to end (late sends' retries, the final
 #: catchups); the drill fails with the load's log past it
-END_BUDGET_SECONDS = 300.0
+END_BUDGET_SECONDS = 420.0
 
 
 def chat_body(n: int) -> str:
@@ -350,7 +350,7 @@ class _Listener:
             await asyncio.sleep(20 + random.random() * 5)  # noqa: S311
             await ws.send('{"type":"ping"}')
 
-    async def run(self, http: Any, stop: asyncio.Event) -> None:
+    async def run(self, http: Any, stop: asyncio.Event, final_slots: asyncio.Semaphore) -> None:
         failures = 0
         while not stop.is_set():
             try:
@@ -364,12 +364,15 @@ class _Listener:
             failures += 1
             self.state["reconnects"] += 1
             await asyncio.sleep(min(3.0, 0.25 * failures) * (0.5 + random.random()))  # noqa: S311
-        # the final reconnect with ``since``: whatever live delivery missed comes now
+        # the final reconnect with ``since``: whatever live delivery missed comes now (a
+        # bounded number at a time: a thousand tickets at once would queue in the client's
+        # own connection pool, not in the server)
         for attempt in range(8):
             try:
-                ok = await asyncio.wait_for(
-                    self.session(http, None, final=True), timeout=FINAL_CATCHUP_SECONDS
-                )
+                async with final_slots:
+                    ok = await asyncio.wait_for(
+                        self.session(http, None, final=True), timeout=FINAL_CATCHUP_SECONDS
+                    )
                 if ok:
                     self.state["final"] = True
                     return
@@ -393,21 +396,30 @@ async def run_load(plan: dict[str, Any], role: str) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as http:
         stop = asyncio.Event()
         listeners: list[asyncio.Task[None]] = []
+        final_slots = asyncio.Semaphore(int(plan.get("final_concurrency", 50)))
         if role in ("listen", "all"):
             for i, spec in enumerate(plan["listeners"]):
                 listener = _Listener(spec, plan, rec)
-                listeners.append(asyncio.create_task(listener.run(http, stop)))
+                listeners.append(asyncio.create_task(listener.run(http, stop, final_slots)))
                 if i % 20 == 19:  # connect in waves (tickets are HTTP requests too)
                     await asyncio.sleep(0.05)
         work = []
         if role in ("send", "all"):
             work = [_senders(http, plan, rec), _rest_readers(http, plan, rec)]
         end = plan["start_at"] + plan["seconds"]
+        done = Path(plan["done_file"]) if plan.get("done_file") else None
         if work:
             await asyncio.gather(*work)
+            if done is not None:
+                done.touch()
         if listeners:
-            # the run's end plus the drain: live frames still on their way arrive
-            await _sleep_until(end + float(plan.get("drain_seconds", 5.0)))
+            # the senders' end (their last retries included) plus the drain: live frames
+            # still on their way arrive
+            limit = end + float(plan["retry_seconds"]) + 90
+            while done is not None and not done.exists() and time.time() < limit:
+                await asyncio.sleep(0.5)
+            await _sleep_until(end)
+            await asyncio.sleep(float(plan.get("drain_seconds", 3.0)))
             stop.set()
             await asyncio.wait(listeners, timeout=FINAL_CATCHUP_SECONDS * 3 + 30)
             for task in listeners:
@@ -571,6 +583,7 @@ def write_plan(
         "retry_seconds": retry_seconds,
         "drain_seconds": drain_seconds,
         "cursor": world.cursor,
+        "done_file": str(path.with_suffix(".senders-done")),
         "conversations": world.conversations,
         "listeners": [
             {**spec, "base_url": base_urls[i % len(base_urls)]} for i, spec in enumerate(specs)

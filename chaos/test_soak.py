@@ -110,6 +110,22 @@ def _redis_used(drill: Drill) -> int:
         return 0
 
 
+def redis_keys(drill: Drill) -> dict[str, int]:
+    """The drill's Redis keys by family (the cache key with its prefix, version and ids
+    dropped: ``chat:rep``, ``throttle:user``, ...), the largest first: what the memory is."""
+    import redis
+
+    families: dict[str, int] = {}
+    client = redis.Redis.from_url(drill.redis.url(), socket_timeout=5)
+    for raw in client.scan_iter(count=1000):
+        key = raw.decode(errors="replace")
+        key = key.split(f"{drill.run_id}:", 1)[-1]  # the drill's cache/channel prefix
+        parts = [p for p in key.split(":") if p and not p.isdigit()]
+        family = ":".join(parts[:2]) if parts else "?"
+        families[family] = families.get(family, 0) + 1
+    return dict(sorted(families.items(), key=lambda kv: -kv[1])[:8])
+
+
 def growth(samples: list[tuple[float, int]], start: float, end: float) -> float:
     """Growth over the run's second half: the median of the samples in the last tenth
     against the median of the first tenth of the second half."""
@@ -173,6 +189,7 @@ def run_soak(drill: Drill, tmp_path: Path, size: Size) -> dict[str, Any]:
         assert out.exists(), f"the load wrote no result\n{load.log_tail()}"
     history = chatload.merge(json.loads(out.read_text()) for out in outs.values())
 
+    keys = redis_keys(drill)
     verdict = chatload.check(world, history, run=drill.run_id)
     requests = chatload.request_total(history)
     errors = len(history["errors"])
@@ -228,7 +245,7 @@ def run_soak(drill: Drill, tmp_path: Path, size: Size) -> dict[str, Any]:
     print(
         f"\nSoak: {'BROKEN' if broken else 'OK'} -- "
         + ", ".join(f"{k} {v}" for k, v in figures.items())
-        + f"; error kinds {kinds}; delivered via {dict(verdict.via_path)}"
+        + f"; error kinds {kinds}; delivered via {dict(verdict.via_path)}; Redis keys {keys}"
     )
     problems = verdict.problems() + [f"SLO missed: {what}" for what in missed]
     if history["unsent"]:
