@@ -119,6 +119,9 @@ class Subscription:
     stream: Stream
     #: the highest event id sent on this stream: live events at or below it are duplicates
     last_id: int = 0
+    #: the log's head when it was subscribed without ``since`` (where a resync starts if no
+    #: event was sent on it yet)
+    floor: int = 0
 
 
 def _dumps(frame: dict[str, Any]) -> str:
@@ -317,6 +320,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         subscription = Subscription(stream=stream, last_id=since or 0)
         self.subscriptions[stream.name] = subscription
         if since is None:
+            subscription.floor = await database_sync_to_async(log_selectors.current_cursor)()
             await self._send({"type": "subscribed", "stream": stream.name, "since": None})
             return
         page = await self._log_page(subscription, since)
@@ -340,7 +344,9 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             await self._send_error(error.code, stream=name, message=error.message)
             return None
 
-    async def _resume(self, subscription: Subscription, page: Any) -> None:
+    async def _resume(
+        self, subscription: Subscription, page: Any, *, caught_up: bool = True
+    ) -> None:
         """Send the missed events page by page, then ``caughtUp`` (live follows)."""
         stream = subscription.stream.name
         sent = 0
@@ -360,7 +366,8 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             page = await self._log_page(subscription, page.next_cursor)
             if page is None:
                 return
-        await self._send({"type": "caughtUp", "stream": stream, "cursor": subscription.last_id})
+        if caught_up:
+            await self._send({"type": "caughtUp", "stream": stream, "cursor": subscription.last_id})
 
     async def _unsubscribe(self, frame: dict[str, Any]) -> None:
         stream = parse_stream(frame.get("stream"))
@@ -469,6 +476,24 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         subscription.last_id = event_id
         await self._send(frame)
         FRAMES_SENT.labels(path="live").inc()
+
+    async def rt_resync(self, message: dict[str, Any]) -> None:
+        """The channel layer lost its Redis connection and has it back (``realtime.layers``):
+        live events published meanwhile never came. Send each subscription what the log has
+        after the last id sent on it (after the head at subscribe time if none was), as a
+        resume does, without the ``caughtUp`` frame; the live events queued behind this
+        message are then dropped as duplicates or sent in order."""
+        if self.principal is None or self.closing:
+            return
+        metrics.emit("METRIC_REALTIME_WS_RESYNC")
+        for name in list(self.subscriptions):
+            subscription = self.subscriptions.get(name)
+            if subscription is None:
+                continue
+            since = max(subscription.last_id, subscription.floor)
+            page = await self._log_page(subscription, since)
+            if page is not None:
+                await self._resume(subscription, page, caught_up=False)
 
     async def rt_recheck(self, message: dict[str, Any]) -> None:
         """Re-authorize: the whole socket (``stream`` absent: the principal may have changed),

@@ -264,7 +264,7 @@ def _live_in_background() -> bool:
     if not aftercommit.background_enabled():
         return False
     backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
-    return backend.startswith("channels_redis.")
+    return backend.startswith(("channels_redis.", "realtime.layers."))
 
 
 def _send_live_batch(messages: list[tuple[str, dict[str, Any]]]) -> None:
