@@ -473,6 +473,19 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
         if not isinstance(event_id, int) or event_id <= subscription.last_id:
             FRAMES_DROPPED.labels(reason="duplicate").inc()
             return
+        prev = message.get("prev")
+        if isinstance(prev, int) and prev > max(subscription.last_id, subscription.floor):
+            # An earlier event of the stream has not been sent on this socket: another
+            # process's fan-out is behind this one (or lost it). Send what the log has after
+            # the last id, in order -- this event included, it is committed -- rather than
+            # let the earlier one arrive after and be dropped as a duplicate.
+            metrics.emit("METRIC_REALTIME_WS_OVERTAKEN", log=False)
+            page = await self._log_page(subscription, max(subscription.last_id, subscription.floor))
+            if page is None:
+                return
+            await self._resume(subscription, page, caught_up=False)
+            if event_id <= subscription.last_id:
+                return
         subscription.last_id = event_id
         await self._send(frame)
         FRAMES_SENT.labels(path="live").inc()

@@ -67,6 +67,12 @@ inbox AS (
 )
 SELECT id FROM ev
 """
+#: The stream's event before this one (run after ``_PG_PUBLISH_SQL``, in a statement of its
+#: own: a new snapshot taken while this transaction holds the publish lock, so every earlier
+#: event of the stream is committed and visible). Live messages carry it as ``prev``: a
+#: socket that has not sent ``prev`` yet knows an earlier event is still on its way (the
+#: processes' fan-outs can overtake each other) and reads the log instead of skipping it.
+_PG_PREV_SQL = "SELECT max(id) FROM realtime_event WHERE stream = %s AND id < %s"
 
 
 def _clean_audience(audience: Iterable[str]) -> list[str]:
@@ -138,6 +144,9 @@ def publish(
             row = cursor.fetchone()
             assert row is not None  # INSERT ... RETURNING one row
             event_id = int(row[0])
+            cursor.execute(_PG_PREV_SQL, [stream, event_id])
+            prev_row = cursor.fetchone()
+            prev_id = prev_row[0] if prev_row is not None else None
     else:
         event = Event(
             stream=stream, type=type, payload=data, country_code=country, created_at=created_at
@@ -147,11 +156,19 @@ def publish(
         InboxEntry.objects.bulk_create(
             [InboxEntry(audience_key=k, event_id=event_id, stream=stream) for k in keys]
         )
+        prev_id = (
+            Event.objects.filter(stream=stream, id__lt=event_id)
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .first()
+        )
     # From here to the COMMIT this transaction holds the publish lock: nothing but a list
     # append. The metric line (a write to the log: a GIL hand-off under load) and the frame
     # are made after the commit (docs/decisions/0018).
     _batch_for_transaction().add(
-        _Published(event_id, stream, type, data, created_at, keys, parsed.group, parsed.kind)
+        _Published(
+            event_id, stream, type, data, created_at, keys, parsed.group, parsed.kind, prev_id
+        )
     )
     return event_id
 
@@ -171,6 +188,8 @@ class _Published:
     audience: list[str]
     group: str
     stream_kind: str
+    #: the stream's previous event id (None: the first), see ``_PG_PREV_SQL``
+    prev_id: int | None = None
 
 
 @dataclass(eq=False)
@@ -203,7 +222,15 @@ class _FanoutBatch:
                 created_at=ev.created_at,
             )
             messages.append(
-                (ev.group, {"type": "rt.event", "frame": frame, "audience": ev.audience})
+                (
+                    ev.group,
+                    {
+                        "type": "rt.event",
+                        "frame": frame,
+                        "audience": ev.audience,
+                        "prev": ev.prev_id,
+                    },
+                )
             )
         send_live(messages)
 

@@ -305,8 +305,9 @@ def test_message_ack_query_budget(
     conversation = conversation_with(chat)
     seller = chat.p(chat.seller)
     # moved: the row (+ its conversation) 1, the row FOR NO KEY UPDATE 1, the update 1, the
-    # receipt event 1 (it takes the publish lock), + the test's savepoint pair
-    with django_assert_max_num_queries(6):
+    # receipt event 1 (it takes the publish lock) + its stream's previous id 1, + the test's
+    # savepoint pair
+    with django_assert_max_num_queries(7):
         ack(seller, conversation, "read", 3)
     # no-op: the read only (+ the savepoint pair)
     with django_assert_max_num_queries(3):

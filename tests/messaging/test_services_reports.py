@@ -155,8 +155,9 @@ def test_conversation_report_query_budget(
 ) -> None:
     conversation, seq = _chat_with_seller_message(chat)
     buyer = chat.p(chat.buyer)
-    # savepoint pair, lock, message, existing report, insert, audit, realtime event + inbox
-    with django_assert_max_num_queries(8):
+    # savepoint pair, lock, message, existing report, insert, audit, realtime event + inbox,
+    # the stream's previous event id
+    with django_assert_max_num_queries(9):
         _report(buyer, conversation, seq)
     # a repeat: savepoint pair, lock, message, existing report
     with django_assert_max_num_queries(5):

@@ -28,8 +28,8 @@ def test_order_cancel_of_a_paid_order_by_its_seller_fits_its_budget(
     # lock order, update it, lock escrow (+snapshot), 1 idempotency check, ONE statement for
     # the txn + its entries + the escrow update (PostgreSQL, decision 0016), 2 audit rows,
     # + savepoint pair; + the card refund's outbox job (one INSERT ... ON CONFLICT) and its
-    # intent audit row; the realtime event (one statement)
-    with django_assert_max_num_queries(12):
+    # intent audit row; the realtime event (one statement) and its stream's previous id (one)
+    with django_assert_max_num_queries(13):
         cancelled = services.order_cancel(actor=seller, order_id=order.pk, reason="no stock")
     assert cancelled.status == OrderStatus.CANCELLED
 
@@ -37,12 +37,13 @@ def test_order_cancel_of_a_paid_order_by_its_seller_fits_its_budget(
 def test_order_create_fits_its_budget(world: OrderWorld, django_assert_max_num_queries) -> None:
     buyer = principal(world.buyer)
     # listing, insert order, insert identity, 2 audit rows, the realtime event (one
-    # statement), the order's conversation and its participants (two), + savepoint pair
-    with django_assert_max_num_queries(10):
+    # statement) and its stream's previous id (one), the order's conversation and its
+    # participants (two), + savepoint pair
+    with django_assert_max_num_queries(11):
         services.order_create(actor=buyer, listing_id=world.listing.pk, recipient_name="Ana")
     # + the recipient's account lookup; + the key's lock and lookup; + the invitation's
     # outbox job (one INSERT ... ON CONFLICT) and its intent audit row
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(16):
         services.order_create(
             actor=buyer,
             listing_id=world.listing.pk,

@@ -195,6 +195,60 @@ async def test_live_events_reach_subscribed_sockets_of_their_audience_once() -> 
     await sock.close()
 
 
+def _logged_events(stream: str, audience: list[str], count: int) -> list[int]:
+    """``count`` committed events of ``stream`` in the log (no live fan-out of their own)."""
+    from realtime.models import Event, InboxEntry
+
+    ids = []
+    for n in range(count):
+        event = Event.objects.create(
+            stream=stream, type="test.happened", payload={"n": n}, created_at=datetime.now(UTC)
+        )
+        InboxEntry.objects.bulk_create(
+            [InboxEntry(audience_key=k, event_id=event.pk, stream=stream) for k in audience]
+        )
+        ids.append(int(event.pk))
+    return ids
+
+
+async def _publish_live(stream: str, event_id: int, prev: int | None, audience: list[str]) -> None:
+    """The live message of a logged event, as ``realtime.services`` sends it (with ``prev``)."""
+    frame = event_frame(
+        event_id=event_id,
+        stream=stream,
+        event_type="test.happened",
+        data={},
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    layer = get_channel_layer()
+    assert layer is not None
+    group = contracts.parse_stream(stream)
+    assert group is not None
+    message = {"type": "rt.event", "frame": frame, "audience": audience, "prev": prev}
+    await layer.group_send(group.group, message)
+
+
+async def test_a_live_event_that_overtook_an_earlier_one_is_sent_after_it_not_instead() -> None:
+    """Two processes fan out two events of one stream; the later one arrives first. The
+    socket reads the log and sends both in order; the earlier one's late arrival is then a
+    duplicate (before: it was dropped as one and the client never got it live)."""
+    user, ticket = await sync_to_async(_user)()
+    sock = await authed_socket(ticket)
+    stream = f"user:{user.pk}"
+    audience = [f"user:{user.pk}"]
+    await sock.subscribe(stream)
+    first, second = await sync_to_async(_logged_events)(stream, audience, 2)
+    await _publish_live(stream, second, first, audience)  # overtook ``first``
+    assert [(await sock.recv())["id"], (await sock.recv())["id"]] == [first, second]
+    await _publish_live(stream, first, None, audience)  # late: already sent
+    assert await sock.nothing()
+    [third] = await sync_to_async(_logged_events)(stream, audience, 1)
+    await _publish_live(stream, third, second, audience)  # in order: straight through
+    assert (await sock.recv())["id"] == third
+    assert await sock.nothing()
+    await sock.close()
+
+
 async def test_an_unsubscribed_stream_gets_no_more_events() -> None:
     user, ticket = await sync_to_async(_user)()
     sock = await authed_socket(ticket)
