@@ -65,9 +65,12 @@ def test_a_success_after_a_clean_permit_costs_no_storage_call(
     Once a failure is counted, the next permit is not clean and its success resets it."""
     closes: list[str] = []
     real_close = store.close
-    monkeypatch.setattr(
-        store, "close", lambda provider: closes.append(provider) or real_close(provider)
-    )
+
+    def counted_close(provider: str) -> bool:
+        closes.append(provider)
+        return real_close(provider)
+
+    monkeypatch.setattr(store, "close", counted_close)
     permit = breaker.before_call(P, now=1000.0)
     assert permit.allowed and permit.clean
     breaker.record_success(P, probe=permit.probe, clean=permit.clean)
