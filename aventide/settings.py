@@ -396,7 +396,9 @@ INTEGRATIONS_SANDBOX: dict[str, Any] = {
         "SANDBOX_WEBHOOK_BASE_URL", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
     ),
     "webhook_delay_ms": env.int("SANDBOX_WEBHOOK_DELAY_MS", default=200),
-    "webhook_attempts": env.int("SANDBOX_WEBHOOK_ATTEMPTS", default=5),
+    # Tests deliver once: their sandbox calls post to ports where nothing listens, and
+    # redeliveries would hold the sandbox's two delivery threads in their waits.
+    "webhook_attempts": env.int("SANDBOX_WEBHOOK_ATTEMPTS", default=1 if IS_TEST else 5),
     "webhook_timeout_seconds": env.float("SANDBOX_WEBHOOK_TIMEOUT_SECONDS", default=5.0),
     "courier_outcome": env.str("SANDBOX_COURIER_OUTCOME", default="delivered"),
     "deliver": env.str("SANDBOX_DELIVER", default=""),

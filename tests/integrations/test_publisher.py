@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,7 +31,8 @@ _VOLATILE_PROPERTIES = {"correlation_id", "delivery_tag", "reply_to"}
 def broker() -> Iterator[Any]:
     """The test Redis as the broker, a queue of this test's own, eager mode off."""
 
-    queue = f"test-publisher-{threading.get_ident()}"
+    # unique per test: a thread id repeats across processes (xdist workers share the Redis)
+    queue = f"test-publisher-{uuid.uuid4().hex}"
     _conf(task_always_eager=False, task_default_queue=queue)
     route = publisher._fast_route()
     assert route is not None and route.queue == queue
