@@ -73,6 +73,15 @@ class LoginRateLimited(RateLimited):
     default_message = "Too many login attempts from here. Retry later."
 
 
+class ThrottleUnavailable(DomainError):
+    """The login throttle's shared store (Redis) cannot be reached: the auth endpoints refuse
+    rather than run unthrottled (the general API throttle lets requests through instead)."""
+
+    code = "SERVICE_UNAVAILABLE"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    default_message = "Sign-in is briefly unavailable. Retry in a moment."
+
+
 class EmailTaken(DomainError):
     code = "EMAIL_TAKEN"
     status = HTTPStatus.CONFLICT

@@ -55,7 +55,8 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
-from aventide.accounts.errors import AccountLocked, LoginRateLimited
+from aventide.accounts.errors import AccountLocked, LoginRateLimited, ThrottleUnavailable
+from aventide.core.metrics import emit
 from aventide.core.principal import Principal
 
 STRIKE_MEMORY_SECONDS = 86400
@@ -342,6 +343,9 @@ class FixedWindowRateThrottle(BaseThrottle):
     (``ident_for``) a request counts against."""
 
     scope = ""
+    #: when the shared store cannot be reached: let the request through (counted), or refuse
+    #: it with 503 ``SERVICE_UNAVAILABLE`` (``ThrottleUnavailable``, the auth endpoints)
+    fail_open = True
 
     def __init__(self) -> None:
         self._wait: float = 1.0
@@ -361,7 +365,20 @@ class FixedWindowRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"throttle:{scope}:{fingerprint(self.ident_for(request))}:{window}"
-        if incr_counter(key, period + 1) <= num:
+        try:
+            count = incr_counter(key, period + 1)
+        except redis.RedisError as exc:
+            # Redis down or restarting (the chaos drill 3): a rate limit is not worth a
+            # 500 on every request. The API lets it through; the auth endpoints refuse.
+            emit(
+                "METRIC_THROTTLE_UNAVAILABLE",
+                labels={"scope": scope, "error": type(exc).__name__},
+                failOpen=self.fail_open,
+            )
+            if self.fail_open:
+                return True
+            raise ThrottleUnavailable(headers={"Retry-After": "1"}) from None
+        if count <= num:
             return True
         self._wait = period - (now % period)
         return False
@@ -374,6 +391,7 @@ class AuthIPRateThrottle(FixedWindowRateThrottle):
     """Per-IP request rate on the auth endpoints (``DEFAULT_THROTTLE_RATES["auth"]``)."""
 
     scope = "auth"
+    fail_open = False  # login unthrottled is a brute-force window: refuse with 503 instead
 
     def ident_for(self, request: Any) -> str:
         return ip_key(client_ip(request))

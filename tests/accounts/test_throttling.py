@@ -359,3 +359,31 @@ def test_ops_can_end_the_under_attack_mode_with_the_command(api_client) -> None:
     assert codes == [401] * 5 + [429]
     event = Event.objects.get(action="auth.lockout_cleared")
     assert event.data["wholeAccount"] is True
+
+
+def test_without_its_store_the_api_throttle_lets_requests_through_and_login_refuses(
+    api_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis down (a restart, chaos drill 3): every request used to answer 500 because the
+    API throttle raised. The API now runs unthrottled for that moment (counted); the auth
+    endpoints answer 503 SERVICE_UNAVAILABLE instead of running without their throttle."""
+    import redis
+
+    from aventide.accounts import throttling
+    from tests.accounts.factories import bearer
+
+    make_user(email="ana@example.test")
+    access = _login(api_client, "ana@example.test", PASSWORD, VICTIM_IP).json()["access"]
+
+    def down(key: str, ttl: int) -> int:
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(throttling, "incr_counter", down)
+    before = metrics.count_of("METRIC_THROTTLE_UNAVAILABLE", error="ConnectionError", scope="user")
+    assert api_client.get("/api/auth/me", **bearer(access)).status_code == 200
+    after = metrics.count_of("METRIC_THROTTLE_UNAVAILABLE", error="ConnectionError", scope="user")
+    assert after == before + 1
+    refused = _login(api_client, "ana@example.test", PASSWORD, VICTIM_IP)
+    assert refused.status_code == 503
+    assert refused.json()["code"] == "SERVICE_UNAVAILABLE"
+    assert refused["Retry-After"] == "1"
