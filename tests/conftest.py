@@ -106,11 +106,14 @@ def _audit_worm_aware_flush() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clear_cache() -> None:
-    """Each test starts with an empty cache.
+    """Each test starts with an empty cache."""
+    clear_cache()
 
-    On Redis only this process's keys go (its KEY_PREFIX is unique per test process), never
-    FLUSHDB: other xdist workers and other test runs may share the database.
-    """
+
+def clear_cache() -> None:
+    """Empty this test process's cache. On Redis only this process's keys go (its KEY_PREFIX
+    is unique per test process), never FLUSHDB (what ``cache.clear()`` does there): other
+    xdist workers and other test runs share the database -- their broker queues too."""
     from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache
 

@@ -271,11 +271,11 @@ def test_message_send_rate_limit_counts_distinct_ids_only(chat: ChatWorld, setti
 
 
 def test_message_send_when_the_cache_forgot_the_id_answers_the_original(chat: ChatWorld) -> None:
-    from django.core.cache import cache
+    from tests.conftest import clear_cache
 
     conversation = chat.active()
     first = chat.send(chat.p(chat.buyer), conversation, "¿A qué hora pasan?", cid="forgot")
-    cache.clear()  # Redis lost the claim: the database still knows the id
+    clear_cache()  # Redis lost the claim: the database still knows the id
     again = chat.send(chat.p(chat.buyer), conversation, "¿A qué hora pasan?", cid="forgot")
     assert not again.created and again.message.pk == first.message.pk
     assert Message.objects.filter(client_message_id="forgot").count() == 1
