@@ -79,9 +79,15 @@ def _pop(route: Any) -> dict[str, Any]:
 
 
 def test_the_direct_message_is_the_one_celery_builds(broker: Any) -> None:
+    from aventide.celery import app
+
+    assert not app.conf.task_always_eager
     token = context.set_request_id("req-abc")
     try:
-        tasks.run_job.delay(41)
+        # A connection of its own to the configured broker: Celery's pooled ones may date
+        # from another test's broker settings in this process.
+        with app.connection_for_write() as connection:
+            tasks.run_job.apply_async(args=(41,), connection=connection)
     finally:
         context.reset_request_id(token)
     celery_msg = _pop(broker)

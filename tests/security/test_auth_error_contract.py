@@ -363,9 +363,36 @@ def service_protected_account() -> DomainError:
     return err.value
 
 
+def service_throttle_unavailable() -> DomainError:
+    """The login throttle's Redis cannot be reached: the auth endpoints refuse (503)."""
+    from unittest import mock
+
+    import redis
+
+    from aventide.accounts import throttling
+
+    def down(key: str, ttl: int) -> int:
+        raise redis.ConnectionError("Connection refused")
+
+    request = mock.Mock(META={"REMOTE_ADDR": "203.0.113.9"})
+    with (
+        mock.patch.object(throttling, "incr_counter", down),
+        pytest.raises(throttling.ThrottleUnavailable) as err,
+    ):
+        throttling.AuthIPRateThrottle().allow_request(request, None)
+    return err.value
+
+
 SERVICE_CASES: list[tuple[str, Callable[[], DomainError], int, str, str]] = [
     ("ws_ticket_invalid", service_ws_ticket_invalid, 401, "WS_TICKET_INVALID", "unauthorized"),
     ("protected_account", service_protected_account, 403, "PROTECTED_ACCOUNT", "forbidden"),
+    (
+        "throttle_unavailable",
+        service_throttle_unavailable,
+        503,
+        "SERVICE_UNAVAILABLE",
+        "service_unavailable",
+    ),
 ]
 
 
@@ -408,7 +435,7 @@ def test_every_auth_error_code_has_a_case() -> None:
         "ANON_SIGNATURE_INVALID", "ANON_IDENTITY_REVOKED", "ANON_IDENTITY_EXPIRED", "NOT_FOUND",
         "GOOGLE_TOKEN_INVALID", "GOOGLE_EMAIL_UNVERIFIED", "GOOGLE_LINK_REFUSED",
         "GOOGLE_LOGIN_DISABLED", "GOOGLE_UNAVAILABLE", "WS_TICKET_INVALID", "ACCOUNT_REQUIRED",
-        "STAFF_LEVEL_REQUIRED", "PROTECTED_ACCOUNT", "SCOPE_VIOLATION",
+        "STAFF_LEVEL_REQUIRED", "PROTECTED_ACCOUNT", "SCOPE_VIOLATION", "SERVICE_UNAVAILABLE",
     }  # fmt: skip
     assert _defined_codes() == expected, "a new accounts error code: add it here AND a case"
     assert expected <= covered, f"no contract case for {sorted(expected - covered)}"
