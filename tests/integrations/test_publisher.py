@@ -87,7 +87,7 @@ def test_the_direct_message_is_the_one_celery_builds(broker: Any) -> None:
         # A connection of its own to the configured broker: Celery's pooled ones may date
         # from another test's broker settings in this process.
         with app.connection_for_write() as connection:
-            tasks.run_job.apply_async(args=(41,), connection=connection)
+            tasks.run_job.apply_async(args=(41,), connection=connection)  # type: ignore[call-arg]  # celery-stubs lack it
     finally:
         context.reset_request_id(token)
     celery_msg = _pop(broker)

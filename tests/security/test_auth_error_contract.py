@@ -370,6 +370,7 @@ def service_throttle_unavailable() -> DomainError:
     import redis
 
     from aventide.accounts import throttling
+    from aventide.accounts.errors import ThrottleUnavailable
 
     def down(key: str, ttl: int) -> int:
         raise redis.ConnectionError("Connection refused")
@@ -377,7 +378,7 @@ def service_throttle_unavailable() -> DomainError:
     request = mock.Mock(META={"REMOTE_ADDR": "203.0.113.9"})
     with (
         mock.patch.object(throttling, "incr_counter", down),
-        pytest.raises(throttling.ThrottleUnavailable) as err,
+        pytest.raises(ThrottleUnavailable) as err,
     ):
         throttling.AuthIPRateThrottle().allow_request(request, None)
     return err.value
