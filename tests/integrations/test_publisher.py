@@ -89,7 +89,7 @@ def test_the_direct_message_is_the_one_celery_builds(broker: Any) -> None:
         # broker another test process could disturb.
         with app.connection_for_write("memory://") as connection:
             tasks.run_job.apply_async(args=(41,), connection=connection)  # type: ignore[call-arg]  # celery-stubs lack it
-            stored = connection.default_channel._get(broker.queue)
+            stored = connection.default_channel._get(broker.queue)  # type: ignore[attr-defined]  # kombu-stubs lack it
     finally:
         context.reset_request_id(token)
     celery_msg = dict(json.loads(json.dumps(stored)))
