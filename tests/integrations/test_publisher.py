@@ -86,9 +86,14 @@ def test_the_direct_message_is_the_one_celery_builds(broker: Any) -> None:
     assert not app.conf.task_always_eager
     token = context.set_request_id("req-abc")
     try:
-        # the queue named: the route Celery takes by default, without the default-queue
-        # state an earlier test of this process may have left in Celery's caches
-        tasks.run_job.apply_async(args=(41,), queue=broker.queue)
+        # The queue named and a connection of its own to the configured broker: the route
+        # and broker Celery takes by default, without the state (a cached default queue, a
+        # pooled connection to another broker) earlier tests of this process may have left
+        # in Celery's caches.
+        with app.connection_for_write() as connection:
+            tasks.run_job.apply_async(  # type: ignore[call-arg]  # celery-stubs lack connection
+                args=(41,), queue=broker.queue, connection=connection
+            )
     finally:
         context.reset_request_id(token)
     celery_msg = _pop(broker)
