@@ -480,11 +480,7 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             # the last id, in order -- this event included, it is committed -- rather than
             # let the earlier one arrive after and be dropped as a duplicate.
             metrics.emit("METRIC_REALTIME_WS_OVERTAKEN", log=False)
-            page = await self._log_page(subscription, max(subscription.last_id, subscription.floor))
-            if page is None:
-                return
-            await self._resume(subscription, page, caught_up=False)
-            if event_id <= subscription.last_id:
+            if not await self._fill_from_log(subscription) or event_id <= subscription.last_id:
                 return
         subscription.last_id = event_id
         await self._send(frame)
@@ -503,10 +499,17 @@ class RealtimeConsumer(AsyncWebsocketConsumer):
             subscription = self.subscriptions.get(name)
             if subscription is None:
                 continue
-            since = max(subscription.last_id, subscription.floor)
-            page = await self._log_page(subscription, since)
-            if page is not None:
-                await self._resume(subscription, page, caught_up=False)
+            await self._fill_from_log(subscription)
+
+    async def _fill_from_log(self, subscription: Subscription) -> bool:
+        """Send what the log has after the last id sent on ``subscription`` (after the head
+        at subscribe time if none was), in order, without ``caughtUp``; False when the
+        subscription was dropped (a bad or expired cursor, the client told why)."""
+        page = await self._log_page(subscription, max(subscription.last_id, subscription.floor))
+        if page is None:
+            return False
+        await self._resume(subscription, page, caught_up=False)
+        return subscription.stream.name in self.subscriptions
 
     async def rt_recheck(self, message: dict[str, Any]) -> None:
         """Re-authorize: the whole socket (``stream`` absent: the principal may have changed),
