@@ -26,7 +26,8 @@ What the frame does, so each service does not:
    raises ``SCOPE_VIOLATION`` and its audit row is written after the frame's transaction rolled
    back (see ``aventide.accounts.refusals``), so callers never order the guard before the
    transaction by hand.
-4. **Row locks.** `lock(queryset)` = ``select_for_update(of=("self",)).first()``.
+4. **Row locks.** `lock(queryset)` = ``select_for_update(of=("self",)).first()``; on hot
+   paths `lock_row(Model, related=(...), pk=...)`, the same lock with its SQL built once.
 5. **After-commit effects.** `on_commit(fn)` runs ``fn`` only if and after the outermost
    transaction commits (realtime fan-out, outbox dispatch): nothing leaves the process before
    commit, nothing leaves at all on rollback. Effects are robust: one failing effect is logged
@@ -35,7 +36,7 @@ What the frame does, so each service does not:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from django.db.models import QuerySet
 
 from aventide.accounts.refusals import in_application_transaction, record_refusals
 from aventide.accounts.scope import ScopeGuard
-from aventide.core import context
+from aventide.core import context, rowsql
 from aventide.core.context import Attribution
 from aventide.core.principal import Principal
 
@@ -89,6 +90,13 @@ class UseCase:
         # planner never walks the primary key index to honour an ordering.
         rows = list(queryset.select_for_update(of=("self",)).order_by()[:1])
         return rows[0] if rows else None
+
+    def lock_row(self, model: type[M], *, related: Sequence[str] = (), **equals: Any) -> M | None:
+        """`lock` for the hot paths: the row of ``model`` whose columns equal ``equals``,
+        locked until the frame ends, forward foreign keys in ``related`` read in the same
+        statement -- its SQL built once per shape instead of compiled per call
+        (``aventide.core.rowsql``, decision 0020)."""
+        return rowsql.lock_row(model, related=related, **equals)
 
     def on_commit(self, effect: Callable[[], Any]) -> None:
         """Run ``effect`` after the outermost transaction commits (never on rollback)."""

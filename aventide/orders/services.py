@@ -23,14 +23,13 @@ from typing import Any
 import phonenumbers
 from django.db import connection
 from django.utils import timezone
-from django_fsm import ConcurrentTransition
 
 from audit import services as audit
 from aventide.accounts import selectors as accounts_selectors
 from aventide.accounts import services as accounts
 from aventide.accounts.contracts import use_case
 from aventide.accounts.errors import AccountRequired
-from aventide.core import metrics
+from aventide.core import metrics, rowsql
 from aventide.core.errors import DomainError, IdempotencyKeyReused, ValidationFailed
 from aventide.core.logging import get_logger
 from aventide.core.principal import SYSTEM, Principal
@@ -311,7 +310,7 @@ def order_recipient_link_reissue(
     ``order.recipient_link_reissued`` (+ the identities' issued/revoked rows).
     """
     with use_case(actor) as uc:
-        order: Order | None = uc.lock(Order.objects.filter(pk=order_id))
+        order: Order | None = uc.lock_row(Order, pk=order_id)
         if order is None:
             raise OrderNotFound()
         if not actor.is_system:
@@ -353,7 +352,7 @@ def _transition(
     ``after(order, from_state)`` runs the money step inside the same frame."""
     spec = TRANSITIONS[name]
     with use_case(actor) as uc:
-        order: Order | None = uc.lock(Order.objects.select_related("listing").filter(pk=order_id))
+        order: Order | None = uc.lock_row(Order, related=("listing",), pk=order_id)
         if order is None:
             raise OrderNotFound()
         role = role_of(actor, order)
@@ -368,10 +367,11 @@ def _transition(
             raise InvalidTransition(transition=name, current_state=from_state)
         uc.act_as(actor.level if actor.is_system else role)  # the system acts at L0
         getattr(order, name)(at=timezone.now(), **kwargs)
-        try:
-            order.save(update_fields=list(Order.TRANSITION_FIELDS))
-        except ConcurrentTransition as exc:  # cannot happen under the row lock; kept as a net
-            raise OrderStateConflict() from exc
+        # ``save(update_fields=...)`` of ConcurrentTransitionMixin, as one prepared UPDATE
+        # with the same optimistic state check (decision 0020).
+        if not rowsql.update_row(order, Order.TRANSITION_FIELDS, expect={"status": from_state}):
+            raise OrderStateConflict()  # cannot happen under the row lock; kept as a net
+        order._update_initial_state()  # what the mixin's save does after writing
         if after is not None:
             after(order, from_state)
         audit.record(
@@ -605,7 +605,7 @@ def order_pay(*, actor: Principal, order_id: int) -> Order:
     can show) paying again starts a new payment. Audit: ``order.payment_requested``.
     """
     with use_case(actor) as uc:
-        order: Order | None = uc.lock(Order.objects.select_related("listing").filter(pk=order_id))
+        order: Order | None = uc.lock_row(Order, related=("listing",), pk=order_id)
         if order is None:
             raise OrderNotFound()
         role = role_of(actor, order)
@@ -665,7 +665,7 @@ def order_payment_failed(
     may be paid again. A stale attempt (a newer one exists, or the order moved on) changes
     nothing. Audit: ``order.payment_failed``."""
     with use_case(actor) as uc:
-        order: Order | None = uc.lock(Order.objects.filter(pk=order_id))
+        order: Order | None = uc.lock_row(Order, pk=order_id)
         if order is None:
             return
         current = _payment_key(order.pk, order.payment_attempts)
@@ -699,7 +699,7 @@ def order_payment_captured(
       flight: the money is sent back to the card (``order.capture_returned``).
     """
     with use_case(actor) as uc:
-        order: Order | None = uc.lock(Order.objects.filter(pk=order_id))
+        order: Order | None = uc.lock_row(Order, pk=order_id)
         if order is None:
             raise PaymentEventUnmatched(f"no order {order_id} for this payment")
         if amount_minor != order.amount_minor or currency.upper() != order.currency:
@@ -741,7 +741,7 @@ def order_refund_confirmed(
     (`provider_events`) waits first for the capture the refund belongs to (events arrive out
     of order); an unknown order is ``PAYMENT_EVENT_UNMATCHED``."""
     with use_case(actor) as uc:
-        order: Order | None = uc.lock(Order.objects.filter(pk=order_id))
+        order: Order | None = uc.lock_row(Order, pk=order_id)
         if order is None:
             raise PaymentEventUnmatched(f"no order {order_id} for this refund")
         if order.refund_reference == refund_reference:
@@ -775,7 +775,7 @@ def order_courier_delivered(*, actor: Principal, order_id: int, shipment_referen
     redelivery or an order already past it. An order not yet in transit raises
     ``InvalidTransition`` (the caller retries later)."""
     with use_case(actor) as uc:
-        order: Order | None = uc.lock(Order.objects.filter(pk=order_id))
+        order: Order | None = uc.lock_row(Order, pk=order_id)
         if order is None:
             raise PaymentEventUnmatched(f"no order {order_id} for this shipment")
         if order.status in (OrderStatus.DELIVERED, *_CLOSED):
@@ -793,7 +793,7 @@ def order_shipment_booked(*, actor: Principal, order_id: int, shipment_reference
     """The courier accepted the shipment job: keep its reference (support quotes it).
     Audit: ``order.shipment_created``. Idempotent."""
     with use_case(actor) as uc:
-        order: Order | None = uc.lock(Order.objects.filter(pk=order_id))
+        order: Order | None = uc.lock_row(Order, pk=order_id)
         if order is None or order.shipment_reference == shipment_reference:
             return
         order.shipment_reference = shipment_reference[:120]
@@ -829,7 +829,7 @@ def order_delivery_attempt_failed(
     per courier event, ``order.delivery_attempt_failed``, and the fulfilment hooks. None
     for a redelivery, or an order no longer in transit (nothing to record)."""
     with use_case(actor) as uc:
-        order: Order | None = uc.lock(Order.objects.filter(pk=order_id))
+        order: Order | None = uc.lock_row(Order, pk=order_id)
         if order is None:
             raise PaymentEventUnmatched(f"no order {order_id} for this shipment")
         if order.status != OrderStatus.IN_TRANSIT:

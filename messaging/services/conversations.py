@@ -102,7 +102,7 @@ def on_delivery_attempt_failed(order: Any, attempt: Any) -> None:
     if conversation is None:
         return
     with use_case(SYSTEM) as uc:
-        locked = uc.lock(Conversation.objects.filter(pk=conversation.pk))
+        locked = uc.lock_row(Conversation, pk=conversation.pk)
         if locked is not None and locked.state == ConversationState.DORMANT:
             _activate(
                 uc, locked, reason=SystemActivationReason.DELIVERY_ATTEMPT_FAILED, by="system"
@@ -115,7 +115,7 @@ def on_delivery_attempt_failed(order: Any, attempt: Any) -> None:
 def lock_for(uc: UseCase, actor: Principal, conversation_id: int) -> tuple[Conversation, str]:
     """Lock the conversation and resolve the actor's role on it: ``NOT_FOUND_OR_NO_ACCESS``
     for non-members, ``SCOPE_VIOLATION`` (audited) for staff out of scope."""
-    conversation = uc.lock(Conversation.objects.filter(pk=conversation_id))
+    conversation = uc.lock_row(Conversation, pk=conversation_id)
     if conversation is None:
         raise ConversationNotFound()
     role = selectors.member_role(actor, conversation)
@@ -380,7 +380,7 @@ def conversation_system_activate(
     if reason not in SystemActivationReason.values:
         raise ValueError(f"not a system activation reason: {reason!r}")
     with use_case(actor) as uc:
-        conversation = uc.lock(Conversation.objects.filter(order_id=order_id))
+        conversation = uc.lock_row(Conversation, order_id=order_id)
         if conversation is None:
             return None
         if actor.is_staff:
