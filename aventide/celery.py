@@ -83,3 +83,29 @@ def _reset_request_id(task_id: str | None = None, **_: Any) -> None:
         except ValueError:  # reset from another context (thread pool): just clear
             context.set_principal(None)
             context.set_request_id(None)
+
+
+@signals.task_postrun.connect
+def _close_broken_database_connections(task: Any = None, **_: Any) -> None:
+    """With ``CELERY_DB_REUSE_MAX`` a worker keeps its connection across tasks; one that
+    cannot serve the next task (an error left it unusable -- a restart, a terminated backend
+    -- or a task left autocommit off) is closed now, not after the next hundred tasks fail
+    on it. Django's own check (``close_if_unusable_or_obsolete``)
+    minus its age rule: with the pool, every connection is "obsolete" at once."""
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return  # in-process: the caller's connection, not the worker's
+    from django.db import InterfaceError, connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        try:
+            if conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"]:
+                conn.close()
+            elif conn.errors_occurred:
+                if conn.is_usable():
+                    conn.errors_occurred = False
+                else:
+                    conn.close()
+        except InterfaceError:  # already gone, as Celery's own close tolerates
+            pass

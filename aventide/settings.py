@@ -217,6 +217,11 @@ CELERY_RESULT_BACKEND: str | None = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes a worker's database connection before and after EVERY task
+# (with the pool: handed back and checked out again, ~7% of an outbox job's worker CPU,
+# bench/README.md). It closes it every CELERY_DB_REUSE_MAX tasks instead (and at once after a
+# task whose connection saw an error: aventide/celery.py). 0 = Celery's default, every task.
+CELERY_DB_REUSE_MAX: int = env.int("CELERY_DB_REUSE_MAX", default=100)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
