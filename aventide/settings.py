@@ -564,6 +564,9 @@ MESSAGING_SPAM_REPEAT_LIMIT: int = env.int("MESSAGING_SPAM_REPEAT_LIMIT", defaul
 MESSAGING_SPAM_REPEAT_WINDOW_SECONDS: int = env.int(
     "MESSAGING_SPAM_REPEAT_WINDOW_SECONDS", default=600
 )
+# How many of a sender's latest messages per conversation the repeat check remembers (within
+# the window): bounds its Redis memory by active (conversation, sender) pairs, not by rate.
+MESSAGING_SPAM_REPEAT_HISTORY: int = env.int("MESSAGING_SPAM_REPEAT_HISTORY", default=50)
 MESSAGING_CLOSE_AFTER_DAYS: int = env.int("MESSAGING_CLOSE_AFTER_DAYS", default=30)
 MESSAGING_DELIVERY_OVERDUE_HOURS: int = env.int("MESSAGING_DELIVERY_OVERDUE_HOURS", default=72)
 MESSAGING_NOTIFY_COALESCE_SECONDS: int = env.int("MESSAGING_NOTIFY_COALESCE_SECONDS", default=300)

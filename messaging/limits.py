@@ -11,9 +11,9 @@ answers it anyway -- a retry of a stored message is never refused.
 - per sender per conversation: ``MESSAGING_RATE_PER_CONVERSATION`` per
   ``MESSAGING_RATE_WINDOW_SECONDS`` (fixed window);
 - per sender overall: ``MESSAGING_RATE_PER_SENDER`` per window;
-- repetition: how many distinct messages with the same moderation fingerprint this sender
-  sent to this conversation within ``MESSAGING_SPAM_REPEAT_WINDOW_SECONDS``; the send path
-  treats the ``MESSAGING_SPAM_REPEAT_LIMIT``-th as spam.
+- repetition: how many of this sender's last ``MESSAGING_SPAM_REPEAT_HISTORY`` distinct
+  messages to this conversation within ``MESSAGING_SPAM_REPEAT_WINDOW_SECONDS`` had the same
+  moderation fingerprint; the send path treats the ``MESSAGING_SPAM_REPEAT_LIMIT``-th as spam.
 
 On Redis the whole admission is ONE round trip (a Lua script: the claim and the three
 counters, atomically); without Redis (embedded mode) the same counters live in Django's
@@ -41,8 +41,13 @@ from messaging.errors import ChatRateLimited
 
 logger = get_logger("messaging.limits")
 
-# KEYS: seen, per-conversation counter, per-sender counter[, repeat counter]
-# ARGV: seen ttl, counter ttl, repeat ttl
+# KEYS: seen, per-conversation counter, per-sender counter[, repeat history]
+# ARGV: seen ttl, counter ttl, repeat window, fingerprint, history length
+# The repeat history is one list per sender and conversation, newest first, of
+# "<redis time> <fingerprint>" entries: at most ARGV[5] of them, those older than the window
+# trimmed, the key expiring a window after the last send. Memory is bounded by the active
+# (conversation, sender) pairs, not by the message rate (a key per fingerprint grew with every
+# distinct body for a whole window: the soak drill, docs/operations/drills.md).
 _ADMIT_LUA = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0, 0, 0} end
 local c = redis.call('INCR', KEYS[2])
@@ -51,8 +56,21 @@ local s = redis.call('INCR', KEYS[3])
 if s == 1 then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
 local r = 0
 if #KEYS >= 4 then
-  r = redis.call('INCR', KEYS[4])
-  if r == 1 then redis.call('EXPIRE', KEYS[4], ARGV[3]) end
+  local now = tonumber(redis.call('TIME')[1])
+  local since = now - tonumber(ARGV[3])
+  local keep = tonumber(ARGV[5])
+  local entries = redis.call('LRANGE', KEYS[4], 0, keep - 2)
+  local fresh = 0
+  r = 1
+  for i, e in ipairs(entries) do
+    local sp = string.find(e, ' ', 1, true)
+    if tonumber(string.sub(e, 1, sp - 1)) < since then break end
+    fresh = i
+    if string.sub(e, sp + 1) == ARGV[4] then r = r + 1 end
+  end
+  redis.call('LPUSH', KEYS[4], now .. ' ' .. ARGV[4])
+  redis.call('LTRIM', KEYS[4], 0, fresh)
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
 end
 return {1, c, s, r}
 """
@@ -91,12 +109,23 @@ def _count(key: str, ttl: int) -> int:
         return 1
 
 
-def _admit_cache(keys: list[str], ttls: tuple[int, int, int]) -> tuple[bool, int, int, int]:
+def _repeats_cache(key: str, fingerprint: str, window: int, keep: int) -> int:
+    """The Lua script's repeat history on Django's cache (embedded mode: one process)."""
+    now = int(time.time())
+    history = [(at, fp) for at, fp in (cache.get(key) or [])[: keep - 1] if at >= now - window]
+    repeats = 1 + sum(1 for _, fp in history if fp == fingerprint)
+    cache.set(key, [(now, fingerprint), *history], window)
+    return repeats
+
+
+def _admit_cache(
+    keys: list[str], ttls: tuple[int, int, int], fingerprint: str, keep: int
+) -> tuple[bool, int, int, int]:
     if not cache.add(keys[0], 1, ttls[0]):
         return False, 0, 0, 0
     c = _count(keys[1], ttls[1])
     s = _count(keys[2], ttls[1])
-    r = _count(keys[3], ttls[2]) if len(keys) > 3 else 0
+    r = _repeats_cache(keys[3], fingerprint, ttls[2], keep) if len(keys) > 3 else 0
     return True, c, s, r
 
 
@@ -128,15 +157,17 @@ def admit(
         f"chat:rl:s:{sender_key}:{slot}",
     ]
     if fingerprint:
-        names.append(f"chat:rep:{conversation_id}:{sender_key}:{fingerprint}")
+        names.append(f"chat:rep:{conversation_id}:{sender_key}")
     keys = [cache.make_key(name) for name in names]
     ttls = (window * 2, window + 1, repeat_window)
+    keep = max(1, int(settings.MESSAGING_SPAM_REPEAT_HISTORY))
     try:
         script = _admit_script()
         if script is not None:
-            new, in_conversation, overall, repeats = (int(v) for v in script(keys, ttls))
+            raw_reply = script(keys, [*ttls, fingerprint, keep])
+            new, in_conversation, overall, repeats = (int(v) for v in raw_reply)
         else:
-            raw = _admit_cache(names, ttls)
+            raw = _admit_cache(names, ttls, fingerprint, keep)
             new, in_conversation, overall, repeats = (int(v) for v in raw)
     except Exception as exc:  # noqa: BLE001 -- the cache must never stop the chat
         emit("METRIC_CHAT_LIMITS_UNAVAILABLE", labels={"error": type(exc).__name__})

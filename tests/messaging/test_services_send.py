@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -249,6 +250,55 @@ def test_message_send_same_body_again_and_again_is_spam(chat: ChatWorld, setting
     assert _code(exc) == "MESSAGE_BLOCKED"
     assert exc.value.details and "SPAM" in exc.value.details["reasons"]
     assert Strike.objects.filter(sender_key=f"user:{chat.buyer.pk}").count() == 1
+
+
+@pytest.mark.redis
+def test_repeat_check_remembers_a_bounded_history_per_sender(
+    chat: ChatWorld, settings: Any
+) -> None:
+    """The repeat check compares the sender's last MESSAGING_SPAM_REPEAT_HISTORY messages of
+    the conversation: one short Redis list per (conversation, sender), not a key per body, so
+    its memory follows the active conversations, not the message rate (the soak drill)."""
+    import redis
+
+    settings.MESSAGING_SPAM_REPEAT_LIMIT = 3
+    settings.MESSAGING_SPAM_REPEAT_HISTORY = 4
+    conversation = chat.active()
+    buyer = chat.p(chat.buyer)
+    chat.send(buyer, conversation, "¿Me confirmas la dirección?")
+    for body in ("¿Tocan timbre?", "¿Viene envuelto?", "¿Llega hoy?", "¿Hay seguimiento?"):
+        chat.send(buyer, conversation, body)
+    # The first one fell out of the 4 remembered: this is its first repetition in memory.
+    chat.send(buyer, conversation, "me confirmas la direccion??")
+    chat.send(buyer, conversation, "¿Me confirmas la dirección?")
+    with pytest.raises(DomainError) as exc:  # the third within the history: spam
+        chat.send(buyer, conversation, "ME CONFIRMAS LA DIRECCION")
+    assert _code(exc) == "MESSAGE_BLOCKED"
+    assert exc.value.details and "SPAM" in exc.value.details["reasons"]
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    from django.core.cache import cache
+
+    pattern = cache.make_key(f"chat:rep:{conversation.pk}:") + "*"  # this process's keys
+    keys = list(client.scan_iter(match=pattern))
+    assert len(keys) == 1  # one list for this sender here, whatever the bodies
+    assert client.llen(keys[0]) == 4
+    ttl = int(client.ttl(keys[0]))  # type: ignore[arg-type]
+    assert 0 < ttl <= settings.MESSAGING_SPAM_REPEAT_WINDOW_SECONDS
+
+
+@pytest.mark.redis
+def test_repeats_older_than_the_window_are_not_counted(chat: ChatWorld, settings: Any) -> None:
+    settings.MESSAGING_SPAM_REPEAT_LIMIT = 2
+    settings.MESSAGING_SPAM_REPEAT_WINDOW_SECONDS = 1
+    conversation = chat.active()
+    buyer = chat.p(chat.buyer)
+    chat.send(buyer, conversation, "¿Sale hoy el paquete?")
+    time.sleep(2.1)  # Redis's own clock decides the window (TIME in the script)
+    assert chat.send(buyer, conversation, "sale hoy el paquete??").created
+    with pytest.raises(DomainError) as exc:
+        chat.send(buyer, conversation, "¿SALE HOY EL PAQUETE?")
+    assert _code(exc) == "MESSAGE_BLOCKED"
 
 
 @pytest.mark.redis
