@@ -387,6 +387,25 @@ class _Listener:
             await asyncio.sleep(0.5 * (attempt + 1))
 
 
+class _Gated:
+    """The HTTP client behind a semaphore of its pool's size: requests beyond the connections
+    wait here, never inside httpx's pool, which spends CPU on every queued request at every
+    response (measured: the soak's send process pegged a core once the servers fell a little
+    behind, and starved them on the same cores)."""
+
+    def __init__(self, client: Any, connections: int) -> None:
+        self._client = client
+        self._gate = asyncio.Semaphore(connections)
+
+    async def get(self, url: str, **kwargs: Any) -> Any:
+        async with self._gate:
+            return await self._client.get(url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> Any:
+        async with self._gate:
+            return await self._client.post(url, **kwargs)
+
+
 async def run_load(plan: dict[str, Any], role: str) -> dict[str, Any]:
     """Drive the plan's load (``role``: ``send``, ``listen`` or ``all``) to its end."""
     import httpx
@@ -398,7 +417,8 @@ async def run_load(plan: dict[str, Any], role: str) -> dict[str, Any]:
         max_connections=int(plan.get("http_connections", 100)), keepalive_expiry=2.0
     )
     timeout = httpx.Timeout(float(plan.get("http_timeout", 15.0)))
-    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as http:
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
+        http = _Gated(client, int(plan.get("http_connections", 100)))
         stop = asyncio.Event()
         listeners: list[asyncio.Task[None]] = []
         final_slots = asyncio.Semaphore(int(plan.get("final_concurrency", 50)))
