@@ -109,3 +109,29 @@ def _close_broken_database_connections(task: Any = None, **_: Any) -> None:
                     conn.close()
         except InterfaceError:  # already gone, as Celery's own close tolerates
             pass
+
+
+@signals.task_prerun.connect
+def _drop_connections_closed_by_the_server(task: Any = None, **_: Any) -> None:
+    """Before a task, drop a kept connection the server already closed (an operator's
+    ``pg_terminate_backend``, a restart, an idle timeout): PostgreSQL's last words make the
+    idle socket readable, so a zero-timeout ``select`` tells -- no round trip -- and the task
+    starts on a fresh connection instead of failing on the dead one (with
+    ``CELERY_DB_REUSE_MAX`` nothing else would close it first)."""
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return
+    import select
+
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        raw = conn.connection
+        fileno = getattr(raw, "fileno", None)  # a socket: PostgreSQL, not SQLite
+        if fileno is None or conn.in_atomic_block:
+            continue
+        try:
+            closed = bool(select.select([fileno()], [], [], 0)[0])
+        except Exception:  # noqa: BLE001 -- no socket any more (psycopg: "the connection is closed")
+            closed = True
+        if closed:
+            conn.close()

@@ -4,6 +4,7 @@ backend costs one task, not the next hundred."""
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import psycopg
@@ -12,7 +13,11 @@ from celery.fixups.django import DjangoWorkerFixup
 from django.conf import settings
 from django.db import OperationalError, connection
 
-from aventide.celery import _close_broken_database_connections, app
+from aventide.celery import (
+    _close_broken_database_connections,
+    _drop_connections_closed_by_the_server,
+    app,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -51,6 +56,36 @@ def test_a_connection_whose_backend_was_terminated_is_closed_after_its_task() ->
     _close_broken_database_connections(task=WORKER_TASK)
     assert connection.connection is None  # ...and its connection does not outlive it
     assert _backend_pid() != pid  # the next task gets a working one
+
+
+def _terminate(pid: int) -> None:
+    params = connection.get_connection_params()
+    for key in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(key, None)
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_connection_the_server_closed_between_tasks_is_dropped_before_the_next() -> None:
+    """The next task never meets the dead connection: no failed task, no error."""
+    pid = _backend_pid()
+    _close_broken_database_connections(task=WORKER_TASK)  # the previous task ends
+    _terminate(pid)  # between tasks: the operator, a restart, an idle timeout
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the server's goodbye reaches the socket
+        _drop_connections_closed_by_the_server(task=WORKER_TASK)
+        if connection.connection is None:
+            break
+        time.sleep(0.05)
+    assert connection.connection is None
+    assert _backend_pid() != pid  # the task's first query just works
+
+
+def test_a_healthy_idle_connection_is_kept_before_a_task() -> None:
+    pid = _backend_pid()
+    _drop_connections_closed_by_the_server(task=WORKER_TASK)
+    assert connection.connection is not None
+    assert _backend_pid() == pid
 
 
 def test_eager_tasks_leave_the_callers_connection_alone() -> None:
