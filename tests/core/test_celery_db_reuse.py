@@ -5,6 +5,7 @@ backend costs one task, not the next hundred."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import psycopg
@@ -30,40 +31,40 @@ def _backend_pid() -> int:
         return int(cursor.fetchone()[0])
 
 
-def test_celerys_django_fixup_reads_the_reuse_setting() -> None:
-    assert settings.CELERY_DB_REUSE_MAX == 100
-    assert DjangoWorkerFixup(app).db_reuse_max == settings.CELERY_DB_REUSE_MAX
-
-
-def test_a_healthy_connection_is_kept_across_tasks() -> None:
-    pid = _backend_pid()
-    _close_broken_database_connections(task=WORKER_TASK)
-    assert connection.connection is not None
-    assert _backend_pid() == pid
-
-
-def test_a_connection_whose_backend_was_terminated_is_closed_after_its_task() -> None:
-    pid = _backend_pid()
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    params.pop("prepare_threshold", None)
-    with psycopg.connect(**params, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    with pytest.raises(OperationalError):  # the task that meets the cut fails...
-        _backend_pid()
-    assert connection.errors_occurred
-    _close_broken_database_connections(task=WORKER_TASK)
-    assert connection.connection is None  # ...and its connection does not outlive it
-    assert _backend_pid() != pid  # the next task gets a working one
-
-
 def _terminate(pid: int) -> None:
     params = connection.get_connection_params()
     for key in ("cursor_factory", "context", "prepare_threshold"):
         params.pop(key, None)
     with psycopg.connect(**params, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_celerys_django_fixup_reads_the_reuse_setting() -> None:
+    assert settings.CELERY_DB_REUSE_MAX == 100
+    assert DjangoWorkerFixup(app).db_reuse_max == settings.CELERY_DB_REUSE_MAX
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [_close_broken_database_connections, _drop_connections_closed_by_the_server],
+    ids=["after a task", "before a task"],
+)
+def test_a_healthy_connection_is_kept_across_tasks(handler: Callable[..., None]) -> None:
+    pid = _backend_pid()
+    handler(task=WORKER_TASK)
+    assert connection.connection is not None
+    assert _backend_pid() == pid
+
+
+def test_a_connection_whose_backend_was_terminated_is_closed_after_its_task() -> None:
+    pid = _backend_pid()
+    _terminate(pid)
+    with pytest.raises(OperationalError):  # the task that meets the cut fails...
+        _backend_pid()
+    assert connection.errors_occurred
+    _close_broken_database_connections(task=WORKER_TASK)
+    assert connection.connection is None  # ...and its connection does not outlive it
+    assert _backend_pid() != pid  # the next task gets a working one
 
 
 def test_a_connection_the_server_closed_between_tasks_is_dropped_before_the_next() -> None:
@@ -79,13 +80,6 @@ def test_a_connection_the_server_closed_between_tasks_is_dropped_before_the_next
         time.sleep(0.05)
     assert connection.connection is None
     assert _backend_pid() != pid  # the task's first query just works
-
-
-def test_a_healthy_idle_connection_is_kept_before_a_task() -> None:
-    pid = _backend_pid()
-    _drop_connections_closed_by_the_server(task=WORKER_TASK)
-    assert connection.connection is not None
-    assert _backend_pid() == pid
 
 
 def test_eager_tasks_leave_the_callers_connection_alone() -> None:
