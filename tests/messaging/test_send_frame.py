@@ -197,6 +197,7 @@ async def test_message_send_frame_rate_limited_carries_retry_after(
     countries: list[str], settings: Any
 ) -> None:
     settings.MESSAGING_RATE_PER_CONVERSATION = 1
+    settings.MESSAGING_RATE_WINDOW_SECONDS = 10**6  # no window boundary mid-test (fixed windows)
     chat, conversation = await sync_to_async(_active_world)(countries)
     buyer = await authed_socket(await sync_to_async(ticket_of)(chat.buyer))
     assert (await sent(buyer, send_frame(conversation.pk, "r-1", "uno")))["type"] == "sent"

@@ -304,6 +304,7 @@ def test_repeats_older_than_the_window_are_not_counted(chat: ChatWorld, settings
 @pytest.mark.redis
 def test_message_send_rate_limit_counts_distinct_ids_only(chat: ChatWorld, settings: Any) -> None:
     settings.MESSAGING_RATE_PER_CONVERSATION = 3
+    settings.MESSAGING_RATE_WINDOW_SECONDS = 10**6  # no window boundary mid-test (fixed windows)
     conversation = chat.active()
     buyer = chat.p(chat.buyer)
     bodies = ["¿Llega hoy?", "¿Tocan timbre?", "¿Viene envuelto?"]
@@ -384,6 +385,7 @@ def test_message_send_retry_after_its_claim_expired_at_the_limit_answers_the_ori
     from messaging import limits
 
     settings.MESSAGING_RATE_PER_CONVERSATION = 2
+    settings.MESSAGING_RATE_WINDOW_SECONDS = 10**6  # no window boundary mid-test (fixed windows)
     conversation = chat.active()
     buyer = chat.p(chat.buyer)
     first = chat.send(buyer, conversation, "¿Llega hoy?", cid="old-1")
