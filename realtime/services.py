@@ -9,8 +9,11 @@ Ordering. The cursor is ``Event.id`` (bigserial), and a client that saw event N 
 miss an event < N that commits later. So on PostgreSQL every publishing transaction takes one
 transaction-level advisory lock before its first event id is drawn: publishing transactions
 commit in id order and a committed id N means every id < N is committed (or rolled back).
-The lock is held until commit, so call ``publish`` as the LAST write of a transaction
-(docs/decisions/0014-realtime-event-log.md: why this and not a gap-detecting reader).
+The lock is held until commit, so services call ``publish_last`` as the LAST write of a
+transaction; in a use-case frame that owns its transaction the call is sent together with the
+COMMIT, so the lock is never held across a round trip of the request thread
+(docs/decisions/0014-realtime-event-log.md: why this and not a gap-detecting reader;
+0021-publish-with-the-commit.md: the commit tail).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from aventide.core import aftercommit
+from aventide.core import aftercommit, committail
 from aventide.core.logging import get_logger, redact_mapping
 from aventide.core.metrics import emit
 from realtime.contracts import event_frame, parse_stream
@@ -54,25 +57,16 @@ PUBLISH_LOCK_KEY = 0x52545F4C4F47  # "RT_LOG"
 
 _AUDIENCE_PREFIXES = ("user:", "anon:", "staff:")
 
-_PG_PUBLISH_SQL = """
-WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s) AS ok),
-ev AS (
-    INSERT INTO realtime_event (stream, type, payload, country_code, created_at)
-    SELECT %s, %s, %s::jsonb, %s, %s FROM lock
-    RETURNING id
-),
-inbox AS (
-    INSERT INTO realtime_inboxentry (audience_key, event_id, stream)
-    SELECT k, ev.id, %s FROM ev, unnest(%s::varchar[]) AS k
+#: The whole publish on PostgreSQL, one call (realtime/migrations/0005_publish_function.py):
+#: the ordering lock, the stream's previous event (read after the lock with a fresh snapshot,
+#: so every earlier event of the stream is committed and visible -- live messages carry it
+#: as ``prev``: a socket that has not sent ``prev`` yet knows an earlier event is still on
+#: its way, since the processes' fan-outs can overtake each other, and reads the log instead
+#: of skipping it), the event row and one inbox row per audience key.
+_PG_PUBLISH_SQL = (
+    "SELECT o_event_id, o_prev_id FROM realtime_publish("
+    "%s::bigint, %s::varchar, %s::varchar, %s::jsonb, %s::varchar, %s::timestamptz, %s::varchar[])"
 )
-SELECT id FROM ev
-"""
-#: The stream's event before this one (run after ``_PG_PUBLISH_SQL``, in a statement of its
-#: own: a new snapshot taken while this transaction holds the publish lock, so every earlier
-#: event of the stream is committed and visible). Live messages carry it as ``prev``: a
-#: socket that has not sent ``prev`` yet knows an earlier event is still on its way (the
-#: processes' fan-outs can overtake each other) and reads the log instead of skipping it.
-_PG_PREV_SQL = "SELECT max(id) FROM realtime_event WHERE stream = %s AND id < %s"
 
 
 def _clean_audience(audience: Iterable[str]) -> list[str]:
@@ -95,22 +89,70 @@ def publish(
     country_code: str = "",
     verbatim: Iterable[str] = (),
 ) -> int:
+    """Append one event to ``stream`` for ``audience`` now and return its id (see
+    ``publish_last``, which services use, for the whole contract)."""
+    event_id = _publish(
+        stream=stream,
+        type=type,
+        payload=payload,
+        audience=audience,
+        country_code=country_code,
+        verbatim=verbatim,
+        last=False,
+    )
+    assert event_id is not None  # not deferred
+    return event_id
+
+
+def publish_last(
+    *,
+    stream: str,
+    type: str,
+    payload: dict[str, Any],
+    audience: Iterable[str],
+    country_code: str = "",
+    verbatim: Iterable[str] = (),
+) -> None:
     """Append one event to ``stream`` for ``audience`` (audience keys: ``user:<id>``,
-    ``anon:<uuid>``, ``staff:<CC>``) and return its id, the cursor.
+    ``anon:<uuid>``, ``staff:<CC>``) as the transaction's last write: in a use-case frame
+    that owns its transaction the call is sent with the COMMIT (decision 0021), elsewhere it
+    runs now. The event's id, the cursor, is in the live frame sent after the commit.
 
     Must run inside the caller's transaction (``PublishOutsideTransaction`` otherwise): the
     event row and one inbox row per audience key are written with it (PostgreSQL: one
-    statement; elsewhere two) and vanish with its rollback. ``payload`` is what clients
-    receive -- ids and states only; it is redacted like log lines (emails and phones
-    masked, secret-looking keys dropped) as a net, not as permission to put PII in it.
+    call of ``realtime_publish``; elsewhere three ORM statements) and vanish with its
+    rollback. ``payload`` is what clients receive -- ids and states only; it is redacted
+    like log lines (emails and phones masked, secret-looking keys dropped) as a net, not as
+    permission to put PII in it.
     ``verbatim`` names top-level keys whose string values are user content the owning app
     has already vetted for every member of the stream (the chat's delivered text, after
     moderation): they are copied as they are, since the net would mangle them.
     After the commit the event is counted (``METRIC_REALTIME_EVENT_PUBLISHED``) and sent
     live to the stream's channel-layer group (batched per transaction; failures are logged
-    and counted, never raised). Nothing else runs between its statement and the commit:
-    the publish lock is held until then.
+    and counted, never raised). The ordering lock is held from the call to the commit: this
+    is the transaction's last write.
     """
+    _publish(
+        stream=stream,
+        type=type,
+        payload=payload,
+        audience=audience,
+        country_code=country_code,
+        verbatim=verbatim,
+        last=True,
+    )
+
+
+def _publish(
+    *,
+    stream: str,
+    type: str,
+    payload: dict[str, Any],
+    audience: Iterable[str],
+    country_code: str,
+    verbatim: Iterable[str],
+    last: bool,
+) -> int | None:
     if not connection.in_atomic_block:
         raise PublishOutsideTransaction("realtime.publish must run inside a transaction")
     parsed = parse_stream(stream)
@@ -127,44 +169,59 @@ def publish(
     created_at = timezone.now()
     country = country_code.upper()
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _PG_PUBLISH_SQL,
-                [
-                    PUBLISH_LOCK_KEY,
+        params: list[Any] = [
+            PUBLISH_LOCK_KEY,
+            stream,
+            type,
+            json.dumps(data),
+            country,
+            created_at,
+            keys,
+        ]
+
+        def published(row: tuple[Any, ...] | None) -> None:
+            assert row is not None  # the function returns one row
+            batch.add(
+                _Published(
+                    int(row[0]),
                     stream,
                     type,
-                    json.dumps(data),
-                    country,
+                    data,
                     created_at,
-                    stream,
                     keys,
-                ],
+                    parsed.group,
+                    parsed.kind,
+                    row[1],
+                )
             )
+
+        # In a frame that owns its transaction the call goes with the COMMIT (decision 0021):
+        # the ordering lock is then held for the server's work and the WAL flush only.
+        batch = _batch_for_transaction()
+        if last and committail.defer(_PG_PUBLISH_SQL, params, published):
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(_PG_PUBLISH_SQL, params)
             row = cursor.fetchone()
-            assert row is not None  # INSERT ... RETURNING one row
-            event_id = int(row[0])
-            cursor.execute(_PG_PREV_SQL, [stream, event_id])
-            prev_row = cursor.fetchone()
-            prev_id = prev_row[0] if prev_row is not None else None
-    else:
-        event = Event(
-            stream=stream, type=type, payload=data, country_code=country, created_at=created_at
-        )
-        event.save()
-        event_id = int(event.pk)
-        InboxEntry.objects.bulk_create(
-            [InboxEntry(audience_key=k, event_id=event_id, stream=stream) for k in keys]
-        )
-        prev_id = (
-            Event.objects.filter(stream=stream, id__lt=event_id)
-            .order_by("-id")
-            .values_list("id", flat=True)
-            .first()
-        )
-    # From here to the COMMIT this transaction holds the publish lock: nothing but a list
-    # append. The metric line (a write to the log: a GIL hand-off under load) and the frame
-    # are made after the commit (docs/decisions/0018).
+        published(row)
+        assert row is not None
+        return int(row[0])
+    event = Event(
+        stream=stream, type=type, payload=data, country_code=country, created_at=created_at
+    )
+    event.save()
+    event_id = int(event.pk)
+    InboxEntry.objects.bulk_create(
+        [InboxEntry(audience_key=k, event_id=event_id, stream=stream) for k in keys]
+    )
+    prev_id = (
+        Event.objects.filter(stream=stream, id__lt=event_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    # The metric line (a write to the log: a GIL hand-off under load) and the frame are made
+    # after the commit (docs/decisions/0018).
     _batch_for_transaction().add(
         _Published(
             event_id, stream, type, data, created_at, keys, parsed.group, parsed.kind, prev_id
@@ -188,7 +245,7 @@ class _Published:
     audience: list[str]
     group: str
     stream_kind: str
-    #: the stream's previous event id (None: the first), see ``_PG_PREV_SQL``
+    #: the stream's previous event id (None: the first), see ``_PG_PUBLISH_SQL``
     prev_id: int | None = None
 
 
@@ -238,8 +295,10 @@ class _FanoutBatch:
 def _batch_for_transaction() -> _FanoutBatch:
     """This transaction's batch at the current savepoint depth (created and registered with
     ``on_commit`` on first use). A batch whose callback is no longer pending -- committed,
-    or discarded by a rollback -- is replaced."""
-    batches: dict[tuple[str, ...], _FanoutBatch] = connection.__dict__.setdefault(
+    or discarded by a rollback -- is replaced. Kept on this thread's connection object:
+    ``django.db.connection`` is a proxy every thread shares, so its own ``__dict__`` would
+    hand one thread's batches to another's transactions."""
+    batches: dict[tuple[str, ...], _FanoutBatch] = transaction.get_connection().__dict__.setdefault(
         "_realtime_fanout_batches", {}
     )
     depth = tuple(connection.savepoint_ids)

@@ -32,6 +32,10 @@ What the frame does, so each service does not:
    transaction commits (realtime fan-out, outbox dispatch): nothing leaves the process before
    commit, nothing leaves at all on rollback. Effects are robust: one failing effect is logged
    and does not stop the others (the durable rows are the source of truth).
+6. **The last write rides with the COMMIT.** In a frame that owns its transaction, the
+   realtime publish (which holds the global ordering lock to the commit) is deferred to the
+   frame's end and sent together with the ``COMMIT`` (``aventide.core.committail``,
+   decision 0021): the lock is never held across a round trip of the request thread.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from django.db.models import QuerySet
 
 from aventide.accounts.refusals import in_application_transaction, record_refusals
 from aventide.accounts.scope import ScopeGuard
-from aventide.core import context, rowsql
+from aventide.core import committail, context, rowsql
 from aventide.core.context import Attribution
 from aventide.core.principal import Principal
 
@@ -131,7 +135,15 @@ def use_case(actor: Principal, *, level: str | None = None) -> Iterator[UseCase]
     principal_token = context.set_principal(actor) if context.get_principal() is None else None
     try:
         with transaction.atomic(durable=not joins_foreign, savepoint=not joins_foreign):
-            yield frame
+            # A frame that owns its transaction sends the deferred last writes (the realtime
+            # publish) with its COMMIT, in one round trip (decision 0021).
+            committail.open_tail()
+            try:
+                yield frame
+            except BaseException:
+                committail.discard()
+                raise
+            committail.flush()
     finally:
         if principal_token is not None:
             context.reset_principal(principal_token)

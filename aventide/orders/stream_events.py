@@ -31,7 +31,7 @@ def party_keys(order: Order) -> list[str]:
 def publish_order_event(order: Order, transition: str, from_state: str) -> None:
     """The transition hook: ``transition`` is ``create`` or a transition name."""
     if transition == "create":
-        realtime.publish(
+        realtime.publish_last(
             stream=f"order:{order.pk}",
             type=EVENT_CREATED,
             payload={"orderId": order.pk, "status": order.status},
@@ -39,7 +39,7 @@ def publish_order_event(order: Order, transition: str, from_state: str) -> None:
             country_code=order.country_code,
         )
         return
-    realtime.publish(
+    realtime.publish_last(
         stream=f"order:{order.pk}",
         type=EVENT_STATUS_CHANGED,
         payload={"orderId": order.pk, "status": order.status, "from": from_state},

@@ -258,7 +258,7 @@ def message_payload(message: Message) -> dict[str, Any]:
 
 
 def publish_message(conversation: Conversation, message: Message) -> None:
-    realtime.publish(
+    realtime.publish_last(
         stream=conversation.stream,
         type=EVENT_MESSAGE,
         payload=message_payload(message),
@@ -270,7 +270,7 @@ def publish_message(conversation: Conversation, message: Message) -> None:
 
 
 def publish_state(conversation: Conversation, from_state: str) -> None:
-    realtime.publish(
+    realtime.publish_last(
         stream=conversation.stream,
         type=EVENT_STATE,
         payload={
@@ -342,7 +342,8 @@ def _activate(
         sender_key=by,
         online=online,
     )
-    # The publishes last: realtime holds its ordering lock from its statement to the commit.
+    # The publishes last: realtime holds its ordering lock from its call to the commit (in a
+    # frame the calls go with the COMMIT, decision 0021).
     publish_state(conversation, from_state)
     publish_message(conversation, message)
     return conversation

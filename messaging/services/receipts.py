@@ -309,7 +309,7 @@ def _ack(*, actor: Principal, conversation_id: int, kind: str, up_to_seq: int) -
             participant.delivered_up_to_seq = delivered
             participant.read_up_to_seq = read
             participant.save(update_fields=["delivered_up_to_seq", "read_up_to_seq", "updated_at"])
-            realtime.publish(
+            realtime.publish_last(
                 stream=conversation.stream,
                 type=EVENT_RECEIPT,
                 payload={

@@ -117,7 +117,7 @@ def conversation_report(
             },
             country_code=conversation.country_code,
         )
-        realtime.publish(
+        realtime.publish_last(
             stream=conversation.stream,
             type=EVENT_REPORTED,
             payload={

@@ -400,7 +400,8 @@ def message_send(
                 sender_key=sender_key,
                 online=online,
             )
-            # Last: realtime holds its ordering lock from this statement to the commit.
+            # Last: realtime holds its ordering lock from this call to the commit (the frame
+            # sends the call with its COMMIT, decision 0021).
             publish_message(conversation, message)
     if blocked:
         raise MessageBlocked(details={"reasons": moderated.reasons, "verdict": "block"})

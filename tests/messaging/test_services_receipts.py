@@ -266,10 +266,10 @@ def test_message_ack_unexpected_error_is_counted_as_internal_error_and_rolled_ba
 ) -> None:
     conversation = conversation_with(chat)
 
-    def broken(**_: Any) -> int:
+    def broken(**_: Any) -> None:
         raise RuntimeError("event log down")
 
-    monkeypatch.setattr(realtime_services, "publish", broken)
+    monkeypatch.setattr(realtime_services, "publish_last", broken)
     with Counted("ack_read", "INTERNAL_ERROR") as counted, pytest.raises(RuntimeError):
         ack(chat.p(chat.seller), conversation, "read", 2)
     assert counted.delta == 1
