@@ -128,11 +128,11 @@ def _access_token(user: Any) -> str:
     return accounts.session_start(user=user, method="password").access
 
 
-def _create_order(buyer: Any, listing_id: int, name: str) -> int:
+def _create_order(buyer: Any, listing_id: int, name: str, email: str = "") -> int:
     from aventide.orders import services as orders  # app
 
     created = orders.order_create(
-        actor=_principal(buyer), listing_id=listing_id, recipient_name=name
+        actor=_principal(buyer), listing_id=listing_id, recipient_name=name, recipient_email=email
     )
     return int(created.order.pk)
 
@@ -149,7 +149,10 @@ CHAT_RECIPIENT = "Bench chat recipient"
 
 
 def _active_conversation(buyer: Any, seller: Any) -> int:
-    """The pair's chat: one order of the pair whose conversation the buyer opened (reused)."""
+    """The pair's chat: one order of the pair whose conversation the buyer opened (reused).
+    Its recipient was invited by e-mail, like a real gift's: the chat's notification bridge
+    can reach every party (an unreachable party is a logged ``no_channel`` decision on every
+    send, which no real order has)."""
     from messaging import services as messaging  # app
     from messaging.models import Conversation  # app
 
@@ -161,7 +164,9 @@ def _active_conversation(buyer: Any, seller: Any) -> int:
         .first()
     )
     if existing is None:
-        order_id = _create_order(buyer, _ensure_listing(seller), CHAT_RECIPIENT)
+        order_id = _create_order(
+            buyer, _ensure_listing(seller), CHAT_RECIPIENT, email=f"chat-{buyer.pk}@bench.invalid"
+        )
         conversation_id = int(Conversation.objects.get(order_id=order_id).pk)
         state = "dormant"
     else:
