@@ -388,37 +388,70 @@ class _Listener:
 
 
 class _Gated:
-    """The HTTP client behind a semaphore of its pool's size: requests beyond the connections
-    wait here, never inside httpx's pool, which spends CPU on every queued request at every
-    response (measured: the soak's send process pegged a core once the servers fell a little
-    behind, and starved them on the same cores)."""
+    """The HTTP clients behind semaphores of their pools' size: requests beyond the
+    connections wait here, never inside httpx's pool, which spends CPU on every queued request
+    at every response (measured: the soak's send process pegged a core once the servers fell
+    a little behind, and starved them on the same cores). The connections are split over
+    several clients of ``SHARD_CONNECTIONS`` each: httpcore scans every connection of its
+    pool (an expiry check with a socket call per connection) for every request, so one pool
+    of 100 cost the send process ~70% of its CPU in that scan at the soak's 150 requests/s."""
 
-    def __init__(self, client: Any, connections: int) -> None:
-        self._client = client
-        self._gate = asyncio.Semaphore(connections)
+    SHARD_CONNECTIONS = 8
+
+    def __init__(self, clients: list[Any], per_client: int) -> None:
+        self._clients = clients
+        self._gates = [asyncio.Semaphore(per_client) for _ in clients]
+        self._turn = 0
+
+    def _pick(self) -> int:
+        """The next shard in turn with a free connection (else the next in turn: it queues
+        on that shard's semaphore)."""
+        n = len(self._clients)
+        start = self._turn
+        self._turn = (start + 1) % n
+        for k in range(n):
+            i = (start + k) % n
+            if not self._gates[i].locked():
+                return i
+        return start
 
     async def get(self, url: str, **kwargs: Any) -> Any:
-        async with self._gate:
-            return await self._client.get(url, **kwargs)
+        i = self._pick()
+        async with self._gates[i]:
+            return await self._clients[i].get(url, **kwargs)
 
     async def post(self, url: str, **kwargs: Any) -> Any:
-        async with self._gate:
-            return await self._client.post(url, **kwargs)
+        i = self._pick()
+        async with self._gates[i]:
+            return await self._clients[i].post(url, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def _http(plan: dict[str, Any]) -> Any:
+    """``_Gated`` over ``http_connections`` keep-alive connections in shards."""
+    import httpx
+
+    connections = max(1, int(plan.get("http_connections", 100)))
+    per_client = min(_Gated.SHARD_CONNECTIONS, connections)
+    shards = -(-connections // per_client)
+    # idle connections are dropped before the server's keep-alive timeout (uvicorn: 5 s), so
+    # a request never races the server closing the connection it reuses
+    limits = httpx.Limits(max_connections=per_client, keepalive_expiry=2.0)
+    timeout = httpx.Timeout(float(plan.get("http_timeout", 15.0)))
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False)
+            )
+            for _ in range(shards)
+        ]
+        yield _Gated(clients, per_client)
 
 
 async def run_load(plan: dict[str, Any], role: str) -> dict[str, Any]:
     """Drive the plan's load (``role``: ``send``, ``listen`` or ``all``) to its end."""
-    import httpx
-
     rec = Recorder()
-    # idle connections are dropped before the server's keep-alive timeout (uvicorn: 5 s), so
-    # a request never races the server closing the connection it reuses
-    limits = httpx.Limits(
-        max_connections=int(plan.get("http_connections", 100)), keepalive_expiry=2.0
-    )
-    timeout = httpx.Timeout(float(plan.get("http_timeout", 15.0)))
-    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
-        http = _Gated(client, int(plan.get("http_connections", 100)))
+    async with _http(plan) as http:
         stop = asyncio.Event()
         listeners: list[asyncio.Task[None]] = []
         final_slots = asyncio.Semaphore(int(plan.get("final_concurrency", 50)))
