@@ -481,3 +481,30 @@ async def test_a_denied_subscription_is_counted_by_reason() -> None:
     after = metrics.count_of("METRIC_REALTIME_AUTHZ_DENIED", reason="FORBIDDEN_STREAM")
     assert after == before + 1
     await sock.close()
+
+
+async def test_live_events_and_frames_are_handled_without_a_thread_hop_per_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Channels' dispatch hops to a sync thread for every message to close stale database
+    connections; this consumer's database calls do that themselves
+    (``database_sync_to_async``), so its live events and frames never pay for the hop."""
+    import channels.consumer
+
+    hops: list[int] = []
+
+    async def counting() -> None:
+        hops.append(1)
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting)
+    user, ticket = await sync_to_async(_user)()
+    sock = await authed_socket(ticket)
+    stream = f"user:{user.pk}"
+    await sock.subscribe(stream)
+    for n in range(1, 6):
+        await _publish(stream, n, [f"user:{user.pk}"], n=n)
+        assert (await sock.recv())["id"] == n
+    await sock.send({"type": "ping"})
+    assert (await sock.recv())["type"] == "pong"
+    await sock.close()
+    assert hops == []
