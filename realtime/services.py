@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -80,39 +80,26 @@ def _clean_audience(audience: Iterable[str]) -> list[str]:
     return keys
 
 
-def publish(
-    *,
-    stream: str,
-    type: str,
-    payload: dict[str, Any],
-    audience: Iterable[str],
-    country_code: str = "",
-    verbatim: Iterable[str] = (),
-) -> int:
+class EventSpec(TypedDict):
+    """The keywords of ``publish`` and ``publish_last`` (see ``publish_last``)."""
+
+    stream: str
+    type: str
+    payload: dict[str, Any]
+    audience: Iterable[str]
+    country_code: NotRequired[str]
+    verbatim: NotRequired[Iterable[str]]
+
+
+def publish(**event: Unpack[EventSpec]) -> int:
     """Append one event to ``stream`` for ``audience`` now and return its id (see
     ``publish_last``, which services use, for the whole contract)."""
-    event_id = _publish(
-        stream=stream,
-        type=type,
-        payload=payload,
-        audience=audience,
-        country_code=country_code,
-        verbatim=verbatim,
-        last=False,
-    )
+    event_id = _publish(event, last=False)
     assert event_id is not None  # not deferred
     return event_id
 
 
-def publish_last(
-    *,
-    stream: str,
-    type: str,
-    payload: dict[str, Any],
-    audience: Iterable[str],
-    country_code: str = "",
-    verbatim: Iterable[str] = (),
-) -> None:
+def publish_last(**event: Unpack[EventSpec]) -> None:
     """Append one event to ``stream`` for ``audience`` (audience keys: ``user:<id>``,
     ``anon:<uuid>``, ``staff:<CC>``) as the transaction's last write: in a use-case frame
     that owns its transaction the call is sent with the COMMIT (decision 0021), elsewhere it
@@ -132,27 +119,13 @@ def publish_last(
     and counted, never raised). The ordering lock is held from the call to the commit: this
     is the transaction's last write.
     """
-    _publish(
-        stream=stream,
-        type=type,
-        payload=payload,
-        audience=audience,
-        country_code=country_code,
-        verbatim=verbatim,
-        last=True,
-    )
+    _publish(event, last=True)
 
 
-def _publish(
-    *,
-    stream: str,
-    type: str,
-    payload: dict[str, Any],
-    audience: Iterable[str],
-    country_code: str,
-    verbatim: Iterable[str],
-    last: bool,
-) -> int | None:
+def _publish(event: EventSpec, *, last: bool) -> int | None:
+    stream, type, payload = event["stream"], event["type"], event["payload"]
+    audience = event["audience"]
+    country_code, verbatim = event.get("country_code", ""), event.get("verbatim", ())
     if not connection.in_atomic_block:
         raise PublishOutsideTransaction("realtime.publish must run inside a transaction")
     parsed = parse_stream(stream)
@@ -206,11 +179,11 @@ def _publish(
         published(row)
         assert row is not None
         return int(row[0])
-    event = Event(
+    written = Event(
         stream=stream, type=type, payload=data, country_code=country, created_at=created_at
     )
-    event.save()
-    event_id = int(event.pk)
+    written.save()
+    event_id = int(written.pk)
     InboxEntry.objects.bulk_create(
         [InboxEntry(audience_key=k, event_id=event_id, stream=stream) for k in keys]
     )
