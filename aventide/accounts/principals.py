@@ -23,15 +23,22 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Field
 from django.http import HttpRequest
 from django.utils import timezone
 
 from aventide.accounts.errors import AnonIdentityExpired, AnonIdentityRevoked, AnonIdentityUnknown
-from aventide.accounts.models import AnonymousIdentity, StaffCountryScope, StaffProfile, User
+from aventide.accounts.models import (
+    AnonymousIdentity,
+    RefreshFamily,
+    StaffCountryScope,
+    StaffProfile,
+    User,
+)
 from aventide.core.logging import get_logger
 from aventide.core.principal import Principal, PrincipalKind
 from aventide.markets.policy import active_country_codes
@@ -174,14 +181,7 @@ def principal_for_user(user: User) -> Principal:
     ``select_related("staff_profile")``), none for parties.
     """
     if not user.is_staff:
-        return Principal(
-            kind=PrincipalKind.USER,
-            id=str(user.pk),
-            country_code=user.country_code,
-            is_seller=user.is_seller,
-            email=user.email,
-            full_name=user.full_name,
-        )
+        return _party(user.pk, user.country_code, user.is_seller, user.email, user.full_name)
     try:
         profile: StaffProfile | None = user.staff_profile
     except StaffProfile.DoesNotExist:
@@ -200,6 +200,54 @@ def principal_for_user(user: User) -> Principal:
     )
 
 
+def _party(pk: int, country_code: str, is_seller: bool, email: str, full_name: str) -> Principal:
+    return Principal(
+        kind=PrincipalKind.USER,
+        id=str(pk),
+        country_code=country_code,
+        is_seller=bool(is_seller),
+        email=email,
+        full_name=full_name,
+    )
+
+
+_PARTY_SESSION_SQL: dict[str, str] = {}
+
+
+def _party_session(pk: int, family_id: str) -> tuple[int, str, bool, str, str] | None:
+    """(id, country, is_seller, email, full name) of the active non-staff user ``pk`` whose
+    session ``family_id`` is not revoked; None otherwise (no such user or session, or staff:
+    their principal needs the profile and scopes, read by the ORM). One statement built once
+    per database vendor -- the ORM's compilation of the same join was the largest cost of a
+    cache miss (~15% of a server's CPU in the soak, where 500 users' principals expire).
+    Names come from the models' metadata; every value is a parameter."""
+    sql = _PARTY_SESSION_SQL.get(connection.vendor)
+    if sql is None:
+        qn = connection.ops.quote_name
+        u, f = User._meta, RefreshFamily._meta
+        names = ("country_code", "is_seller", "email", "full_name", "is_active", "is_staff")
+        col = {name: qn(cast(Field[Any, Any], u.get_field(name)).column) for name in names}
+        fcol = {
+            name: qn(cast(Field[Any, Any], f.get_field(name)).column)
+            for name in ("user", "revoked_at")
+        }
+        sql = _PARTY_SESSION_SQL[connection.vendor] = (
+            f"SELECT u.{qn(u.pk.column)}, u.{col['country_code']}, u.{col['is_seller']},"  # noqa: S608
+            f" u.{col['email']}, u.{col['full_name']} FROM {qn(u.db_table)} u"
+            f" WHERE u.{qn(u.pk.column)} = %s AND u.{col['is_active']} = %s"
+            f" AND u.{col['is_staff']} = %s AND EXISTS (SELECT 1 FROM {qn(f.db_table)} f"
+            f" WHERE f.{qn(f.pk.column)} = %s AND f.{fcol['user']} = u.{qn(u.pk.column)}"
+            f" AND f.{fcol['revoked_at']} IS NULL)"
+        )
+    family = RefreshFamily._meta.pk.get_db_prep_value(uuid.UUID(family_id), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pk, True, False, family])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return int(row[0]), str(row[1]), bool(row[2]), str(row[3]), str(row[4])
+
+
 def principal_for_access_token(*, user_id: str, family_id: str) -> Principal | None:
     """The principal behind a verified access token whose user is active and whose session is
     not revoked; None otherwise. Cached (see the module docstring)."""
@@ -212,6 +260,11 @@ def principal_for_access_token(*, user_id: str, family_id: str) -> Principal | N
     cached: Principal | None = _sessions.get(key)
     if cached is not None:
         return cached
+    row = _party_session(pk, fam)
+    if row is not None:  # a party (not staff) with a live session: no model, no ORM compile
+        principal = _party(*row)
+        _sessions.put(key, principal)
+        return principal
     user = (
         User.objects.select_related("staff_profile")
         .filter(

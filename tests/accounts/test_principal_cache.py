@@ -102,3 +102,34 @@ def test_zero_disables_the_cache(api_client, clock, settings) -> None:
     assert _me(api_client, pair.access) == 200
     RefreshFamily.objects.filter(pk=pair.family_id).update(revoked_at=timezone.now())
     assert _me(api_client, pair.access) == 401
+
+
+@pytest.mark.parametrize("staff", [False, True])
+def test_a_cache_miss_reads_the_same_principal_as_the_user_row_gives(
+    staff: bool, clock: FakeClock
+) -> None:
+    """A party's cache miss is one plain statement (no ORM join to compile); staff take the
+    ORM path for their profile and scopes. Both give exactly the principal of the user row;
+    an inactive user, another user's session or a revoked one give none."""
+    user = make_staff(level="L2", countries=("AR",)) if staff else make_user(is_seller=True)
+    pair = services.session_start(user=user, method="password")
+    principals.clear_caches()
+    with CaptureQueriesContext(connection) as queries:
+        got = principals.principal_for_access_token(
+            user_id=str(user.pk), family_id=str(pair.family_id)
+        )
+    assert got == principals.principal_for_user(User.objects.get(pk=user.pk))
+    if not staff:
+        assert len(queries) == 1
+    other = services.session_start(user=make_user(), method="password")
+    principals.clear_caches()
+    assert (
+        principals.principal_for_access_token(user_id=str(user.pk), family_id=str(other.family_id))
+        is None
+    )
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    principals.clear_caches()
+    assert (
+        principals.principal_for_access_token(user_id=str(user.pk), family_id=str(pair.family_id))
+        is None
+    )
