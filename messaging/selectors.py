@@ -18,6 +18,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from aventide.accounts.contracts import ScopeGuard
+from aventide.core import rowsql
 from aventide.core.principal import Principal
 from messaging.errors import ConversationNotFound
 from messaging.models import (
@@ -109,8 +110,14 @@ def visible_conversations(actor: Principal) -> QuerySet[Conversation]:
 
 
 def conversation_for(actor: Principal, conversation_id: int) -> Conversation:
-    """The conversation, if ``actor`` may read it; ``NOT_FOUND_OR_NO_ACCESS`` otherwise. 1 query."""
-    conversation = visible_conversations(actor).filter(pk=conversation_id).first()
+    """The conversation, if ``actor`` may read it; ``NOT_FOUND_OR_NO_ACCESS`` otherwise. 1 query.
+    Parties and the system: the row by id (a statement built once, ``rowsql.read_row``) and
+    ``member_role`` on it -- the same rule as ``visible_conversations``; staff: that queryset
+    (their country scope)."""
+    if actor.is_staff:
+        conversation = visible_conversations(actor).filter(pk=conversation_id).first()
+    else:
+        conversation = rowsql.read_row(Conversation, pk=conversation_id)
     if conversation is None or member_role(actor, conversation) is None:
         raise ConversationNotFound()
     return conversation

@@ -284,12 +284,16 @@ def principal_for_access_token(*, user_id: str, family_id: str) -> Principal | N
 
 def principal_for_session_fresh(*, user_id: int, family_id: str) -> Principal | None:
     """Like `principal_for_access_token`, read from the database now (no cache): for the
-    WebSocket, where one stale "still logged in" would let a socket live on. One query for
-    parties, two for staff."""
+    WebSocket, where one stale "still logged in" would let a socket live on. One plain
+    statement for parties (``_party_session``); staff: that one, then the ORM's (profile and
+    countries)."""
     try:
         fam = str(uuid.UUID(str(family_id)))
     except ValueError:
         return None
+    row = _party_session(int(user_id), fam)
+    if row is not None:  # a party: one plain statement (sockets re-check on every heartbeat)
+        return _party(*row)
     user = (
         User.objects.select_related("staff_profile")
         .filter(

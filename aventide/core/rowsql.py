@@ -10,6 +10,7 @@ process; only the values change per call (always parameters).
   ``FOR UPDATE OF`` that row only (joined rows are read, not locked), with forward
   foreign keys in ``related`` loaded like ``select_related`` -- the same instances the ORM
   would build (``Model.from_db``, the fields' converters applied).
+- `read_row(model, related=..., **equals)`: the same statement without the lock.
 - `update_row(obj, fields, expect=...)`: ``UPDATE ... SET <fields> WHERE pk = %s [AND col
   = %s ...]``, each value prepared by its field exactly as ``save(update_fields=...)`` does
   (``pre_save``: ``auto_now`` included); returns whether the row matched. For a
@@ -76,7 +77,7 @@ def _converters(
 
 
 def _lock_shape(
-    model: type[models.Model], related: tuple[str, ...], keys: tuple[str, ...]
+    model: type[models.Model], related: tuple[str, ...], keys: tuple[str, ...], lock: bool = True
 ) -> _LockShape:
     qn = connection.ops.quote_name
     opts = model._meta
@@ -114,9 +115,9 @@ def _lock_shape(
     if joins:
         sql += " " + " ".join(joins)
     sql += f" WHERE {where}"
-    if connection.features.has_select_for_update_of:
+    if lock and connection.features.has_select_for_update_of:
         sql += " FOR UPDATE OF t0"
-    elif connection.features.has_select_for_update:
+    elif lock and connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     return _LockShape(sql=sql, parts=parts, lookups=lookups)
 
@@ -145,15 +146,27 @@ def lock_row(model: type[M], *, related: Sequence[str] = (), **equals: Any) -> M
     """The row of ``model`` whose columns equal ``equals`` (``pk=`` or field names; one row
     expected, the first is returned), locked until the transaction ends; None when there is
     none. ``related``: forward foreign keys to load in the same statement."""
-    keys = tuple(sorted(equals))
-    if not keys:
-        raise ValueError("lock_row needs at least one lookup")
     if not connection.in_atomic_block:  # what the ORM's select_for_update refuses too
         raise TransactionManagementError("lock_row outside a transaction locks nothing")
-    shape_key = (connection.vendor, model, tuple(related), keys)
+    return _row(model, tuple(related), equals, lock=True)
+
+
+def read_row(model: type[M], *, related: Sequence[str] = (), **equals: Any) -> M | None:
+    """`lock_row` without the lock: the row as the ORM's ``filter(**equals).first()`` would
+    read it (without its ORDER BY), for hot read paths."""
+    return _row(model, tuple(related), equals, lock=False)
+
+
+def _row(
+    model: type[M], related: tuple[str, ...], equals: dict[str, Any], *, lock: bool
+) -> M | None:
+    keys = tuple(sorted(equals))
+    if not keys:
+        raise ValueError("a row statement needs at least one lookup")
+    shape_key = (connection.vendor, model, related, keys, lock)
     shape = _LOCK_SHAPES.get(shape_key)
     if shape is None:
-        shape = _LOCK_SHAPES[shape_key] = _lock_shape(model, tuple(related), keys)
+        shape = _LOCK_SHAPES[shape_key] = _lock_shape(model, related, keys, lock)
     params = [_prep_lookup(f, equals[k]) for f, k in zip(shape.lookups, keys, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(shape.sql, params)

@@ -121,6 +121,8 @@ def test_a_cache_miss_reads_the_same_principal_as_the_user_row_gives(
     assert got == principals.principal_for_user(User.objects.get(pk=user.pk))
     if not staff:
         assert len(queries) == 1
+    fresh = principals.principal_for_session_fresh(user_id=user.pk, family_id=str(pair.family_id))
+    assert fresh == got  # the sockets' uncached re-check reads the same
     other = services.session_start(user=make_user(), method="password")
     principals.clear_caches()
     assert (
