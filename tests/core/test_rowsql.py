@@ -67,6 +67,20 @@ def test_lookups_by_any_column_and_no_row(countries: list[str]) -> None:
         assert rowsql.lock_row(Order, pk=order.pk, buyer_id=other.pk) is None
 
 
+def test_read_row_is_the_same_row_without_the_lock(
+    countries: list[str],
+) -> None:
+    order = OrderWorld("AR").order_in(OrderStatus.FORCE_COMPLETED)
+    expected = Order.objects.select_related("listing").get(pk=order.pk)
+    with CaptureQueriesContext(connection) as ctx:
+        read = rowsql.read_row(Order, related=("listing",), pk=order.pk)
+        assert read is not None
+        listing = read.listing
+    assert len(ctx.captured_queries) == 1 and "FOR UPDATE" not in ctx.captured_queries[0]["sql"]
+    assert _fields(read) == _fields(expected) and _fields(listing) == _fields(expected.listing)
+    assert rowsql.read_row(Order, pk=order.pk + 10_000) is None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_lock_row_outside_a_transaction_is_refused_without_the_test_wrapper(
     countries: list[str],
