@@ -130,6 +130,17 @@ def _prep_lookup(field: Any, value: Any) -> Any:
     return field.get_db_prep_value(value, connection, prepared=False)
 
 
+def _in_range(field: Any, value: Any) -> bool:
+    """Whether ``value`` fits the column of an integer ``field`` (other fields: always). An id
+    from a URL can be any size; PostgreSQL would refuse one past bigint with an error."""
+    target = field.target_field if field.is_relation else field
+    bounds = connection.ops.integer_field_ranges.get(target.get_internal_type())
+    if bounds is None or not isinstance(value, int):
+        return True
+    low, high = bounds
+    return bool(low <= value <= high)
+
+
 def _build(part: _Part, row: Sequence[Any]) -> models.Model | None:
     values = list(row[part.start : part.start + len(part.attnames)])
     for i, converters in part.converters:
@@ -168,6 +179,8 @@ def _row(
     if shape is None:
         shape = _LOCK_SHAPES[shape_key] = _lock_shape(model, related, keys, lock)
     params = [_prep_lookup(f, equals[k]) for f, k in zip(shape.lookups, keys, strict=True)]
+    if not all(_in_range(f, v) for f, v in zip(shape.lookups, params, strict=True)):
+        return None  # no such row, and no query (the ORM answers an empty result too)
     with connection.cursor() as cursor:
         cursor.execute(shape.sql, params)
         row = cursor.fetchone()

@@ -81,6 +81,17 @@ def test_read_row_is_the_same_row_without_the_lock(
     assert rowsql.read_row(Order, pk=order.pk + 10_000) is None
 
 
+def test_an_id_past_the_column_range_is_no_row_and_no_query(countries: list[str]) -> None:
+    """Ids come from URLs; PostgreSQL would refuse one past bigint with an error (a 500)."""
+    world = OrderWorld("AR")
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+        assert rowsql.read_row(Order, pk=2**63) is None
+        assert rowsql.lock_row(Order, pk=-(2**63) - 1) is None
+        assert rowsql.read_row(Order, pk=1, buyer_id=2**64) is None
+    assert [q for q in ctx.captured_queries if "orders_order" in q["sql"]] == []
+    assert rowsql.read_row(Order, buyer_id=world.buyer.pk, pk=2**63 - 1) is None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_lock_row_outside_a_transaction_is_refused_without_the_test_wrapper(
     countries: list[str],

@@ -142,6 +142,16 @@ def test_strangers_get_not_found_or_no_access_everywhere(chat: ChatWorld) -> Non
             assert response.json()["code"] == "NOT_FOUND_OR_NO_ACCESS"
     missing = as_user(chat.buyer).get("/api/conversations/999999")
     assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND_OR_NO_ACCESS"
+    past_bigint = 2**63  # a URL id no column can hold: a plain not-found, never a 500
+    for url in (f"/api/conversations/{past_bigint}", f"/api/conversations/{past_bigint}/messages"):
+        huge = as_user(chat.buyer).get(url)
+        assert huge.status_code == 404 and huge.json()["code"] == "NOT_FOUND_OR_NO_ACCESS"
+    huge_send = as_user(chat.buyer).post(
+        f"/api/conversations/{past_bigint}/messages",
+        {"clientMessageId": "h", "body": "hola"},
+        format="json",
+    )
+    assert huge_send.status_code == 404
 
 
 def test_staff_out_of_scope_gets_scope_violation_on_send(chat: ChatWorld) -> None:
