@@ -39,6 +39,7 @@ from aventide.accounts.models import (
     StaffProfile,
     User,
 )
+from aventide.core import rowsql
 from aventide.core.logging import get_logger
 from aventide.core.principal import Principal, PrincipalKind
 from aventide.markets.policy import active_country_codes
@@ -326,7 +327,7 @@ def principal_for_anonymous_id(anon_id: uuid.UUID) -> Principal:
     key = str(anon_id)
     cached = _anonymous.get(key)
     if cached is None:
-        identity = AnonymousIdentity.objects.filter(anon_id=anon_id).first()
+        identity = rowsql.read_row(AnonymousIdentity, anon_id=anon_id)
         if identity is None:
             raise AnonIdentityUnknown()
         if identity.revoked_at is not None:

@@ -11,6 +11,7 @@ from aventide.accounts import principals
 from aventide.accounts.models import AnonymousIdentity, User
 from aventide.accounts.principals import principal_for_identity
 from aventide.accounts.scope import ScopeGuard
+from aventide.core import rowsql
 from aventide.core.principal import Principal
 
 
@@ -19,7 +20,7 @@ def anonymous_identity_get(*, anon_id: uuid.UUID | str) -> AnonymousIdentity | N
         key = uuid.UUID(str(anon_id))
     except ValueError:
         return None
-    return AnonymousIdentity.objects.filter(anon_id=key).first()
+    return rowsql.read_row(AnonymousIdentity, anon_id=key)
 
 
 def anonymous_principal_get(*, anon_id: uuid.UUID | str) -> Principal | None:
@@ -54,7 +55,8 @@ def ws_principal_current(*, principal: Principal, session_id: str) -> Principal 
             user_id=principal.user_id, family_id=session_id
         )
     if principal.is_anonymous_identity and principal.anon_id is not None:
-        identity = AnonymousIdentity.objects.filter(anon_id=principal.anon_id).first()
+        # sockets re-check on every heartbeat: a statement built once (decision 0020)
+        identity = rowsql.read_row(AnonymousIdentity, anon_id=principal.anon_id)
         if identity is None or not identity.is_usable():
             return None
         return principal_for_identity(identity)
