@@ -120,18 +120,13 @@ def _drop_connections_closed_by_the_server(task: Any = None, **_: Any) -> None:
     ``CELERY_DB_REUSE_MAX`` nothing else would close it first)."""
     if getattr(getattr(task, "request", None), "is_eager", False):
         return
-    import select
-
     from django.db import connections
+
+    from aventide.core.postgres.base import server_has_spoken
 
     for conn in connections.all(initialized_only=True):
         raw = conn.connection
-        fileno = getattr(raw, "fileno", None)  # a socket: PostgreSQL, not SQLite
-        if fileno is None or conn.in_atomic_block:
-            continue
-        try:
-            closed = bool(select.select([fileno()], [], [], 0)[0])
-        except Exception:  # noqa: BLE001 -- no socket any more (psycopg: "the connection is closed")
-            closed = True
-        if closed:
+        if getattr(raw, "fileno", None) is None or conn.in_atomic_block:
+            continue  # no socket: SQLite, not PostgreSQL
+        if server_has_spoken(raw):
             conn.close()

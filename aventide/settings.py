@@ -122,6 +122,9 @@ DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE = db_pool_sizes()
 DB_POOL_TIMEOUT_SECONDS: float = env.float(
     "DB_POOL_TIMEOUT_SECONDS", default=30.0 if IS_TEST else DEFAULT_DB_POOL_TIMEOUT_SECONDS
 )
+# A pooled connection handed back less than this many seconds ago, whose socket is quiet, is
+# lent without the health check's round trip (aventide.core.postgres); 0: always check.
+DB_POOL_CHECK_AFTER_SECONDS: float = env.float("DB_POOL_CHECK_AFTER_SECONDS", default=30.0)
 if IS_POSTGRES:
     # Django's backend + pool exhaustion as a 503 in the error contract (core/postgres).
     _db["ENGINE"] = "aventide.core.postgres"

@@ -118,6 +118,8 @@ POSITIVE_INT_VARIABLES = (
     "VAPID_JWT_SECONDS",
     "WEB_CONCURRENCY",
 )
+#: Seconds where 0 means "never" / "always" (see each variable's doc).
+NON_NEGATIVE_FLOAT_VARIABLES = ("DB_POOL_CHECK_AFTER_SECONDS",)
 FLOAT_VARIABLES = (
     "DB_POOL_TIMEOUT_SECONDS",
     "GOOGLE_JWKS_TIMEOUT_SECONDS",
@@ -193,19 +195,23 @@ def _check_typed(env: Mapping[str, str], report: EnvReport) -> None:
             else "deprecated: leave unset and set TRUSTED_PROXIES"
         )
         report.problems.append(EnvProblem("NUM_PROXIES", "invalid", hint))
-    for name in FLOAT_VARIABLES:
-        raw = env.get(name)
-        if raw is None:
-            continue
-        if not raw.strip():
-            report.problems.append(EnvProblem(name, "invalid", EMPTY_HINT))
-            continue
-        try:
-            number = float(raw.strip())
-            if not math.isfinite(number) or number <= 0:
-                raise ValueError
-        except ValueError:
-            report.problems.append(EnvProblem(name, "invalid", "positive number"))
+    for names, zero_ok, hint in (
+        (FLOAT_VARIABLES, False, "positive number"),
+        (NON_NEGATIVE_FLOAT_VARIABLES, True, "number, 0 or more"),
+    ):
+        for name in names:
+            raw = env.get(name)
+            if raw is None:
+                continue
+            if not raw.strip():
+                report.problems.append(EnvProblem(name, "invalid", EMPTY_HINT))
+                continue
+            try:
+                number = float(raw.strip())
+                if not math.isfinite(number) or number < 0 or (number == 0 and not zero_ok):
+                    raise ValueError
+            except ValueError:
+                report.problems.append(EnvProblem(name, "invalid", hint))
     for name in RATE_VARIABLES:
         raw = env.get(name)
         if raw is not None and not _RATE_RE.match(raw.strip()):

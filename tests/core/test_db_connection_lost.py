@@ -158,3 +158,83 @@ def test_the_pool_drops_every_dead_idle_connection_at_the_first_failed_check() -
     finally:
         pool.putconn(conn)
     assert waited < 0.9, f"waited {waited:.2f}s for a live connection (backoff over dead ones)"
+
+
+def _counting_checks(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The connections the pool ran psycopg's round-trip health check on."""
+    from psycopg_pool import ConnectionPool
+
+    checked: list[Any] = []
+    real = ConnectionPool.check_connection
+
+    def counting(conn: Any) -> None:
+        checked.append(conn)
+        real(conn)
+
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(counting))
+    return checked
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_handed_back_a_moment_ago_is_lent_without_a_round_trip(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """PgBouncer's server_check_delay: the hot path's borrow skips the empty query; a
+    connection idle longer than DB_POOL_CHECK_AFTER_SECONDS (or with the window at 0) still
+    gets it."""
+    settings.DB_POOL_CHECK_AFTER_SECONDS = 30.0
+    connection.ensure_connection()
+    pool = connection.pool  # type: ignore[attr-defined]  # django-stubs lacks the pool
+    connection.close()
+    checked = _counting_checks(monkeypatch)
+
+    lent = [pool.getconn(timeout=10) for _ in range(pool.max_size)]  # every one, once
+    for conn in lent:
+        pool.putconn(conn)
+    checked.clear()
+    again = pool.getconn(timeout=10)
+    try:
+        assert again.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        pool.putconn(again)
+    assert checked == []
+
+    settings.DB_POOL_CHECK_AFTER_SECONDS = 0.0
+    conn = pool.getconn(timeout=10)
+    pool.putconn(conn)
+    assert len(checked) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_ended_by_the_server_right_after_it_came_back_is_not_lent(
+    monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """The server's last words make the quiet socket readable: the connection gets the full
+    check, fails it, and the borrower gets a live one -- no error, no waiting."""
+    settings.DB_POOL_CHECK_AFTER_SECONDS = 30.0
+    connection.ensure_connection()
+    pool = connection.pool  # type: ignore[attr-defined]  # django-stubs lacks the pool
+    connection.close()
+    lent = [pool.getconn(timeout=10) for _ in range(pool.max_size)]  # every one
+    pids = [conn.info.backend_pid for conn in lent]
+    for conn in lent:
+        pool.putconn(conn)
+    checked = _counting_checks(monkeypatch)
+    with psycopg.connect(**_conninfo(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+        deadline = time.monotonic() + 5
+        while (
+            time.monotonic() < deadline
+            and admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s) LIMIT 1", (pids,)
+            ).fetchone()
+        ):
+            time.sleep(0.01)
+
+    conn = pool.getconn(timeout=10)
+    try:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert conn.info.backend_pid not in pids
+    finally:
+        pool.putconn(conn)
+    assert checked, "the dead connection was lent without its check"
