@@ -21,7 +21,7 @@ from audit import merkle
 from audit.actions import require_registered
 from audit.errors import AuditTargetInvalid
 from audit.models import GENESIS_DIGEST, Event, Seal
-from aventide.core import context
+from aventide.core import committail, context
 from aventide.core.logging import redact_mapping
 from aventide.core.metrics import emit
 from aventide.core.principal import SYSTEM, Principal
@@ -89,6 +89,40 @@ def record(
         actor_level=actor_level,
     )
     _insert(event)
+    return event
+
+
+def record_at_commit(
+    action: str,
+    target: Target,
+    *,
+    data: Mapping[str, Any] | None = None,
+    actor: Principal | None = None,
+    country_code: str | None = None,
+    actor_level: str | None = None,
+) -> Event:
+    """``record``, with the INSERT sent together with the transaction's COMMIT when the caller
+    runs in a use-case frame that owns its transaction (``aventide.core.committail``, decision
+    0021): one round trip fewer on a hot path. Everywhere else it is ``record``. The event is
+    built (actor, level, request id, time, digest) now, so it says exactly what ``record``
+    would; it commits or rolls back with the change it describes. The returned event's ``pk``
+    is set once the frame commits (``None`` before): use ``record`` when the caller needs the
+    id inside the transaction."""
+    event = build(
+        action,
+        target,
+        data=data,
+        actor=actor,
+        country_code=country_code,
+        actor_level=actor_level,
+    )
+
+    def stored(row: tuple[Any, ...] | None) -> None:
+        assert row is not None  # INSERT ... RETURNING always answers its row
+        inserted(event, row[0])
+
+    if not committail.defer(_insert_sql(), _values(event), stored):
+        _insert(event)
     return event
 
 

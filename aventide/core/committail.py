@@ -95,7 +95,8 @@ def flush() -> None:
         cursor.execute(script, params)
         rows: list[tuple[Any, ...] | None] = []
         for _ in tail.statements:
-            rows.append(cursor.fetchone())
+            # a statement without a result set (an INSERT with no RETURNING) hands None
+            rows.append(cursor.fetchone() if cursor.description is not None else None)
             cursor.nextset()
     for (_, _, on_row), row in zip(tail.statements, rows, strict=True):
         on_row(row)

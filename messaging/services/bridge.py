@@ -49,6 +49,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from aventide.accounts.contracts import UseCase
+from aventide.core import committail
 from aventide.core.logging import get_logger
 from aventide.core.metrics import emit
 from aventide.core.principal import Principal, PrincipalKind
@@ -226,7 +227,8 @@ _DECISION_COLUMNS = (
 def _insert_decisions(decisions: list[NotificationDecision], now: datetime) -> None:
     """One INSERT for the send's decisions. PostgreSQL: a plain multi-row VALUES (the ORM's
     ``bulk_create`` builds UNNEST arrays, measurably slower for two or three rows on the hot
-    path); elsewhere ``bulk_create``. The rows are not read back."""
+    path); elsewhere ``bulk_create``. The rows are not read back, so in a frame that owns its
+    transaction the INSERT travels with the COMMIT."""
     for decision in decisions:
         decision.created_at = now
     if connection.vendor != "postgresql":
@@ -253,8 +255,14 @@ def _insert_decisions(decisions: list[NotificationDecision], now: datetime) -> N
                 d.created_at,
             ]
         )
+    if committail.defer(sql, params, _no_row):
+        return  # sent with the frame's COMMIT (decision 0021): one round trip fewer
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def _no_row(row: tuple[Any, ...] | None) -> None:
+    """The decisions' INSERT answers no row; nothing to hand back."""
 
 
 def party_principal(conversation: Conversation, party: Participant) -> Principal:

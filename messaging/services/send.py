@@ -379,7 +379,8 @@ def message_send(
                 assert existing is not None  # the insert met it under the conversation's lock
                 return _original(existing, digest)
             message = appended
-            audit.record(
+            # sent with the COMMIT (one round trip fewer): nothing here needs the row's id
+            audit.record_at_commit(
                 MessageAction.REDACTED if redacted else MessageAction.SENT,
                 conversation,
                 data={

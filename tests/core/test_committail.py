@@ -205,3 +205,39 @@ def test_concurrent_frames_commit_in_cursor_order_and_a_polling_reader_skips_not
     in_db = list(Event.objects.order_by("id").values_list("id", flat=True))
     assert len(in_db) == 200 and deferred.count(True) == 400
     assert received == in_db, sorted(set(in_db) - set(received))
+
+
+def test_an_audit_row_recorded_at_commit_travels_with_the_commit_and_rolls_back_with_the_frame(
+    layer: FakeLayer,
+) -> None:
+    """``audit.record_at_commit``: in a frame the INSERT is sent with the COMMIT (the tail
+    also carries a statement without a result set, the bridge's decisions), the event gets
+    its id when the frame commits and says exactly what ``record`` would; a failing frame
+    leaves no row. Outside a frame it is ``record``."""
+    from audit import services as audit
+    from audit.models import Event as AuditEvent
+    from aventide.orders.audit_actions import OrderAction
+
+    with CaptureQueriesContext(connection) as captured, use_case(SYSTEM):
+        event = audit.record_at_commit(OrderAction.ACCEPTED, ("order", 41), data={"a": 1})
+        assert committail.defer("CREATE TEMP TABLE tail_rowless (x int)", [], lambda row: None)
+        assert event.pk is None and not AuditEvent.objects.filter(target_id="41").exists()
+        _publish_last(status="accepted")
+    tails = [q["sql"] for q in captured.captured_queries if q["sql"].rstrip().endswith("; COMMIT")]
+    assert len(tails) == 1 and "audit_event" in tails[0] and "tail_rowless" in tails[0], tails
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.action, stored.target_id, stored.data) == ("order.accepted", "41", {"a": 1})
+    assert stored.digest == event.digest
+
+    def failing_change() -> None:
+        with use_case(SYSTEM):
+            audit.record_at_commit(OrderAction.ACCEPTED, ("order", 42))
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
+    assert not AuditEvent.objects.filter(target_id="42").exists()
+
+    with transaction.atomic():  # no frame: written at once
+        now = audit.record_at_commit(OrderAction.ACCEPTED, ("order", 43))
+        assert now.pk is not None
