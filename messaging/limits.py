@@ -16,10 +16,11 @@ answers it anyway -- a retry of a stored message is never refused.
   moderation fingerprint; the send path treats the ``MESSAGING_SPAM_REPEAT_LIMIT``-th as spam.
 
 On Redis the whole admission is ONE round trip (a Lua script: the claim and the three
-counters, atomically); without Redis (embedded mode) the same counters live in Django's
-cache. Keys carry ids and a digest, never text, and use the cache's key prefix. The cache is
-best effort: if it is down the send goes on unlimited (the chat must not stop with Redis),
-and the failure is counted (``METRIC_CHAT_LIMITS_UNAVAILABLE``).
+counters, atomically, plus the other parties' presence the send asks for); without Redis
+(embedded mode) the same counters live in Django's cache. Keys carry ids and a digest, never
+text, and use the cache's key prefix. The cache is best effort: if it is down the send goes on
+unlimited (the chat must not stop with Redis), and the failure is counted
+(``METRIC_CHAT_LIMITS_UNAVAILABLE``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import hashlib
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,24 +40,33 @@ from django.core.cache import cache
 from aventide.core.logging import get_logger
 from aventide.core.metrics import emit
 from messaging.errors import ChatRateLimited
+from realtime.selectors import online_probe
 
 logger = get_logger("messaging.limits")
 
-# KEYS: seen, per-conversation counter, per-sender counter[, repeat history]
-# ARGV: seen ttl, counter ttl, repeat window, fingerprint, history length
+# KEYS: seen, per-conversation counter, per-sender counter[, repeat history][, presence...]
+# ARGV: seen ttl, counter ttl, repeat window, fingerprint, history length, number of presence
+#       keys, now (epoch seconds)
+# The presence keys (the other parties' live-socket sets, realtime.presence.online_probe) are
+# counted first, whatever the admission: the send needs them for the bridge, and reading them
+# here saves it a round trip. The reply is {new, c, s, r, presence counts...}.
 # The repeat history is one list per sender and conversation, newest first, of
 # "<redis time> <fingerprint>" entries: at most ARGV[5] of them, those older than the window
 # trimmed, the key expiring a window after the last send. Memory is bounded by the active
 # (conversation, sender) pairs, not by the message rate (a key per fingerprint grew with every
 # distinct body for a whole window: the soak drill, docs/operations/drills.md).
 _ADMIT_LUA = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0, 0, 0} end
+local np = tonumber(ARGV[6])
+local nk = #KEYS - np
+local reply = {0, 0, 0, 0}
+for i = 1, np do reply[4 + i] = redis.call('ZCOUNT', KEYS[nk + i], '(' .. ARGV[7], '+inf') end
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return reply end
 local c = redis.call('INCR', KEYS[2])
 if c == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 local s = redis.call('INCR', KEYS[3])
 if s == 1 then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
 local r = 0
-if #KEYS >= 4 then
+if nk >= 4 then
   local now = tonumber(redis.call('TIME')[1])
   local since = now - tonumber(ARGV[3])
   local keep = tonumber(ARGV[5])
@@ -72,7 +83,8 @@ if #KEYS >= 4 then
   redis.call('LTRIM', KEYS[4], 0, fresh)
   redis.call('EXPIRE', KEYS[4], ARGV[3])
 end
-return {1, c, s, r}
+reply[1], reply[2], reply[3], reply[4] = 1, c, s, r
+return reply
 """
 
 _client_lock = threading.Lock()
@@ -98,6 +110,9 @@ class Admission:
     new: bool
     #: distinct messages with this fingerprint in the repeat window, this one included
     repeats: int = 0
+    #: which of the ``presence`` keys given to ``admit`` have a live socket, read in the same
+    #: round trip; None when not read (no Redis, the cache failed, a refusal)
+    online: frozenset[str] | None = None
 
 
 def _count(key: str, ttl: int) -> int:
@@ -139,10 +154,17 @@ def claim_name(*, sender_key: str, conversation_id: int, client_message_id: str)
 
 
 def admit(
-    *, sender_key: str, conversation_id: int, client_message_id: str, fingerprint: str = ""
+    *,
+    sender_key: str,
+    conversation_id: int,
+    client_message_id: str,
+    fingerprint: str = "",
+    presence: Sequence[str] = (),
 ) -> Admission:
     """Count this send against the sender's limits, or raise 429 ``RATE_LIMITED`` with
-    ``Retry-After``. A clientMessageId already seen passes without counting."""
+    ``Retry-After``. A clientMessageId already seen passes without counting. ``presence``:
+    audience keys whose liveness the script reads in the same round trip
+    (``Admission.online``; on Redis only)."""
     window = max(1, int(settings.MESSAGING_RATE_WINDOW_SECONDS))
     repeat_window = max(1, int(settings.MESSAGING_SPAM_REPEAT_WINDOW_SECONDS))
     now = time.time()
@@ -161,11 +183,19 @@ def admit(
     keys = [cache.make_key(name) for name in names]
     ttls = (window * 2, window + 1, repeat_window)
     keep = max(1, int(settings.MESSAGING_SPAM_REPEAT_HISTORY))
+    online: frozenset[str] | None = None
     try:
         script = _admit_script()
+        probe = online_probe(presence) if script is not None and presence else None
         if script is not None:
-            raw_reply = script(keys, [*ttls, fingerprint, keep])
-            new, in_conversation, overall, repeats = (int(v) for v in raw_reply)
+            wanted, presence_keys, now_seen = probe or ([], [], now)
+            raw_reply = script(
+                [*keys, *presence_keys], [*ttls, fingerprint, keep, len(wanted), now_seen]
+            )
+            new, in_conversation, overall, repeats = (int(v) for v in raw_reply[:4])
+            if probe is not None:
+                counts = raw_reply[4:]
+                online = frozenset(k for k, n in zip(wanted, counts, strict=True) if int(n) > 0)
         else:
             raw = _admit_cache(names, ttls, fingerprint, keep)
             new, in_conversation, overall, repeats = (int(v) for v in raw)
@@ -173,7 +203,7 @@ def admit(
         emit("METRIC_CHAT_LIMITS_UNAVAILABLE", labels={"error": type(exc).__name__})
         return Admission(new=True)
     if not new:
-        return Admission(new=False)
+        return Admission(new=False, online=online)
     per_conversation = settings.MESSAGING_RATE_PER_CONVERSATION
     if in_conversation > per_conversation or overall > settings.MESSAGING_RATE_PER_SENDER:
         # The refused send must be retryable later: forget that this id was seen.
@@ -183,4 +213,4 @@ def admit(
         scope = "conversation" if in_conversation > per_conversation else "sender"
         emit("METRIC_CHAT_RATE_LIMITED", labels={"scope": scope})
         raise ChatRateLimited(retry_after=retry_after)
-    return Admission(new=True, repeats=repeats)
+    return Admission(new=True, repeats=repeats, online=online)

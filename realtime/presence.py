@@ -175,6 +175,18 @@ def online_keys(keys: Iterable[str]) -> frozenset[str]:
     return frozenset(k for k, n in zip(wanted, counts, strict=True) if int(n) > 0)
 
 
+def online_probe(keys: Iterable[str]) -> tuple[list[str], list[str], float] | None:
+    """For a caller that reads presence inside a Redis script of its own (one round trip with
+    its other work, e.g. the chat's send admission): ``(keys, redis_keys, now)`` -- a key is
+    online when its sorted set ``redis_keys[i]`` has a member scored above ``now``
+    (``ZCOUNT key (now +inf`` > 0), exactly what ``online_keys`` counts. None without Redis
+    (the in-process store): call ``online_keys``."""
+    if not settings.REDIS_URL:
+        return None
+    wanted = list(dict.fromkeys(keys))
+    return wanted, [_redis_key(k) for k in wanted], time.time()
+
+
 def is_online(principal: Principal) -> bool:
     """Whether ``principal`` has at least one live socket on any process."""
     key = presence_key(principal)

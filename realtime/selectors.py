@@ -44,6 +44,7 @@ from realtime.models import Event, InboxEntry, RetentionMark
 from realtime.presence import connection_count as connection_count
 from realtime.presence import is_online as is_online
 from realtime.presence import online_keys as online_keys
+from realtime.presence import online_probe as online_probe
 
 METRIC_CATCHUP = "METRIC_REALTIME_CATCHUP"
 METRIC_CATCHUP_REFUSED = "METRIC_REALTIME_CATCHUP_REFUSED"

@@ -196,10 +196,14 @@ def _pre_read(actor: Principal, conversation_id: int) -> Conversation:
     return conversation
 
 
+def _others(conversation: Conversation, sender_key: str) -> list[str]:
+    return [k for k in selectors.party_keys(conversation).values() if k != sender_key]
+
+
 def _online_keys(conversation: Conversation, sender_key: str) -> frozenset[str]:
     """Which other parties have a live socket (presence on Redis, one round trip; unknown
-    counts as offline)."""
-    others = [k for k in selectors.party_keys(conversation).values() if k != sender_key]
+    counts as offline). The admission usually read it already (``Admission.online``)."""
+    others = _others(conversation, sender_key)
     try:
         return presence.online_keys(others)
     except Exception as exc:  # noqa: BLE001 -- unknown presence counts as offline
@@ -227,13 +231,15 @@ def _admit(
     refused: the cache forgets a claim after two windows (or when Redis restarts), and the
     retry is then counted like a new message -- over the limit, the database decides (one
     indexed read, on the refusal path only) and the retry goes on uncounted, to be answered
-    the original like any retry (staff: after the frame's scope check)."""
+    the original like any retry (staff: after the frame's scope check). The other parties'
+    presence (for the bridge) is read in the same round trip."""
     try:
         return limits.admit(
             sender_key=sender_key,
             conversation_id=pre.pk,
             client_message_id=client_message_id,
             fingerprint=fingerprint,
+            presence=_others(pre, sender_key),
         )
     except ChatRateLimited:
         if _existing(pre, client_message_id) is None:
@@ -319,7 +325,9 @@ def message_send(
         existing = _existing(pre, client_message_id)
         if existing is not None:
             return _original(existing, digest)
-    online = _online_keys(pre, sender_key)
+    online = admission.online
+    if online is None:
+        online = _online_keys(pre, sender_key)
     blocked = False
     with use_case(actor) as uc:
         conversation, role = lock_for(uc, actor, conversation_id)

@@ -219,6 +219,26 @@ def test_message_send_skips_a_party_that_is_online(chat: ChatWorld, online: Any)
 
 
 @pytest.mark.redis
+def test_the_send_reads_presence_in_its_admission_round_trip(
+    chat: ChatWorld, online: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Redis the limits script counts the other parties' live sockets too: no separate
+    presence read -- and it still tells an online party (skipped) from an offline one."""
+    conversation = seller_active(chat)
+    online(f"user:{chat.seller.pk}")
+
+    def no_separate_read(keys: Any) -> frozenset[str]:
+        raise AssertionError("presence was read in a round trip of its own")
+
+    monkeypatch.setattr("realtime.selectors.online_keys", no_separate_read)
+    chat.send(chat.p(chat.buyer), conversation, BURST[0])
+    assert [d[2] for d in decisions_for(conversation, chat.seller.pk)] == ["skipped_online"]
+    async_to_sync(presence.leave)(f"user:{chat.seller.pk}", f"socket-of-user:{chat.seller.pk}")
+    chat.send(chat.p(chat.buyer), conversation, BURST[1])
+    assert [d[2] for d in decisions_for(conversation, chat.seller.pk)][-1] == "sent"
+
+
+@pytest.mark.redis
 def test_a_party_going_offline_is_notified_again(chat: ChatWorld, online: Any) -> None:
     conversation = seller_active(chat)
     key = f"user:{chat.seller.pk}"
