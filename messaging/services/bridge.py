@@ -110,12 +110,16 @@ def on_activity(
     seq: int,
     sender_key: str,
     online: frozenset[str] | None = None,
+    parties: list[Participant] | None = None,
 ) -> list[NotificationDecision]:
     """Decide and record, per other party, how it learns about ``trigger`` at ``seq``
-    (see the module docstring). Returns the decisions written."""
+    (see the module docstring). Returns the decisions written. ``parties``: the
+    conversation's parties as ``parties_from_json`` built them from a statement the caller
+    ran after taking the conversation's lock (the send's insert); else they are read here."""
     now = timezone.now()
     window = coalesce_window()
-    parties = _parties_of(conversation.pk)
+    if parties is None:
+        parties = _parties_of(conversation.pk)
     decisions: list[NotificationDecision] = []
     notified: list[int] = []
     for party in parties:
@@ -208,6 +212,42 @@ def _parties_of(conversation_id: int) -> list[Participant]:
         rows = cursor.fetchall()
     names = [f.attname for f in _PARTY_FIELDS]
     return [Participant.from_db(connection.alias, names, list(row)) for row in rows]
+
+
+def parties_json_sql(conversation_column: str) -> tuple[str, list[str]]:
+    """A scalar subquery: the parties of the conversation whose id is ``conversation_column``
+    (an SQL expression of the caller's statement) as one JSON array, each party an array of
+    the fields ``_parties_of`` reads, ordered by id -- for a caller that reads them in a
+    statement of its own (after the conversation's lock, so it sees every committed update
+    of ``last_notified_at``) instead of in a round trip here. Decode with
+    ``parties_from_json``. Returns the SQL and its parameters (the roles). PostgreSQL only."""
+    qn = connection.ops.quote_name
+    fields = ", ".join(f"p.{qn(f.column)}" for f in _PARTY_FIELDS)
+    roles = ", ".join(["%s"] * len(PARTY_ROLES))
+    # Names from the model's metadata and the caller's constant expression; values are
+    # parameters.
+    sql = (
+        f"(SELECT coalesce(json_agg(json_build_array({fields}) ORDER BY p.{qn('id')}), '[]')"  # noqa: S608
+        f" FROM {qn(Participant._meta.db_table)} p"
+        f" WHERE p.{qn('conversation_id')} = {conversation_column}"
+        f" AND p.{qn('role')} IN ({roles}))"
+    )
+    return sql, list(PARTY_ROLES)
+
+
+def parties_from_json(rows: list[list[Any]]) -> list[Participant]:
+    """The ``Participant`` instances ``_parties_of`` would build, from ``parties_json_sql``'s
+    array (JSON carries uuids and timestamps as text)."""
+    names = [f.attname for f in _PARTY_FIELDS]
+    parties = []
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        if values["anon_id"] is not None:
+            values["anon_id"] = uuid.UUID(values["anon_id"])
+        if values["last_notified_at"] is not None:
+            values["last_notified_at"] = datetime.fromisoformat(values["last_notified_at"])
+        parties.append(Participant.from_db(connection.alias, names, [values[n] for n in names]))
+    return parties
 
 
 _DECISION_COLUMNS = (

@@ -129,9 +129,16 @@ def lock_for(uc: UseCase, actor: Principal, conversation_id: int) -> tuple[Conve
     return conversation, role
 
 
-def append_message(
+def append_message(conversation: Conversation, **message: Any) -> Message | None:
+    """``append_message_reading_parties`` without the parties."""
+    appended, _ = append_message_reading_parties(conversation, read_parties=False, **message)
+    return appended
+
+
+def append_message_reading_parties(
     conversation: Conversation,
     *,
+    read_parties: bool = True,
     kind: str,
     sender_role: str,
     body: str,
@@ -142,12 +149,16 @@ def append_message(
     verdict: str = "allow",
     reasons: list[str] | None = None,
     fingerprint: str = "",
-) -> Message | None:
+) -> tuple[Message | None, list[Participant] | None]:
     """Assign the next seq (the conversation row must be locked by the caller), insert the
-    message and move the conversation's ``last_seq``. Returns None, changing nothing, when the
-    conversation already has a message with this ``client_message_id`` (the caller then
-    answers with that one). PostgreSQL: ONE statement (the insert ``ON CONFLICT DO NOTHING``
-    and the conversation's update in one CTE); elsewhere the ORM (2-3 statements)."""
+    message and move the conversation's ``last_seq``. The message is None, changing nothing,
+    when the conversation already has a message with this ``client_message_id`` (the caller
+    then answers with that one). PostgreSQL: ONE statement (the insert ``ON CONFLICT DO
+    NOTHING`` and the conversation's update in one CTE) which, with ``read_parties``, also
+    reads the conversation's parties for the notification bridge (``bridge.on_activity``'s
+    ``parties``: one round trip fewer; the statement runs after the lock, so it sees every
+    committed change of theirs); elsewhere the ORM (2-3 statements) and parties None (the
+    bridge reads them itself)."""
     now = timezone.now()
     seq = conversation.last_seq + 1
     message = Message(
@@ -166,14 +177,16 @@ def append_message(
         fingerprint=fingerprint,
         created_at=now,
     )
+    parties: list[Participant] | None = None
     if connection.vendor == "postgresql":
-        if not _insert_folded(message):
-            return None
+        inserted, parties = _insert_folded(message, read_parties=read_parties)
+        if not inserted:
+            return None, None
     else:
         if Message.objects.filter(
             conversation_id=conversation.pk, client_message_id=client_message_id
         ).exists():
-            return None
+            return None, None
         message.save()
         Conversation.objects.filter(pk=conversation.pk).update(
             last_seq=seq, last_message_at=now, updated_at=now
@@ -181,7 +194,7 @@ def append_message(
     conversation.last_seq = seq
     conversation.last_message_at = now
     conversation.updated_at = now
-    return message
+    return message, parties
 
 
 _MESSAGE_COLUMNS = (
@@ -213,8 +226,29 @@ _INSERT_FOLDED = (
 )
 
 
-def _insert_folded(message: Message) -> bool:
-    """The message and the conversation's ``last_seq`` in one statement (PostgreSQL)."""
+_INSERT_FOLDED_WITH_PARTIES: tuple[str, list[str]] | None = None
+
+
+def _insert_folded_with_parties() -> tuple[str, list[str]]:
+    """``_INSERT_FOLDED`` answering the parties too (built once: names from the models)."""
+    global _INSERT_FOLDED_WITH_PARTIES
+    if _INSERT_FOLDED_WITH_PARTIES is None:
+        parties_sql, parties_params = bridge.parties_json_sql("m.conversation_id")
+        head, _, _ = _INSERT_FOLDED.rpartition(" SELECT id FROM m")
+        # Constant SQL: the message's statement plus the bridge's parties subquery (names from
+        # the models); every value is a parameter.
+        returning = "RETURNING id, seq, created_at"
+        insert = head.replace(returning, f"{returning}, conversation_id")
+        select = f" SELECT id, {parties_sql} FROM m"  # noqa: S608
+        _INSERT_FOLDED_WITH_PARTIES = (insert + select, parties_params)
+    return _INSERT_FOLDED_WITH_PARTIES
+
+
+def _insert_folded(
+    message: Message, *, read_parties: bool = False
+) -> tuple[bool, list[Participant] | None]:
+    """The message and the conversation's ``last_seq`` in one statement (PostgreSQL), and
+    with ``read_parties`` the conversation's parties."""
     values: list[Any] = [
         message.conversation_id,
         message.seq,
@@ -232,15 +266,19 @@ def _insert_folded(message: Message) -> bool:
         message.created_at,
         message.conversation_id,
     ]
+    sql = _INSERT_FOLDED
+    if read_parties:
+        sql, parties_params = _insert_folded_with_parties()
+        values.extend(parties_params)
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_FOLDED, values)
+        cursor.execute(sql, values)
         row = cursor.fetchone()
     if row is None:
-        return False
+        return False, None
     message.pk = row[0]
     message._state.adding = False
     message._state.db = connection.alias
-    return True
+    return True, bridge.parties_from_json(row[1]) if read_parties else None
 
 
 def message_payload(message: Message) -> dict[str, Any]:

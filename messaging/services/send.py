@@ -72,7 +72,7 @@ from messaging.services import bridge
 from messaging.services.conversations import (
     _activate,
     _refuse_unwritable,
-    append_message,
+    append_message_reading_parties,
     freeze_locked,
     lock_for,
     publish_message,
@@ -369,7 +369,7 @@ def message_send(
                 if conversation.state == ConversationState.DORMANT:
                     _activate(uc, conversation, reason=SystemActivationReason.STAFF, by=sender_key)
             redacted = moderated.verdict == Action.REDACT.value
-            appended = append_message(
+            appended, parties = append_message_reading_parties(
                 conversation,
                 kind=MessageKind.STAFF if is_staff else MessageKind.USER,
                 sender_role=role,
@@ -408,6 +408,7 @@ def message_send(
                 seq=message.seq,
                 sender_key=sender_key,
                 online=online,
+                parties=parties,
             )
             # Last: realtime holds its ordering lock from this call to the commit (the frame
             # sends the call with its COMMIT, decision 0021).

@@ -561,11 +561,12 @@ def test_message_send_query_budget_with_the_bridge(
     monkeypatch.setattr(bridge, "on_activity", lambda **kwargs: [])
     without = _queries_of_send(chat, conversation, BURST[2])
     monkeypatch.undo()
-    # nothing to send: one read of the parties, one insert of the decisions
-    assert len(quiet) - len(without) == 2
+    # nothing to send: one insert of the decisions (the parties come with the message's own
+    # insert statement)
+    assert len(quiet) - len(without) == 1
     # one email: + the update of last_notified_at, the savepoint pair, the job, its intent row
-    assert len(sending) - len(without) == 2 + 1 + 2 + 2
-    with django_assert_max_num_queries(len(without) + 2):
+    assert len(sending) - len(without) == 1 + 1 + 2 + 2
+    with django_assert_max_num_queries(len(without) + 1):
         chat.send(chat.p(chat.buyer), conversation, BURST[3])
 
 
@@ -579,10 +580,10 @@ def test_an_unreachable_party_costs_one_read_and_no_write(
     quiet = _queries_of_send(chat, conversation, BURST[3])  # the same, invitation remembered
     monkeypatch.setattr(bridge, "on_activity", lambda **kwargs: [])
     without = _queries_of_send(chat, conversation, BURST[2])
-    # participants read + decisions insert; the recipient's invitation channel is read once
-    # per process (an order's recipient contact never changes)
-    assert len(first) - len(without) == 2 + 1
-    assert len(quiet) - len(without) == 2
+    # decisions insert (the parties come with the message's insert); the recipient's
+    # invitation channel is read once per process (an order's recipient contact never changes)
+    assert len(first) - len(without) == 1 + 1
+    assert len(quiet) - len(without) == 1
     savepoints = [sum("SAVEPOINT" in sql for sql in run) for run in (first, quiet, without)]
     assert savepoints[0] == savepoints[1] == savepoints[2]  # the bridge opened none
 
