@@ -321,12 +321,23 @@ def _ack(*, actor: Principal, conversation_id: int, kind: str, up_to_seq: int) -
                 audience=selectors.audience(conversation),
                 country_code=conversation.country_code,
             )
+        last_seq = conversation.last_seq
+        if delivered > last_seq:
+            # The watermarks were re-read under the lock, the conversation before it: a
+            # concurrent ack of this participant acknowledged a message sent since. Answer
+            # the committed last seq, which is at least that (every ack is checked against
+            # one), so the answer never shows a watermark beyond lastSeq.
+            last_seq = (
+                Conversation.objects.filter(pk=conversation.pk)
+                .values_list("last_seq", flat=True)
+                .get()
+            )
         return Receipt(
             conversation_id=conversation.pk,
             role=participant.role,
             delivered_up_to_seq=delivered,
             read_up_to_seq=read,
-            last_seq=conversation.last_seq,
+            last_seq=last_seq,
             moved=moved,
         )
 

@@ -265,3 +265,46 @@ def test_concurrent_acks_of_one_participant_land_on_the_maximum(countries: list[
     ]
     assert published == sorted(set(published))  # each move strictly above the last
     assert published[-1] == (last, max(reads))
+
+
+def test_an_ack_overtaken_by_a_newer_ack_never_answers_a_watermark_beyond_last_seq(
+    countries: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the ASGI test met (an answer with deliveredUpToSeq 69 > lastSeq 68): the ack
+    reads the conversation, then -- before it locks the watermarks -- another client of the
+    same party acknowledges a message sent meanwhile. The answer must show the committed
+    lastSeq, not the one read before the lock."""
+    from messaging.services import receipts
+
+    chat = ChatWorld("AR")
+    conversation = chat.active()
+    chat.send(chat.p(chat.buyer), conversation, text(0, 0))  # seq 2
+    seller = chat.p(chat.seller)
+    real_lock = receipts._lock_watermarks
+    overtaken: list[int] = []
+
+    def overtake(participant: Participant) -> Participant:
+        if not overtaken:
+            overtaken.append(3)  # once: the other client's own ack locks as usual
+
+            def meanwhile() -> None:
+                try:
+                    chat.send(chat.p(chat.buyer), conversation, text(0, 1))  # seq 3
+                    services.message_ack(
+                        actor=seller, conversation_id=conversation.pk, kind="read", up_to_seq=3
+                    )
+                finally:
+                    connection.close()
+
+            worker = threading.Thread(target=meanwhile, daemon=True)
+            worker.start()
+            worker.join(WAIT)
+        return real_lock(participant)
+
+    monkeypatch.setattr(receipts, "_lock_watermarks", overtake)
+    answer = services.message_ack(
+        actor=seller, conversation_id=conversation.pk, kind="delivered", up_to_seq=2
+    )
+    assert overtaken == [3]
+    assert (answer.delivered_up_to_seq, answer.read_up_to_seq) == (3, 3)
+    assert answer.last_seq == 3
