@@ -22,12 +22,15 @@ until every job is terminal and checks the history:
 - settle time: a job is *due* at the latest of its commit, the SIGKILL of a worker that held
   one of its messages unfinished plus the lease (a claimed run: the sweeper re-queues it once
   the lease ran out) or plus the dispatch grace (a message received and not started: the
-  sweeper hands the job over again once the grace ran out), and the end of its last transient
-  attempt plus the retry cap. It must be terminal at most ``one sweeper period + 2 s + twice
-  the queue wait`` after its due time, the queue wait measured in the same run (p99 of commit
-  -> first message received): the sweeper's ``dispatch_due`` task and the job it re-publishes
-  both wait in the queue, which is the box's load and not the recovery. For a job stranded
-  by a kill that is the promise "every job settles within the lease + one sweeper period".
+  sweeper hands the job over again once the grace ran out; also a message no process recorded
+  receiving when a worker was killed within a sweeper period + slack + the queue wait of the
+  job's due time: popped from the queue and SIGKILLed before ``task_received``, it is lost
+  the same way), and the end of its last transient attempt plus the retry cap. It must be
+  terminal at most ``one sweeper period + 2 s + twice the queue wait`` after its due time,
+  the queue wait measured in the same run (p99 of commit -> first message received): the
+  sweeper's ``dispatch_due`` task and the job it re-publishes both wait in the queue, which
+  is the box's load and not the recovery. For a job stranded by a kill that is the promise
+  "every job settles within the lease + one sweeper period".
 
 The drill's settings (env vars the settings already read): ``INTEGRATIONS_LEASE_SECONDS`` 6,
 ``INTEGRATIONS_DISPATCH_GRACE_SECONDS`` 30, ``INTEGRATIONS_DISPATCH_EVERY_SECONDS`` 2 (the
@@ -409,8 +412,13 @@ def judge(h: History, plan: Storm) -> History:
     ]
     queue_wait = _pct(waits, 99)
     allowance = plan.allowance(queue_wait)
+    received_at: dict[int, list[float]] = defaultdict(list)
+    for event, job_id, _task, _pid, at in h.runs:
+        if event == "received":
+            received_at[job_id].append(at)
     settle, past_due, after_kill = [], [], []
     late: list[str] = []
+    in_transit = 0
     for i, job in by_id.items():
         row = h.rows.get(i, {})
         if row.get("finished") is None:
@@ -428,6 +436,21 @@ def judge(h: History, plan: Storm) -> History:
             for a in h.attempts.get(i, [])
             if a["outcome"] == "transient"
         ]
+        # A message in transit: once the job is due, the dispatcher publishes it within a
+        # sweeper period and a worker takes it off the queue within the queue wait. A worker
+        # killed in that window, before any process recorded receiving the job's message, may
+        # have taken it with it (popped from the queue, SIGKILLed before ``task_received``):
+        # nothing names that process, and, like a message received and not started, the
+        # sweeper hands the job over again once the dispatch grace ran out.
+        last_due = max(due)
+        window_end = min(
+            min((at for at in received_at.get(i, ()) if at >= last_due), default=finished),
+            last_due + plan.sweep + plan.slack + queue_wait,
+        )
+        transit_kills = [k.at for k in h.kills if last_due <= k.at <= window_end]
+        if transit_kills:
+            in_transit += 1
+            due.append(min(transit_kills) + plan.grace)
         over = finished - max(due)
         past_due.append(over)
         if over >= max(past_due):
@@ -459,6 +482,7 @@ def judge(h: History, plan: Storm) -> History:
         "claims": sum(int(row["attempts"]) for row in h.rows.values()),
         "runs_stranded": runs_stranded,
         "messages_lost": messages_lost,
+        "messages_maybe_in_transit": in_transit,
         "claims_lost": claims_lost,
         "calls": len(h.calls),
         "distinct_keys": len(calls_per_key),
@@ -684,3 +708,56 @@ def test_judge_dates_a_stranded_job_from_the_kill_plus_the_lease() -> None:
     assert h.figures["duplicate_calls"] == 2 and h.figures["duplicate_effects"] == 0
     assert len(h.problems) == 1, h.problems
     assert "past their due time: 2 (" in h.problems[0]
+
+
+def test_judge_dates_a_message_taken_by_a_killed_worker_from_the_kill_plus_the_grace() -> None:
+    """A retry due at +2 s whose message no process recorded receiving, with a worker killed
+    at +3 s (within a sweeper period + slack of the due time): the message may have gone with
+    that worker, so the job is due again at the kill + the dispatch grace -- settling then is
+    on time. The same delay with no kill in that window is named."""
+    plan = Storm(jobs=2, workers=1, storm_seconds=1.0, min_stranded=0)
+    jobs = [
+        {"id": n, "key": f"k-{n}", "marker": f"t-{n}", "kind": "email", "commit": 100.0}
+        for n in (1, 2)
+    ]
+    retry_due = 100.2 + plan.retry_cap  # the first attempt failed transiently at +0.2 s
+    back = retry_due + 1.0 + plan.grace + 0.5  # handed over again after the grace
+    rows = {
+        n: {"status": "succeeded", "attempts": 2, "max_attempts": 8, "reference": f"r{n}",
+            "finished": back + 0.2, "error": ""}
+        for n in (1, 2)
+    }  # fmt: skip
+    runs = []
+    for n in (1, 2):
+        runs += [
+            ("received", n, f"a{n}", 10, 100.05), ("start", n, f"a{n}", 11, 100.1),
+            ("end", n, f"a{n}", 11, 100.2),
+            ("received", n, f"b{n}", 20, back), ("start", n, f"b{n}", 21, back),
+            ("end", n, f"b{n}", 21, back + 0.2),
+        ]  # fmt: skip
+    attempts = {
+        n: [
+            {"number": 1, "outcome": "transient", "ended": 100.2},
+            {"number": 2, "outcome": "succeeded", "ended": back + 0.2},
+        ]
+        for n in (1, 2)
+    }
+    history = History(
+        jobs=jobs,
+        rows=rows,
+        attempts=attempts,
+        results=Counter({1: 1, 2: 1}),
+        calls=[(f"k-{n}", a, 11, 100.1, f"t-{n}") for n in (1, 2) for a in (1, 2)],
+        effects={"email:k-1": "r1", "email:k-2": "r2"},
+        effect_steps=[],
+        runs=runs,
+        kills=[Kill(retry_due + 1.0, "worker2", (30, 31))],
+    )
+    h = judge(history, plan)
+    assert h.problems == [], h.problems
+    assert h.figures["messages_maybe_in_transit"] == 2
+
+    history.kills = [Kill(retry_due + 20.0, "worker2", (30, 31))]  # long after: no excuse
+    h = judge(history, plan)
+    assert len(h.problems) == 1 and "past their due time: 1 (" in h.problems[0], h.problems
+    assert h.figures["messages_maybe_in_transit"] == 0
