@@ -70,6 +70,21 @@ def _conninfo() -> dict[str, Any]:
     return {k: v for k, v in params.items() if k in {"dbname", "user", "password", "host", "port"}}
 
 
+def _terminate(pids: list[int]) -> None:
+    """``pg_terminate_backend`` of ``pids`` from a session of the test's own, returning once
+    the server has ended them all."""
+    with psycopg.connect(**_conninfo(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
+        deadline = time.monotonic() + 5
+        while (
+            time.monotonic() < deadline
+            and admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s) LIMIT 1", (pids,)
+            ).fetchone()
+        ):
+            time.sleep(0.01)
+
+
 def _assert_503(response: Any, request_id: str) -> None:
     assert response.status_code == 503, response.content
     body = json.loads(response.content)
@@ -138,16 +153,7 @@ def test_the_pool_drops_every_dead_idle_connection_at_the_first_failed_check() -
     pids = [conn.info.backend_pid for conn in lent]
     for conn in lent:
         pool.putconn(conn)
-    with psycopg.connect(**_conninfo(), autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
-        deadline = time.monotonic() + 5
-        while (
-            time.monotonic() < deadline
-            and admin.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s) LIMIT 1", (pids,)
-            ).fetchone()
-        ):
-            time.sleep(0.01)  # until the server has ended them all
+    _terminate(pids)
 
     started = time.monotonic()
     conn = pool.getconn(timeout=10)
@@ -220,16 +226,7 @@ def test_a_connection_ended_by_the_server_right_after_it_came_back_is_not_lent(
     for conn in lent:
         pool.putconn(conn)
     checked = _counting_checks(monkeypatch)
-    with psycopg.connect(**_conninfo(), autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (pids,))
-        deadline = time.monotonic() + 5
-        while (
-            time.monotonic() < deadline
-            and admin.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s) LIMIT 1", (pids,)
-            ).fetchone()
-        ):
-            time.sleep(0.01)
+    _terminate(pids)
 
     conn = pool.getconn(timeout=10)
     try:
