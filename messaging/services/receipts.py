@@ -321,23 +321,12 @@ def _ack(*, actor: Principal, conversation_id: int, kind: str, up_to_seq: int) -
                 audience=selectors.audience(conversation),
                 country_code=conversation.country_code,
             )
-        last_seq = conversation.last_seq
-        if delivered > last_seq:
-            # The watermarks were re-read under the lock, the conversation before it: a
-            # concurrent ack of this participant acknowledged a message sent since. Answer
-            # the committed last seq, which is at least that (every ack is checked against
-            # one), so the answer never shows a watermark beyond lastSeq.
-            last_seq = (
-                Conversation.objects.filter(pk=conversation.pk)
-                .values_list("last_seq", flat=True)
-                .get()
-            )
         return Receipt(
             conversation_id=conversation.pk,
             role=participant.role,
             delivered_up_to_seq=delivered,
             read_up_to_seq=read,
-            last_seq=last_seq,
+            last_seq=_at_least(conversation.last_seq, delivered),
             moved=moved,
         )
 
@@ -405,6 +394,15 @@ ACK_FRAME_HANDLERS: dict[str, Callable[[Principal, dict[str, Any]], dict[str, An
 # --- the read ----------------------------------------------------------------------------------
 
 
+def _at_least(last_seq: int, *watermarks: int) -> int:
+    """The conversation's ``last_seq`` as read, raised to any watermark read after it: the
+    watermarks come from a later statement (under the ack's lock, or the reconcile's second
+    read), and a concurrent ack may have acknowledged a message sent in between. Every ack is
+    checked against a committed ``last_seq``, so a watermark is a seq that exists: an answer
+    never shows a watermark beyond its ``lastSeq``."""
+    return max(last_seq, *watermarks)
+
+
 def _reconcile(*, actor: Principal, conversation_id: int, last_seq_seen: int) -> ReconcileState:
     conversation = selectors.conversation_for(actor, conversation_id)
     role = selectors.member_role(actor, conversation)
@@ -430,7 +428,7 @@ def _reconcile(*, actor: Principal, conversation_id: int, last_seq_seen: int) ->
     return ReconcileState(
         conversation_id=conversation.pk,
         state=conversation.state,
-        last_seq=conversation.last_seq,
+        last_seq=_at_least(conversation.last_seq, *(row.delivered_up_to_seq for row in rows), 0),
         last_seq_seen=last_seq_seen,
         me=me,
         others=others,

@@ -308,3 +308,42 @@ def test_an_ack_overtaken_by_a_newer_ack_never_answers_a_watermark_beyond_last_s
     assert overtaken == [3]
     assert (answer.delivered_up_to_seq, answer.read_up_to_seq) == (3, 3)
     assert answer.last_seq == 3
+
+
+def test_a_reconcile_overtaken_by_an_ack_never_answers_a_watermark_beyond_last_seq(
+    countries: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reconcile reads the conversation, then the participants: a message sent and acked
+    in between must not show up as a watermark beyond the answer's lastSeq."""
+    from messaging.services import receipts
+
+    chat = ChatWorld("AR")
+    conversation = chat.active()
+    chat.send(chat.p(chat.buyer), conversation, text(1, 0))  # seq 2
+    seller = chat.p(chat.seller)
+    real_read = receipts.selectors.conversation_for
+
+    def read_then_overtaken(actor: Principal, conversation_id: int) -> Conversation:
+        found = real_read(actor, conversation_id)
+
+        def meanwhile() -> None:
+            try:
+                chat.send(chat.p(chat.buyer), conversation, text(1, 1))  # seq 3
+                services.message_ack(
+                    actor=seller, conversation_id=conversation.pk, kind="read", up_to_seq=3
+                )
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=meanwhile, daemon=True)
+        worker.start()
+        worker.join(WAIT)
+        return found
+
+    monkeypatch.setattr(receipts.selectors, "conversation_for", read_then_overtaken)
+    state = services.conversation_reconcile(
+        actor=chat.p(chat.buyer), conversation_id=conversation.pk, last_seq_seen=2
+    )
+    (theirs,) = [m for m in state.others if m.role == "seller"]
+    assert theirs.read_up_to_seq == 3
+    assert state.last_seq == 3 and state.behind
