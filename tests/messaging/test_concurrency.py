@@ -267,6 +267,31 @@ def test_concurrent_acks_of_one_participant_land_on_the_maximum(countries: list[
     assert published[-1] == (last, max(reads))
 
 
+def _send_and_read_meanwhile(
+    chat: ChatWorld, conversation: Conversation, body: str, seq: int
+) -> None:
+    """In another thread and connection, now: the buyer sends ``body`` (message ``seq``) and
+    the seller acks it read -- what another client does between two statements of the call
+    under test."""
+
+    def meanwhile() -> None:
+        try:
+            chat.send(chat.p(chat.buyer), conversation, body)
+            services.message_ack(
+                actor=chat.p(chat.seller),
+                conversation_id=conversation.pk,
+                kind="read",
+                up_to_seq=seq,
+            )
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=meanwhile, daemon=True)
+    worker.start()
+    worker.join(WAIT)
+    assert not worker.is_alive(), "the other client is stuck"
+
+
 def test_an_ack_overtaken_by_a_newer_ack_never_answers_a_watermark_beyond_last_seq(
     countries: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -286,19 +311,7 @@ def test_an_ack_overtaken_by_a_newer_ack_never_answers_a_watermark_beyond_last_s
     def overtake(participant: Participant) -> Participant:
         if not overtaken:
             overtaken.append(3)  # once: the other client's own ack locks as usual
-
-            def meanwhile() -> None:
-                try:
-                    chat.send(chat.p(chat.buyer), conversation, text(0, 1))  # seq 3
-                    services.message_ack(
-                        actor=seller, conversation_id=conversation.pk, kind="read", up_to_seq=3
-                    )
-                finally:
-                    connection.close()
-
-            worker = threading.Thread(target=meanwhile, daemon=True)
-            worker.start()
-            worker.join(WAIT)
+            _send_and_read_meanwhile(chat, conversation, text(0, 1), seq=3)
         return real_lock(participant)
 
     monkeypatch.setattr(receipts, "_lock_watermarks", overtake)
@@ -314,33 +327,21 @@ def test_a_reconcile_overtaken_by_an_ack_never_answers_a_watermark_beyond_last_s
     countries: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The reconcile reads the conversation, then the participants: a message sent and acked
-    in between must not show up as a watermark beyond the answer's lastSeq."""
-    from messaging.services import receipts
+    in between must not show up as a watermark beyond the answer's lastSeq (the service reads
+    the conversation through ``messaging.selectors``)."""
+    from messaging import selectors as messaging_selectors
 
     chat = ChatWorld("AR")
     conversation = chat.active()
     chat.send(chat.p(chat.buyer), conversation, text(1, 0))  # seq 2
-    seller = chat.p(chat.seller)
-    real_read = receipts.selectors.conversation_for
+    real_read = messaging_selectors.conversation_for
 
     def read_then_overtaken(actor: Principal, conversation_id: int) -> Conversation:
         found = real_read(actor, conversation_id)
-
-        def meanwhile() -> None:
-            try:
-                chat.send(chat.p(chat.buyer), conversation, text(1, 1))  # seq 3
-                services.message_ack(
-                    actor=seller, conversation_id=conversation.pk, kind="read", up_to_seq=3
-                )
-            finally:
-                connection.close()
-
-        worker = threading.Thread(target=meanwhile, daemon=True)
-        worker.start()
-        worker.join(WAIT)
+        _send_and_read_meanwhile(chat, conversation, text(1, 1), seq=3)
         return found
 
-    monkeypatch.setattr(receipts.selectors, "conversation_for", read_then_overtaken)
+    monkeypatch.setattr(messaging_selectors, "conversation_for", read_then_overtaken)
     state = services.conversation_reconcile(
         actor=chat.p(chat.buyer), conversation_id=conversation.pk, last_seq_seen=2
     )
