@@ -58,6 +58,16 @@ class GracefulServer(uvicorn.Server):
     handler answers 503 SERVICE_UNAVAILABLE in the error contract).
     """
 
+    async def startup(self, sockets: list[socket] | None = None) -> None:
+        # The app is imported (``config.load()``): freeze what start-up built before the
+        # first request (aventide/core/heap.py).
+        from aventide.core.heap import freeze_startup_heap
+        from aventide.core.logging import get_logger
+
+        frozen = freeze_startup_heap()
+        get_logger("aventide.server").info("WEB_HEAP_FROZEN", pid=os.getpid(), objects=frozen)
+        await super().startup(sockets=sockets)
+
     async def shutdown(self, sockets: list[socket] | None = None) -> None:
         await super().shutdown(sockets=sockets)
         cancelled = list(self.server_state.tasks)

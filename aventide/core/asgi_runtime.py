@@ -15,7 +15,8 @@ all: the ``request_started`` receivers, the chain and ``response.close()`` (whic
 a new thread per request (one ``ThreadSensitiveContext`` each) with no upper bound; here a
 request borrows one executor after its body has arrived and gives it back when its response
 is sent, so at most ``ASGI_THREADS`` requests run sync code at once per process, each holding
-at most one database connection (hence ``DB_POOL_MAX_SIZE`` defaults to ``ASGI_THREADS``).
+at most one database connection (hence ``DB_POOL_MAX_SIZE`` defaults to ``ASGI_THREADS`` + 1:
+one more for the WebSocket consumers' thread).
 Requests beyond that wait on the event loop, which costs no thread.
 
 Every middleware stays sync- and async-capable (tests/core/test_asgi_path.py), so switching

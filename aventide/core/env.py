@@ -229,8 +229,9 @@ def _check_typed(env: Mapping[str, str], report: EnvReport) -> None:
 
 
 # --- runtime sizing (docs/decisions/0008-connection-pooling.md, docs/operations/deployment.md)
-#: Threads per ASGI process that run sync views (and the request's middleware).
-DEFAULT_ASGI_THREADS = 8
+#: Threads per ASGI process that run sync views (and the request's middleware); 4, not 8,
+#: since the hot paths hold no lock across a round trip (docs/decisions/0022-web-worker-runtime.md).
+DEFAULT_ASGI_THREADS = 4
 DEFAULT_DB_POOL_MIN_SIZE = 2
 DEFAULT_DB_POOL_TIMEOUT_SECONDS = 5.0
 DEFAULT_WEB_GRACEFUL_TIMEOUT_SECONDS = 30.0
@@ -244,7 +245,7 @@ def _int_or_none(env: Mapping[str, str], name: str) -> int | None:
 
 
 def asgi_threads(environ: Mapping[str, str] | None = None) -> int:
-    """ASGI_THREADS, default 8: the sync threads of one ASGI process."""
+    """ASGI_THREADS, default 4: the sync threads of one ASGI process."""
     env = os.environ if environ is None else environ
     return _int_or_none(env, "ASGI_THREADS") or DEFAULT_ASGI_THREADS
 
@@ -252,13 +253,15 @@ def asgi_threads(environ: Mapping[str, str] | None = None) -> int:
 def db_pool_sizes(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
     """(min_size, max_size) of this process's PostgreSQL pool; max_size 0 = no pool.
 
-    max_size defaults to ASGI_THREADS: a request thread holds at most one connection, so
-    more would never be used by the web process and fewer makes threads wait for one.
+    max_size defaults to ASGI_THREADS + 1: a request thread holds at most one connection,
+    and the process's WebSocket consumers run their database work on one thread of their own
+    (``database_sync_to_async``); more would never be used by the web process and fewer
+    makes threads wait for one.
     """
     env = os.environ if environ is None else environ
     max_size = _int_or_none(env, "DB_POOL_MAX_SIZE")
     if max_size is None:
-        max_size = asgi_threads(env)
+        max_size = asgi_threads(env) + 1
     min_size = _int_or_none(env, "DB_POOL_MIN_SIZE")
     if min_size is None:
         min_size = min(DEFAULT_DB_POOL_MIN_SIZE, max_size)

@@ -65,8 +65,10 @@ def test_several_web_processes_need_redis() -> None:
 
 
 def test_pool_defaults_follow_the_thread_count() -> None:
-    assert db_pool_sizes({}) == (2, DEFAULT_ASGI_THREADS)
-    assert db_pool_sizes({"ASGI_THREADS": "12"}) == (2, 12)
+    # one connection per request thread, one for the process's WebSocket consumers
+    assert DEFAULT_ASGI_THREADS == 4
+    assert db_pool_sizes({}) == (2, DEFAULT_ASGI_THREADS + 1)
+    assert db_pool_sizes({"ASGI_THREADS": "12"}) == (2, 13)
     assert db_pool_sizes({"ASGI_THREADS": "12", "DB_POOL_MAX_SIZE": "4"}) == (2, 4)
     assert db_pool_sizes({"DB_POOL_MAX_SIZE": "1"}) == (1, 1)
     assert db_pool_sizes({"DB_POOL_MAX_SIZE": "0"}) == (0, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 
@@ -12,7 +13,8 @@ from aventide.urls import urlpatterns as project_urlpatterns
 
 
 def which_process(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"pid": os.getpid()})
+    # frozen: the start-up heap the garbage collector no longer walks (aventide/core/heap.py)
+    return JsonResponse({"pid": os.getpid(), "frozen": gc.get_freeze_count()})
 
 
 def slow(request: HttpRequest) -> JsonResponse:

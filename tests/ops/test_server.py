@@ -6,6 +6,7 @@ layer would be per process); the probe views live in tests/ops/server_urls.py.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -51,6 +52,24 @@ def test_two_workers_serve_requests(tmp_path: Path) -> None:
                 if answered == workers:
                     break
         assert answered == workers
+
+
+def test_each_worker_freezes_its_start_up_heap_before_serving(tmp_path: Path) -> None:
+    """Every worker moves what start-up built (Django, the apps, the URLconf and views) out
+    of the collector's sight before its first request, and says so in its log."""
+    with live_server(tmp_path, launcher_env(tmp_path), workers=2) as server:
+        workers = server.worker_pids()
+        deadline = time.monotonic() + 20  # a worker may still be starting up
+        while True:
+            frozen_lines = [line for line in server.log().splitlines() if "WEB_HEAP_FROZEN" in line]
+            if len(frozen_lines) >= len(workers) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert {json.loads(line)["pid"] for line in frozen_lines} == workers
+        assert all(json.loads(line)["objects"] > 50_000 for line in frozen_lines)
+
+        answer = httpx.get(server.url + "/probe/pid", timeout=30).json()
+        assert answer["frozen"] > 50_000
 
 
 def test_sigterm_finishes_in_flight_requests_and_is_bounded(tmp_path: Path) -> None:
