@@ -6,8 +6,9 @@ project's JSON + redaction formatter.
 
 Worker model (docs/operations/deployment.md): ``WEB_CONCURRENCY`` processes (default: one
 per usable CPU, at most 8, with Redis; one in embedded mode), each with ``ASGI_THREADS``
-sync threads and its own database pool. On SIGTERM (or SIGINT) every process stops
-accepting connections, lets in-flight requests finish for up to
+sync threads and its own database pool; the workers share one listening socket and take
+connections least-loaded first (aventide/core/balance.py). On SIGTERM (or SIGINT) every
+process stops accepting connections, lets in-flight requests finish for up to
 ``WEB_GRACEFUL_TIMEOUT_SECONDS``, then cancels what is left; a process still alive
 ``HARD_EXIT_MARGIN_SECONDS`` later (a sync view that never returns) is ended, so a deploy
 never hangs on one request. Workers send best-effort after-commit effects (outbox publishes,
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket as socketlib
 import threading
 import time
 from socket import socket
@@ -66,7 +66,42 @@ class GracefulServer(uvicorn.Server):
 
         frozen = freeze_startup_heap()
         get_logger("aventide.server").info("WEB_HEAP_FROZEN", pid=os.getpid(), objects=frozen)
-        await super().startup(sockets=sockets)
+        board = getattr(self, "board", None)
+        if board is None or not sockets:
+            await super().startup(sockets=sockets)
+            return
+        await self._startup_balanced(sockets, board)
+
+    async def _startup_balanced(self, sockets: list[socket], board: Any) -> None:
+        """uvicorn's ``startup`` for sockets shared by every worker, each accepted through a
+        ``BalancedListener`` (least-connections, aventide/core/balance.py) instead of
+        ``loop.create_server``."""
+        from aventide.core.balance import BalancedListener
+
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            self.should_exit = True
+            return
+        config = self.config
+
+        def create_protocol() -> asyncio.Protocol:
+            protocol: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+            return protocol
+
+        for sock in sockets:
+            sock.listen(config.backlog)  # what loop.create_server would do
+        slot = board.claim(os.getpid())
+        listeners = [
+            BalancedListener(sock, create_protocol, board, slot, self.server_state.connections)
+            for sock in sockets
+        ]
+        for listener in listeners:
+            listener.start()
+        # uvicorn closes its servers at shutdown; a listener has the same close()
+        self.servers = listeners  # type: ignore[assignment]
+        self.started = True
 
     async def shutdown(self, sockets: list[socket] | None = None) -> None:
         await super().shutdown(sockets=sockets)
@@ -79,44 +114,23 @@ class GracefulServer(uvicorn.Server):
         await asyncio.to_thread(aftercommit.shutdown, AFTER_COMMIT_FLUSH_SECONDS)
 
 
-def reuse_port_socket(host: str, port: int) -> socket:
-    """A listening socket of this process alone on a port other processes share
-    (SO_REUSEPORT): the kernel spreads new connections evenly over the workers' sockets.
-
-    With one socket shared by every worker, whichever worker wakes first accepts: a burst of
-    keep-alive clients can all land on one process and leave the others idle (measured: 16
-    clients, 2 workers, one process at 100% of a core and the other idle)."""
-    family = socketlib.AF_INET6 if ":" in host else socketlib.AF_INET
-    sock = socketlib.socket(family, socketlib.SOCK_STREAM)
-    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_REUSEADDR, 1)
-    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
 class Worker:
     """One serving process: uvicorn's Server, plus a hard deadline once shutdown starts.
 
-    Picklable (it crosses to the spawned worker processes with the server in it).
-    ``own_socket``: (host, port) to bind a SO_REUSEPORT socket of its own instead of using
-    the supervisor's shared one.
+    Picklable (it crosses to the spawned worker processes with the server in it, and the
+    server with its connection ``Board``).
     """
 
     def __init__(
         self,
         server: Any,
         hard_deadline_seconds: float,
-        own_socket: tuple[str, int] | None = None,
     ) -> None:
         self.server = server
         self.hard_deadline_seconds = hard_deadline_seconds
-        self.own_socket = own_socket
 
     def run(self, sockets: list[socket] | None = None) -> None:
         threading.Thread(target=self._watchdog, name="shutdown-watchdog", daemon=True).start()
-        if self.own_socket is not None:
-            sockets = [reuse_port_socket(*self.own_socket)]
         self.server.run(sockets=sockets)
 
     def _watchdog(self) -> None:
@@ -215,14 +229,12 @@ def main(argv: list[str] | None = None) -> None:
 
         ChangeReload(config, target=server.run, sockets=[config.bind_socket()]).run()
     elif config.workers > 1:
-        sockets: list[socket] = []
-        if args.port and hasattr(socketlib, "SO_REUSEPORT"):
-            # Each worker listens on its own SO_REUSEPORT socket (even spread of connections);
-            # the supervisor holds none, so nothing queues connections nobody accepts.
-            worker.own_socket = (args.host, args.port)
-            reuse_port_socket(args.host, args.port).close()  # the port is free: fail fast here
-        else:
-            sockets = [config.bind_socket()]
+        # One socket shared by the workers, each accepting only while it holds no more
+        # connections than the least loaded live one (aventide/core/balance.py).
+        from aventide.core.balance import Board
+
+        server.board = Board(config.workers)  # type: ignore[attr-defined]
+        sockets: list[socket] = [config.bind_socket()]
         supervisor = _supervisor_class()(config, target=worker.run, sockets=sockets)
         supervisor.join_timeout_seconds = worker.hard_deadline_seconds + HARD_EXIT_MARGIN_SECONDS
         supervisor.run()

@@ -10,6 +10,7 @@ import json
 import signal
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,26 @@ def test_two_workers_serve_requests(tmp_path: Path) -> None:
                 if answered == workers:
                     break
         assert answered == workers
+
+
+def test_keep_alive_connections_are_spread_evenly_over_the_workers(tmp_path: Path) -> None:
+    """16 long-lived connections (a proxy's keep-alive pool, the bench's clients) land 8/8:
+    each worker accepts only while it holds no more than the least loaded one -- the kernel's
+    per-worker sockets split them at random (6/10, 4/12)."""
+    with live_server(tmp_path, launcher_env(tmp_path), workers=2) as server:
+        workers = server.worker_pids()
+        assert len(workers) == 2, server.log()[-2000:]
+        clients = [httpx.Client(base_url=server.url, timeout=30) for _ in range(16)]
+        try:
+            per_worker = Counter(int(c.get("/probe/pid").json()["pid"]) for c in clients)
+            # the same connections again: each keeps its worker (keep-alive)
+            again = Counter(int(c.get("/probe/pid").json()["pid"]) for c in clients)
+        finally:
+            for client in clients:
+                client.close()
+        assert set(per_worker) == workers
+        assert sorted(per_worker.values()) == [8, 8], per_worker
+        assert again == per_worker
 
 
 def test_each_worker_freezes_its_start_up_heap_before_serving(tmp_path: Path) -> None:
