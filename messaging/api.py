@@ -30,6 +30,9 @@ from messaging.models import BODY_MAX_CHARS, CLIENT_MESSAGE_ID_MAX_LENGTH, Activ
 
 
 class SendIn(StrictSerializer):
+    """The send's body, for the OpenAPI schema; the view checks it with the service's own
+    rules (``send_input``), as the realtime ``message.send`` frame does: one rule for both."""
+
     client_message_id = StrictCharField(
         max_length=CLIENT_MESSAGE_ID_MAX_LENGTH, trim_whitespace=False
     )
@@ -245,14 +248,13 @@ class MessagesView(APIView):
         summary="Send a message (idempotent per clientMessageId; moderated before storing).",
     )
     def post(self, request: Request, conversation_id: int) -> Response:
-        data = SendIn(data=request.data)
-        data.is_valid(raise_exception=True)
+        client_message_id, body = services.send_input(request.data)
         actor = api_principal(request)
         result = services.message_send(
             actor=actor,
             conversation_id=conversation_id,
-            client_message_id=data.validated_data["client_message_id"],
-            body=data.validated_data["body"],
+            client_message_id=client_message_id,
+            body=body,
         )
         return Response(services.render_send(actor, result), status=201 if result.created else 200)
 

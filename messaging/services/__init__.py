@@ -28,7 +28,13 @@ from messaging.services.reports import (
     conversation_report,
     report_resolve,
 )
-from messaging.services.send import SendResult, message_send, message_send_frame, render_send
+from messaging.services.send import (
+    SendResult,
+    message_send,
+    message_send_frame,
+    render_send,
+    send_input,
+)
 from messaging.services.transcripts import Transcript, conversation_transcript
 
 __all__ = [
@@ -63,4 +69,4 @@ __all__ += [
     "message_ack_request",
 ]
 # The send's one answer (REST and the realtime ``send`` frame).
-__all__ += ["message_send_frame", "render_send"]
+__all__ += ["message_send_frame", "render_send", "send_input"]

@@ -112,7 +112,9 @@ def _validate(client_message_id: str, body: str) -> None:
         problems["clientMessageId"] = [
             f"1 to {CLIENT_MESSAGE_ID_MAX_LENGTH} characters: letters, digits, . _ : -"
         ]
-    if not isinstance(body, str) or not body.strip():
+    if not isinstance(body, str):
+        problems["body"] = ["Must be a string."]
+    elif not body.strip():
         problems["body"] = ["The message is empty."]
     elif len(body) > BODY_MAX_CHARS:
         problems["body"] = [f"At most {BODY_MAX_CHARS} characters."]
@@ -431,6 +433,19 @@ def render_send(actor: Principal, result: SendResult) -> dict[str, Any]:
 #: REST carries in its URL)
 SEND_FRAME_KIND = "message.send"
 _FRAME_KEYS = frozenset({"conversationId", "clientMessageId", "body"})
+#: the REST body's keys after the API's camelCase parser (snake_case)
+_REST_KEYS = ("client_message_id", "body")
+
+
+def send_input(data: object) -> tuple[Any, Any]:
+    """``(clientMessageId, body)`` of a ``POST /api/conversations/{id}/messages`` body: a
+    JSON object with both keys and no other (400 ``VALIDATION_ERROR`` field by field, like
+    the frame's); their values are checked by ``message_send`` (one rule for both ways in)."""
+    fields = only_keys(data, frozenset(_REST_KEYS))
+    missing = {key: ["This field is required."] for key in _REST_KEYS if key not in fields}
+    if missing:
+        raise ValidationFailed(details=missing)
+    return fields["client_message_id"], fields["body"]
 
 
 def message_send_frame(principal: Principal, data: dict[str, Any]) -> Sent:

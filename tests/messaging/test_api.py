@@ -178,3 +178,35 @@ def test_bad_paging_parameters_are_validation_errors(chat: ChatWorld, query: str
     conversation = chat.active()
     response = as_user(chat.buyer).get(f"/api/conversations/{conversation.pk}/messages?{query}")
     assert response.status_code == 400 and response.json()["code"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize(
+    ("payload", "details"),
+    [
+        ({"body": "hola"}, {"clientMessageId": ["This field is required."]}),
+        ({"clientMessageId": "a1"}, {"body": ["This field is required."]}),
+        ({"clientMessageId": "a1", "body": "hola", "to": "x"}, {"to": ["Unknown field."]}),
+        ({"clientMessageId": "a1", "body": 5}, {"body": ["Must be a string."]}),
+        ({"clientMessageId": "a1", "body": "   "}, {"body": ["The message is empty."]}),
+        ({"clientMessageId": "a 1", "body": "hola"}, None),
+        ({"clientMessageId": 7, "body": "hola"}, None),
+        (["a1", "hola"], {"body": ["A JSON object."]}),
+    ],
+)
+def test_a_malformed_send_is_a_validation_error_field_by_field(
+    chat: ChatWorld, payload: object, details: dict[str, list[str]] | None
+) -> None:
+    """The REST body is checked with the realtime frame's rules (one rule for both ways in):
+    each problem named under its field, nothing stored."""
+    conversation = chat.active()
+    response = as_user(chat.buyer).post(
+        f"/api/conversations/{conversation.pk}/messages", payload, format="json"
+    )
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "VALIDATION_ERROR"
+    if details is None:
+        assert list(body["details"]) == ["clientMessageId"]
+    else:
+        assert body["details"] == details
+    assert not Message.objects.filter(conversation=conversation, kind="user").exists()
