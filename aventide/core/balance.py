@@ -14,7 +14,9 @@ plain shared socket, whichever worker wakes first takes the whole burst.
 
 Liveness: a worker's entry counts only while its process is alive and its event loop has
 published within ``STALE_SECONDS`` -- a stuck or dead worker is never waited for -- and a
-worker that has stepped aside for ``MAX_DEFER_SECONDS`` in a row accepts anyway.
+worker that has stepped aside for ``MAX_DEFER_SECONDS`` in a row accepts anyway. A restarted
+worker takes the slot of a dead one, or of one silent for ``ABANDONED_SECONDS`` (its pid may
+since belong to another program).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ MAX_DEFER_SECONDS = 0.05
 #: how often a worker publishes its count; an entry older than STALE_SECONDS is ignored
 BEAT_SECONDS = 0.2
 STALE_SECONDS = 1.0
+#: a slot whose owner has not beaten for this long is free to claim, even if a process with
+#: its pid exists (the pid reused by another program after the worker died)
+ABANDONED_SECONDS = 10.0
 #: connections accepted per readiness callback at most (the event loop serves the rest)
 ACCEPT_BATCH = 16
 
@@ -74,10 +79,12 @@ class Board:
 
     def claim(self, pid: int) -> int:
         values = self._shared
+        abandoned_before = _now_ms() - int(ABANDONED_SECONDS * 1000)
         with values.get_lock():
             for slot in range(self.slots):
                 owner = int(values[slot * _FIELDS + _PID])
-                if owner == 0 or owner == pid or not _alive(owner):
+                beat = int(values[slot * _FIELDS + _BEAT])
+                if owner in (0, pid) or beat < abandoned_before or not _alive(owner):
                     values[slot * _FIELDS + _PID] = pid
                     values[slot * _FIELDS + _COUNT] = 0
                     values[slot * _FIELDS + _BEAT] = _now_ms()

@@ -34,6 +34,18 @@ def test_workers_claim_free_slots_and_the_slot_of_a_dead_worker() -> None:
         board.claim(1)  # both slots held by live processes
 
 
+def test_a_slot_silent_for_long_is_free_even_if_its_pid_lives_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker died and another program got its pid: the slot is not held forever."""
+    board = Board(1)
+    board.claim(os.getppid())
+    later = balance._now_ms() + int(balance.ABANDONED_SECONDS * 1000) + 1
+    monkeypatch.setattr(balance, "_now_ms", lambda: later)
+    assert board.claim(os.getpid()) == 0
+    assert board.counts() == {os.getpid(): 0}
+
+
 def test_least_other_ignores_itself_empty_and_stale_slots(monkeypatch: pytest.MonkeyPatch) -> None:
     board = Board(3)
     mine = board.claim(os.getpid())
