@@ -67,7 +67,9 @@ class GracefulServer(uvicorn.Server):
         frozen = freeze_startup_heap()
         get_logger("aventide.server").info("WEB_HEAP_FROZEN", pid=os.getpid(), objects=frozen)
         board = getattr(self, "board", None)
-        if board is None or not sockets:
+        if board is None or not sockets or self.config.ssl is not None:
+            # one process, or TLS in the server itself (never set by this launcher): uvicorn's
+            # own accept
             await super().startup(sockets=sockets)
             return
         await self._startup_balanced(sockets, board)

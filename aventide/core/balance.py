@@ -147,6 +147,8 @@ class BalancedListener:
         self._deferred_since: float | None = None
         self._closed = False
         self._reading = False
+        # the event loop keeps only weak references to tasks: hold the hand-offs until done
+        self._handoffs: set[asyncio.Task[None]] = set()
         self._beat_timer: asyncio.TimerHandle | None = None
         self._resume_timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
@@ -203,7 +205,9 @@ class BalancedListener:
             self._pending += 1
             self._board.publish(self._slot, held + 1)
             conn.setblocking(False)
-            self._loop.create_task(self._serve(conn))
+            task = self._loop.create_task(self._serve(conn))
+            self._handoffs.add(task)
+            task.add_done_callback(self._handoffs.discard)
 
     async def _serve(self, conn: socket.socket) -> None:
         try:
