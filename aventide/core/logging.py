@@ -11,6 +11,7 @@ redaction processor runs last before rendering, for structlog and stdlib records
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping, MutableMapping
@@ -75,6 +76,25 @@ _KV_SECRET_RE = re.compile(
     r"|sessionid|csrftoken|session)=([^&;\s\"']+)"
 )
 _PII_KEY_PARTS = ("phone", "email", "mobile", "whatsapp")
+#: Text none of the patterns above can change, kept as it is without running them (most of a
+#: log line's values: event names, codes, routes, methods, hex digests). Either no digit, no
+#: whitespace and none of ``@ ? =`` (a phone needs digits, a bearer token whitespace, a query
+#: ``?``, a key=value ``=``, an e-mail ``@``; a JWT is caught by its ``eyJ``), or ASCII
+#: letters, digits and ``_`` only with at least one non-digit (a phone there would have to be
+#: the whole string: nothing else can precede or end it). tests/core/test_logging.py checks
+#: on generated text that the patterns leave every such string alone.
+_INERT_MAX_CHARS = 512
+_INERT_NO_DIGITS_RE = re.compile(r"[A-Za-z_/<>:.,()\[\]{}*#|+-]*")
+_INERT_WORD_RE = re.compile(r"[A-Za-z0-9_]*")
+
+
+def is_inert(value: str) -> bool:
+    """True when ``redact_text`` would return ``value`` unchanged (see ``_INERT_*``)."""
+    if len(value) > _INERT_MAX_CHARS:
+        return False
+    if _INERT_NO_DIGITS_RE.fullmatch(value) is not None:
+        return "eyJ" not in value
+    return _INERT_WORD_RE.fullmatch(value) is not None and not value.isdigit()
 
 
 def _mask_phone(match: re.Match[str]) -> str:
@@ -90,6 +110,12 @@ def redact_text(value: str) -> str:
 
     Text longer than ``MAX_REDACTED_CHARS`` is cut there first, with a marker saying how much
     was dropped."""
+    if is_inert(value):
+        return value
+    return _redact_text_full(value)
+
+
+def _redact_text_full(value: str) -> str:
     if len(value) > MAX_REDACTED_CHARS:
         dropped = len(value) - MAX_REDACTED_CHARS
         value = f"{value[:MAX_REDACTED_CHARS]}...[{dropped} chars cut]"
@@ -114,6 +140,7 @@ def _mask_phones(value: str) -> str:
     return "".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_secret_key(key: str) -> bool:
     lowered = key.lower().replace("-", "_")
     if lowered in _RAW_KEYS:
@@ -204,6 +231,14 @@ SHARED_PROCESSORS: list[Any] = [
 
 def build_logging_config(level: str = "INFO", task_events_level: str = "WARNING") -> dict[str, Any]:
     """Configure structlog and return the stdlib dictConfig that renders JSON on stdout."""
+    # The JSON lines never show the caller's file and line, thread or process names: the
+    # stdlib's documented switches stop every LogRecord from walking the stack to find the
+    # caller and from looking those names up.
+    # logging/__init__.py: "Setting _srcfile to None will prevent findCaller() from being called"
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     structlog.configure(
         processors=[
             *SHARED_PROCESSORS,

@@ -12,9 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from aventide.core.logging import REDACTED, redact_mapping, redact_text
+from aventide.core import logging as log_module
+from aventide.core.logging import REDACTED, is_inert, redact_mapping, redact_text
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = ("abc.def.ghi", "secret123", "sess-cookie-value-xyz", "maria.lopez@example.com")
@@ -83,6 +86,55 @@ def test_redact_text_keeps_uuids_whole_but_not_a_phone_beside_one() -> None:
     assert redact_text(anon) == anon
     mixed = "job fffd444a-819a-4423-8123-d4994d680176 for +54 9 11 2345-6789"
     assert redact_text(mixed) == "job fffd444a-819a-4423-8123-d4994d680176 for [phone]"
+
+
+#: the characters the patterns care about, plus ordinary ones, so generated text is full of
+#: near-misses (digit runs, separators, @ ? = and whitespace, "eyJ")
+_TRICKY = st.text(
+    alphabet=st.sampled_from(list("0123456789abcdefxyzEJyABC_-./:()<>+@?= \t\n#,|é٣")),
+    max_size=60,
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=st.one_of(_TRICKY, st.text(max_size=40)))
+@example(text="12345678")
+@example(text="eyJhbGci.payload")
+@example(text="a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90")
+@example(text="/api/conversations/<int:conversation_id>/messages")
+def test_text_taken_as_inert_is_text_the_patterns_leave_alone(text: str) -> None:
+    """The fast path only skips work: whatever it keeps as it is, the full redaction keeps
+    too (and a real secret or phone never looks inert)."""
+    if is_inert(text):
+        assert log_module._redact_text_full(text) == text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "METRIC_HTTP_REQUEST",
+        "POST",
+        "/api/conversations/<int:conversation_id>/messages",
+        "message.sent",
+        "0956504fa401f23be8e26fa3b284a401f23be8e26fa3b2840956504fa401f23b",
+    ],
+)
+def test_everyday_log_values_take_the_fast_path(value: str) -> None:
+    assert is_inert(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "5491155551234",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+        "a@b.co",
+        "/x?token=1",
+        "x" * 600,
+    ],
+)
+def test_what_redaction_may_change_never_takes_the_fast_path(value: str) -> None:
+    assert not is_inert(value)
 
 
 @pytest.mark.django_db
