@@ -156,21 +156,36 @@ def _shared_redis() -> tuple[Any, Any] | None:
     return backend, client
 
 
+_INCR_LUA = """
+local c = redis.call('INCR', KEYS[1])
+if c == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return c
+"""
+_incr_scripts: dict[int, Any] = {}
+
+
+def _incr_script(client: Any) -> Any:
+    """``_INCR_LUA`` registered on ``client`` (EVALSHA, loaded again after a Redis restart)."""
+    script = _incr_scripts.get(id(client))
+    if script is None:
+        with _redis_lock:
+            script = _incr_scripts.setdefault(id(client), client.register_script(_INCR_LUA))
+    return script
+
+
 def incr_counter(key: str, ttl: int) -> int:
     """Atomically increment ``key``; the first increment starts its ``ttl`` window.
 
-    On Redis: one round trip, ``MULTI; SET key 0 EX ttl NX; INCR key; EXEC`` -- atomic, so
-    the counter can never lose its expiry. Elsewhere (the in-process cache of the embedded
-    mode and tests): the cache API's add + incr."""
+    On Redis: one round trip, one command -- a Lua script that increments and, on the first
+    increment, sets the expiry, atomically, so the counter can never lose its expiry (a
+    ``MULTI``/``SET NX EX``/``INCR``/``EXEC`` pipeline said the same in four commands, at
+    ~2% of a chat send's CPU more). Elsewhere (the in-process cache of the embedded mode and
+    tests): the cache API's add + incr."""
     shared = _shared_redis()
     if shared is not None:
         backend, client = shared
         full_key = backend.make_and_validate_key(key)
-        pipe = client.pipeline(transaction=True)
-        pipe.set(full_key, 0, ex=max(int(ttl), 1), nx=True)
-        pipe.incr(full_key)
-        _, count = pipe.execute()
-        return int(count)
+        return int(_incr_script(client)(keys=[full_key], args=[max(int(ttl), 1)]))
     for _ in range(3):
         cache.add(key, 0, ttl)
         try:
