@@ -18,6 +18,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -57,6 +58,46 @@ def _counter_for(label_names: tuple[str, ...]) -> Counter:
         return counter
 
 
+@dataclass(frozen=True)
+class _Series:
+    """One (name, labels) pair, resolved once: its cleaned labels, its counter's child and its
+    duration histogram's child (``prometheus_client``'s ``labels()`` validates and looks up
+    under a lock on every call)."""
+
+    labels: dict[str, str]
+    counter: Any
+    duration: Any
+
+
+#: resolved series by (name, raw label items); bounded, since labels are low-cardinality by
+#: contract and a caller breaking it must not grow this without end
+_series: dict[tuple[str, tuple[tuple[str, Any], ...]], _Series] = {}
+_SERIES_MAX = 4096
+
+
+def _series_for(name: str, labels: Mapping[str, str] | None) -> _Series:
+    items = tuple(labels.items()) if labels else ()
+    key = (name, items)
+    try:
+        series = _series.get(key)
+        cacheable = True
+    except TypeError:  # an unhashable label value: resolved on every call
+        series, cacheable = None, False
+    if series is not None:
+        return series
+    if not _NAME_RE.match(name):
+        raise ValueError(f"metric name must be UPPER_SNAKE: {name!r}")
+    clean_labels = {k: str(v)[:64] for k, v in sorted(items) if _LABEL_RE.match(k)}
+    series = _Series(
+        labels=clean_labels,
+        counter=_counter_for(tuple(clean_labels)).labels(name=name, **clean_labels),
+        duration=EVENT_DURATION.labels(name=name),
+    )
+    if cacheable and len(_series) < _SERIES_MAX:
+        _series[key] = series
+    return series
+
+
 def emit(
     name: str, *, labels: Mapping[str, str] | None = None, log: bool = True, **fields: Any
 ) -> None:
@@ -65,16 +106,13 @@ def emit(
     ``log=False`` counts without the log line: for an event on a hot path whose every
     occurrence is routine (a provider call that succeeded), where the count (and the
     ``durationMs`` histogram) is what ops read and a line per occurrence is only cost."""
-    if not _NAME_RE.match(name):
-        raise ValueError(f"metric name must be UPPER_SNAKE: {name!r}")
-    clean_labels = {k: str(v)[:64] for k, v in sorted((labels or {}).items()) if _LABEL_RE.match(k)}
+    series = _series_for(name, labels)
     if log:
-        _logger.info(name, **clean_labels, **fields)
-    counter = _counter_for(tuple(clean_labels))
-    counter.labels(name=name, **clean_labels).inc()
+        _logger.info(name, **series.labels, **fields)
+    series.counter.inc()
     duration = fields.get("durationMs")
     if isinstance(duration, int | float):
-        EVENT_DURATION.labels(name=name).observe(max(duration, 0) / 1000.0)
+        series.duration.observe(max(duration, 0) / 1000.0)
 
 
 def exposition() -> bytes:
