@@ -17,6 +17,10 @@ so the result never goes there; progress goes to stderr):
 ``paid-orders --pairs N --count K --out FILE``
     K new orders paid through the services; order k belongs to pair ``k % N``.
     Writes ``{"orders": [[order_id, pair_index], ...]}``.
+``asgi-sends --sends N [--concurrency C] --control-fd FD --out FILE``
+    N chat sends through the ASGI application in this process, for ``bench/instructions.py``
+    (which runs it under callgrind): ``ready`` on FD after a warm-up, a line on stdin starts
+    the measured sends, ``done <cpu s> <wall s>`` on FD at the end.
 ``queries --endpoints me,orders,create,cancel --out FILE``
     SQL statements per request, measured once per endpoint in this process with Django's
     ``CaptureQueriesContext`` through the full middleware + view stack (Django's test client;
@@ -316,6 +320,93 @@ def queries(*, endpoints: list[str]) -> dict[str, Any]:
     return out
 
 
+def asgi_sends(*, pairs: int, sends: int, concurrency: int, control: Any) -> dict[str, Any]:
+    """``sends`` chat sends through the ASGI application in this process (``bench/
+    instructions.py`` runs this under callgrind): the whole HTTP path after the server's
+    parsing -- the app's ASGI stack, its one thread hop, middleware, DRF, the send service,
+    PostgreSQL and Redis -- with ``concurrency`` sends in flight. After 50 unmeasured sends
+    it writes ``ready`` to ``control`` and waits for a line on stdin; then it sends, writes
+    ``done <cpu seconds> <wall seconds>`` and returns."""
+    import asyncio
+    import secrets
+
+    from aventide.asgi import application  # app: the ASGI entry point the server runs
+    from bench.http_paths import chat_line
+
+    seeded = seed(pairs=pairs, reader_orders=0)["pairs"]
+    host = (os.environ.get("ALLOWED_HOSTS") or "127.0.0.1").split(",")[0].strip().encode()
+    tag = secrets.token_hex(4)
+    first_line = secrets.randbelow(32_768)
+    serial = iter(range(10**9))
+
+    async def one() -> None:
+        n = next(serial)
+        pair = seeded[n % len(seeded)]
+        path = f"/api/conversations/{pair['conversation_id']}/messages"
+        body = json.dumps(
+            {"clientMessageId": f"bench-i-{tag}-{n}", "body": chat_line(first_line + n)}
+        ).encode()
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 50000),
+            "headers": [
+                (b"host", host),
+                (b"authorization", f"Bearer {pair['buyer_token']}".encode()),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", f"bench-i-{tag}-{n}".encode()),
+            ],
+        }
+        pending = [{"type": "http.request", "body": body, "more_body": False}]
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            if pending:
+                return pending.pop()
+            await asyncio.Event().wait()  # the client never disconnects
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await application(scope, receive, send)
+        if statuses != [201]:
+            raise SystemExit(f"send {n} answered {statuses}")
+
+    async def batch(count: int) -> None:
+        left = iter(range(count))
+
+        async def client() -> None:
+            for _ in left:
+                await one()
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+
+    async def run() -> tuple[float, float]:
+        await batch(50)
+        control.write("ready\n")
+        control.flush()
+        sys.stdin.readline()
+        cpu, wall = time.process_time(), time.perf_counter()
+        await batch(sends)
+        return time.process_time() - cpu, time.perf_counter() - wall
+
+    cpu_s, wall_s = asyncio.run(run())
+    control.write(f"done {cpu_s} {wall_s}\n")
+    control.flush()
+    return {"sends": sends, "concurrency": concurrency, "cpu_s": cpu_s, "wall_s": wall_s}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -328,7 +419,12 @@ def main(argv: list[str] | None = None) -> int:
     p_paid.add_argument("--count", type=int, required=True)
     p_q = sub.add_parser("queries")
     p_q.add_argument("--endpoints", required=True)
-    for p in (p_seed, p_paid, p_q):
+    p_asgi = sub.add_parser("asgi-sends")
+    p_asgi.add_argument("--pairs", type=int, default=16)
+    p_asgi.add_argument("--sends", type=int, required=True)
+    p_asgi.add_argument("--concurrency", type=int, default=4)
+    p_asgi.add_argument("--control-fd", type=int, required=True, help="where ready/done go")
+    for p in (p_seed, p_paid, p_q, p_asgi):
         p.add_argument("--out", required=True, help="file to write the JSON result to")
     args = parser.parse_args(argv)
 
@@ -339,6 +435,11 @@ def main(argv: list[str] | None = None) -> int:
             result["queries"] = queries(endpoints=[e for e in args.queries.split(",") if e])
     elif args.command == "paid-orders":
         result = paid_orders(pairs=args.pairs, count=args.count)
+    elif args.command == "asgi-sends":
+        with os.fdopen(args.control_fd, "w") as control:
+            result = asgi_sends(
+                pairs=args.pairs, sends=args.sends, concurrency=args.concurrency, control=control
+            )
     else:
         result = queries(endpoints=[e for e in args.endpoints.split(",") if e])
     with open(args.out, "w", encoding="utf-8") as fh:

@@ -446,3 +446,33 @@ def _drop_database(user: str, name: str) -> None:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_the_instruction_counter_sender_runs_end_to_end(tmp_path: Path) -> None:
+    """bench/instructions.py's sender (without valgrind, which CI does not install): its own
+    database, production settings, chat sends through the ASGI app, every one a 201."""
+    user = settings.DATABASES["default"].get("USER") or "postgres"
+    name = f"test_aventide_instrbench_{os.getpid()}"
+    out = tmp_path / "result.json"
+    cmd = [
+        sys.executable, "-m", "bench.instructions", "--no-valgrind", "--sends", "6",
+        "--concurrency", "2", "--reset-db", "--database-url",
+        f"postgres://{user}@127.0.0.1:5432/{name}", "--redis-url", settings.REDIS_URL,
+        "--var-dir", str(tmp_path), "--json", str(out),
+    ]  # fmt: skip
+    try:
+        proc = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        )
+    finally:
+        _drop_database(user, name)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["unit"] == "CPU ms per send"
+    [(checkout, runs)] = result["runs"].items()
+    assert Path(checkout) == ROOT
+    assert len(runs) == 1 and runs[0] > 0
+    assert "CPU ms per send" in proc.stdout
