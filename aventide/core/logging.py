@@ -68,6 +68,14 @@ _UUID_RE = re.compile(
     r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
     r"(?![0-9A-Fa-f-])"
 )
+#: ISO-8601 timestamps (``2026-12-05T03:56:21.123456+00:00``, also with a space): times, not
+#: phone numbers -- kept whole, like UUIDs. Their fraction and offset looked like one
+#: (``21.123456``: 8 digits), and every event's ``createdAt`` went out as ``03:56:[phone]+00:00``.
+_TIMESTAMP_RE = re.compile(
+    r"(?<![0-9])[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,9})?)?"
+    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?(?![0-9])"
+)
+_KEEP_WHOLE_RE = re.compile(f"{_UUID_RE.pattern}|{_TIMESTAMP_RE.pattern}")
 #: Longer strings are cut before redaction (a log line is no place for them).
 MAX_REDACTED_CHARS = 16_384
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -76,25 +84,27 @@ _KV_SECRET_RE = re.compile(
     r"|sessionid|csrftoken|session)=([^&;\s\"']+)"
 )
 _PII_KEY_PARTS = ("phone", "email", "mobile", "whatsapp")
-#: Text none of the patterns above can change, kept as it is without running them (most of a
-#: log line's values: event names, codes, routes, methods, hex digests). Either no digit, no
-#: whitespace and none of ``@ ? =`` (a phone needs digits, a bearer token whitespace, a query
-#: ``?``, a key=value ``=``, an e-mail ``@``; a JWT is caught by its ``eyJ``), or ASCII
-#: letters, digits and ``_`` only with at least one non-digit (a phone there would have to be
-#: the whole string: nothing else can precede or end it). tests/core/test_logging.py checks
-#: on generated text that the patterns leave every such string alone.
+#: What the patterns above need to change a text: whitespace (a bearer token, and inside a
+#: phone), ``@`` (an e-mail), ``?`` (a query), ``=`` (key=value), ``eyJ`` (a JWT), or a digit
+#: followed by 6 digits or phone separators (the shortest phone is 8 such characters). A text
+#: with none of them -- most of a log line's values: event names, codes, routes, ids, hex
+#: statuses -- is kept as it is without running them; so is a lone timestamp, and a string
+#: of ASCII letters, digits and ``_`` that is not all digits (a hex digest: a phone there
+#: would have to be the whole string, as nothing else can precede or end it).
+#: tests/core/test_logging.py checks on generated text that the full redaction leaves every
+#: such string alone.
 _INERT_MAX_CHARS = 512
-_INERT_NO_DIGITS_RE = re.compile(r"[A-Za-z_/<>:.,()\[\]{}*#|+-]*")
-_INERT_WORD_RE = re.compile(r"[A-Za-z0-9_]*")
+_MAY_CHANGE_RE = re.compile(r"[\s@?=]|eyJ|\d[\d().-]{6}")
+_WORD_RE = re.compile(r"[A-Za-z0-9_]*")
 
 
 def is_inert(value: str) -> bool:
-    """True when ``redact_text`` would return ``value`` unchanged (see ``_INERT_*``)."""
+    """True when ``redact_text`` returns ``value`` unchanged (see ``_MAY_CHANGE_RE``)."""
     if len(value) > _INERT_MAX_CHARS:
         return False
-    if _INERT_NO_DIGITS_RE.fullmatch(value) is not None:
-        return "eyJ" not in value
-    return _INERT_WORD_RE.fullmatch(value) is not None and not value.isdigit()
+    if _MAY_CHANGE_RE.search(value) is None or _TIMESTAMP_RE.fullmatch(value) is not None:
+        return True
+    return _WORD_RE.fullmatch(value) is not None and not value.isdigit()
 
 
 def _mask_phone(match: re.Match[str]) -> str:
@@ -128,11 +138,11 @@ def _redact_text_full(value: str) -> str:
 
 
 def _mask_phones(value: str) -> str:
-    """Phone numbers masked everywhere except inside UUIDs (whose digit groups look like
-    one: ``fffd444a-819a-4423-8123-d4994d680176``)."""
+    """Phone numbers masked everywhere except inside UUIDs and timestamps (whose digit groups
+    look like one: ``fffd444a-819a-4423-8123-d4994d680176``, ``03:56:21.123456+00:00``)."""
     parts: list[str] = []
     last = 0
-    for match in _UUID_RE.finditer(value):
+    for match in _KEEP_WHOLE_RE.finditer(value):
         parts.append(_PHONE_RE.sub(_mask_phone, value[last : match.start()]))
         parts.append(match.group(0))
         last = match.end()

@@ -96,8 +96,14 @@ _TRICKY = st.text(
 )
 
 
+#: what ``datetime.isoformat`` writes: with or without microseconds and a UTC offset
+_TIMESTAMPS = st.tuples(
+    st.datetimes(timezones=st.one_of(st.none(), st.timezones())), st.sampled_from(["T", " "])
+).map(lambda pair: pair[0].isoformat(sep=pair[1]))
+
+
 @settings(max_examples=3000, deadline=None)
-@given(text=st.one_of(_TRICKY, st.text(max_size=40)))
+@given(text=st.one_of(_TRICKY, st.text(max_size=40), _TIMESTAMPS))
 @example(text="12345678")
 @example(text="eyJhbGci.payload")
 @example(text="a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90")
@@ -109,10 +115,23 @@ def test_text_taken_as_inert_is_text_the_patterns_leave_alone(text: str) -> None
         assert log_module._redact_text_full(text) == text
 
 
+@settings(max_examples=500, deadline=None)
+@given(moment=_TIMESTAMPS)
+@example(moment="2026-12-05T03:56:21.123456+00:00")
+@example(moment="2026-12-05 03:56:21.123456-03:00")
+def test_timestamps_are_kept_whole_not_masked_as_phones(moment: str) -> None:
+    """``21.123456`` is 8 digits: an event's ``createdAt`` went out as ``03:56:[phone]``."""
+    assert redact_text(moment) == moment
+    assert redact_text(f"at {moment} call +54 9 11 5555-1234") == f"at {moment} call [phone]"
+
+
 @pytest.mark.parametrize(
     "value",
     [
         "METRIC_HTTP_REQUEST",
+        "201",
+        "c-1205-1",
+        "2026-12-05T03:56:21.123456+00:00",
         "POST",
         "/api/conversations/<int:conversation_id>/messages",
         "message.sent",

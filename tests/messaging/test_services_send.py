@@ -89,6 +89,8 @@ def test_message_send_stores_audits_and_publishes(chat: ChatWorld) -> None:
     assert "body" not in audit_row.data and "Llega" not in str(audit_row.data)
     event = RealtimeEvent.objects.filter(type="message.created").order_by("-id").first()
     assert event is not None and event.payload["seq"] == 2
+    # the event's time is the message's, whole (its microseconds once went out as "[phone]")
+    assert event.payload["createdAt"] == message.created_at.isoformat()
 
 
 def test_message_send_retry_returns_the_original_without_new_rows(chat: ChatWorld) -> None:
