@@ -6,7 +6,8 @@ commit at 220 and 343 sends/s on one day); an instruction count does not. This r
 process: the app's ASGI stack, its thread hop, middleware, DRF, the send service, PostgreSQL
 and Redis (everything but uvicorn's HTTP parsing) -- under ``valgrind --tool=callgrind``
 with instrumentation on only while the measured sends run, and prints the instructions per
-send. Run-to-run spread is about 0.5%: use it to A/B a change (``--checkout`` twice, e.g. a
+send. Run-to-run spread is about 0.5% on an idle box (up to 2% beside other work): use it
+to A/B a change (``--checkout`` twice, e.g. a
 ``git worktree`` of the commit before; the sender is always this checkout's, the application
 the measured one's), then confirm with ``bench/send_message.py``.
 
