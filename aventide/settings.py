@@ -644,7 +644,7 @@ TRUSTED_PROXIES: list[str] = parse_trusted_proxies(env.str("TRUSTED_PROXIES", ""
 REST_FRAMEWORK: dict[str, Any] = {
     "EXCEPTION_HANDLER": "aventide.core.handlers.drf_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_RENDERER_CLASSES": ["djangorestframework_camel_case.render.CamelCaseJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["aventide.core.renderers.CamelCaseJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["aventide.core.parsers.SafeJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "aventide.accounts.authentication.JWTAuthentication",
