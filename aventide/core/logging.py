@@ -87,7 +87,7 @@ _PII_KEY_PARTS = ("phone", "email", "mobile", "whatsapp")
 #: What the patterns above need to change a text: whitespace (a bearer token, and inside a
 #: phone), ``@`` (an e-mail), ``?`` (a query), ``=`` (key=value), ``eyJ`` (a JWT), or a digit
 #: followed by 6 digits or phone separators (the shortest phone is 8 such characters). A text
-#: with none of them -- most of a log line's values: event names, codes, routes, ids, hex
+#: with none of them -- most of a log line's values: event names, codes, routes, short ids,
 #: statuses -- is kept as it is without running them; so is a lone timestamp, and a string
 #: of ASCII letters, digits and ``_`` that is not all digits (a hex digest: a phone there
 #: would have to be the whole string, as nothing else can precede or end it).
