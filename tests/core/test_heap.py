@@ -20,8 +20,12 @@ def unfrozen() -> Iterator[None]:
 
 def test_freezes_the_heap_with_the_views_imported(unfrozen: None) -> None:
     frozen = freeze_startup_heap()
+    after = gc.get_freeze_count()
 
-    assert frozen == gc.get_freeze_count() > 10_000
+    # Frozen objects still die when their last reference goes (a caller's temporaries alive
+    # at the freeze): the count may drop a little afterwards, never grow (CPython 3.11.2).
+    assert frozen >= after > 10_000
+    assert frozen - after < frozen // 100
     assert "messaging.api" in sys.modules  # every app's views, via the URLconf
 
 
