@@ -34,6 +34,7 @@ from aventide.core.env import (
     db_pool_sizes,
     validate_env,
     web_concurrency,
+    web_keepalive_seconds,
 )
 
 #: After the graceful timeout, how long cancelled requests get before the process is ended.
@@ -206,11 +207,15 @@ def main(argv: list[str] | None = None) -> None:
         dbPoolMin=pool_min,
         dbPoolMax=pool_max,
         gracefulTimeoutSeconds=args.graceful_timeout,
+        keepAliveSeconds=web_keepalive_seconds(),
     )
     module, _, attribute = settings.ASGI_APPLICATION.rpartition(".")
     config = uvicorn.Config(
         f"{module}:{attribute}",  # Django's ASGI_APPLICATION (aventide.asgi.application)
         timeout_graceful_shutdown=args.graceful_timeout,
+        # idle keep-alive connections: closed by the client (or its proxy) first, never by us
+        # mid-request (aventide.core.env.DEFAULT_WEB_KEEPALIVE_SECONDS)
+        timeout_keep_alive=web_keepalive_seconds(),  # type: ignore[arg-type]  # float is fine
         host=args.host,
         port=args.port,
         workers=args.workers,

@@ -126,6 +126,7 @@ FLOAT_VARIABLES = (
     "HEALTH_CHECK_TIMEOUT_SECONDS",
     "OPS_ALERTS_EVALUATE_EVERY_SECONDS",
     "WEB_GRACEFUL_TIMEOUT_SECONDS",
+    "WEB_KEEPALIVE_SECONDS",
 )
 RATE_VARIABLES = ("THROTTLE_ANON", "THROTTLE_AUTH", "THROTTLE_USER")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -235,8 +236,20 @@ DEFAULT_ASGI_THREADS = 4
 DEFAULT_DB_POOL_MIN_SIZE = 2
 DEFAULT_DB_POOL_TIMEOUT_SECONDS = 5.0
 DEFAULT_WEB_GRACEFUL_TIMEOUT_SECONDS = 30.0
+#: How long an idle keep-alive connection stays open. Above the idle timeout of whatever
+#: keeps connections to us (nginx 75 s, AWS ALB 60 s): the side that closes an idle
+#: connection must be the client, or a request sent as the server closes it is reset
+#: (uvicorn's own default, 5 s, lost requests that way under load: docs/operations/drills.md).
+DEFAULT_WEB_KEEPALIVE_SECONDS = 90.0
 #: Upper bound of the CPU-derived default of WEB_CONCURRENCY.
 MAX_DEFAULT_WEB_CONCURRENCY = 8
+
+
+def web_keepalive_seconds(environ: Mapping[str, str] | None = None) -> float:
+    """WEB_KEEPALIVE_SECONDS (validated by ``validate_env``), default 90."""
+    env = os.environ if environ is None else environ
+    raw = (env.get("WEB_KEEPALIVE_SECONDS") or "").strip()
+    return float(raw) if raw else DEFAULT_WEB_KEEPALIVE_SECONDS
 
 
 def _int_or_none(env: Mapping[str, str], name: str) -> int | None:

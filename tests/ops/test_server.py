@@ -75,6 +75,44 @@ def test_keep_alive_connections_are_spread_evenly_over_the_workers(tmp_path: Pat
         assert again == per_worker
 
 
+def _exchange(conn: Any, request: bytes) -> bytes:
+    """Send one HTTP/1.1 request on a raw socket and read its whole response (status line)."""
+    conn.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, "the server closed the connection"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        assert chunk, "the server closed the connection"
+        body += chunk
+    return head.split(b"\r\n", 1)[0]
+
+
+def test_idle_keep_alive_connections_close_after_the_configured_time(tmp_path: Path) -> None:
+    """WEB_KEEPALIVE_SECONDS reaches uvicorn: a connection idle for less is reused, one
+    idle for longer is closed by the server."""
+    import socket
+
+    env = {**launcher_env(tmp_path), "WEB_KEEPALIVE_SECONDS": "1.5"}
+    request = b"GET /probe/pid HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with live_server(tmp_path, env, workers=2) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            assert _exchange(conn, request).startswith(b"HTTP/1.1 200")
+            time.sleep(0.5)  # idle, but under the keep-alive time: the same connection serves
+            assert _exchange(conn, request).startswith(b"HTTP/1.1 200")
+            time.sleep(3.0)  # idle past it: the server has closed its end
+            assert conn.recv(65536) == b""
+
+
 def test_each_worker_freezes_its_start_up_heap_before_serving(tmp_path: Path) -> None:
     """Every worker moves what start-up built (Django, the apps, the URLconf and views) out
     of the collector's sight before its first request, and says so in its log."""
